@@ -1,0 +1,145 @@
+"""Carry out a Plan: send its requests, contact by contact, and check what LiveDesk kept.
+
+A failure in one contact never stops the others; each gets its own Outcome. Every write is
+read back from the server's answer (LiveDesk answers a POST or PATCH with the contact as
+stored, so a silently dropped field shows there without another round trip) and a planned
+value that did not take is a failure. ``find_stale`` re-reads the contacts of a saved plan
+and names those whose live values are no longer the plan's ``before``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.bounded import gather_bounded
+from reconciler.client import LiveDeskClient
+from reconciler.errors import NotFoundError, ReconcilerError
+from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
+from reconciler.plan import live_value, values_match
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one planned change."""
+
+    change: Change
+    status: Literal["created", "updated", "failed"]
+    contact_id: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.change.key} ({self.change.source.file_line})"
+        if self.status == "failed":
+            return f"{where}: failed: {self.reason}"
+        if self.status == "created":
+            return f"{where}: created (id {self.contact_id})"
+        return f"{where}: updated"
+
+
+OutcomeCallback = Callable[[Outcome], None]
+
+
+async def apply_plan(
+    client: LiveDeskClient, plan: Plan, *, on_outcome: OutcomeCallback | None = None
+) -> tuple[Outcome, ...]:
+    async def apply_one(change: Change) -> Outcome:
+        outcome = await _apply_change(client, change)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    outcomes = await gather_bounded(
+        (apply_one(change) for change in plan.changes), limit=client.concurrency * 2
+    )
+    return tuple(outcomes)
+
+
+async def _apply_change(client: LiveDeskClient, change: Change) -> Outcome:
+    contact_id = change.id
+    written: Contact | None = None
+    try:
+        for request in change.requests:
+            if request.method == "POST":
+                written = await client.create_contact(request.body)
+                contact_id = int(written["id"])
+            else:
+                if contact_id is None:
+                    raise AssertionError(f"PATCH before the contact exists: {request.path}")
+                written = await client.update_contact(contact_id, request.body)
+    except ReconcilerError as error:
+        log.debug("%s failed", change.key, exc_info=True)
+        return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
+    if written is None:
+        raise AssertionError(f"a change with no requests: {change.key}")
+    status: Literal["created", "updated"] = (
+        "created" if change.action is Action.CREATE else "updated"
+    )
+    not_kept = [
+        field.path
+        for field in change.fields
+        if not values_match(field.path, live_value(written, field.path), field.after)
+    ]
+    if not_kept:
+        reason = f"LiveDesk did not keep {', '.join(not_kept)}"
+        if status == "created":
+            reason += f" (the contact was created with id {contact_id})"
+        return Outcome(change, "failed", contact_id, reason)
+    return Outcome(change, status, contact_id)
+
+
+def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> str:
+    if change.action is Action.CREATE and contact_id is not None:
+        return f"{error} (the contact was created with id {contact_id}; apply again to finish it)"
+    return str(error)
+
+
+async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
+    """Re-read every contact of ``plan``; describe each whose live values moved since."""
+
+    async def check(change: Change) -> str | None:
+        live = await _read_live(client, change)
+        if change.action is Action.CREATE:
+            if live is not None:
+                return f"{change.key} ({change.source.file_line}): now exists (id {live['id']})"
+            return None
+        if live is None:
+            return f"{change.key} ({change.source.file_line}): no longer exists"
+        moved = [
+            field.path
+            for field in change.fields
+            if not _same_before(field.path, live_value(live, field.path), field.before)
+        ]
+        if moved:
+            return f"{change.key} ({change.source.file_line}): changed since the plan: " + ", ".join(
+                moved
+            )
+        return None
+
+    results = await gather_bounded(
+        (check(change) for change in plan.changes), limit=client.concurrency * 2
+    )
+    return [result for result in results if result is not None]
+
+
+def _same_before(path: str, live: JSON, before: JSON) -> bool:
+    if live is ABSENT or before is ABSENT:
+        return live is before
+    return values_match(path, live, before)
+
+
+async def _read_live(client: LiveDeskClient, change: Change) -> Mapping[str, JSON] | None:
+    if change.id is not None:
+        try:
+            return await client.get_contact(change.id)
+        except NotFoundError:
+            return None
+    key = change.key
+    if key.field == "identifier":
+        found = await client.find_contacts(identifier=str(key.value))
+    else:
+        found = await client.find_contacts(email=str(key.value))
+    return found[0] if found else None

@@ -1,0 +1,167 @@
+"""Command-line parsing. Execution lives in reconciler.commands and reconciler.sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from reconciler import __version__
+from reconciler.errors import ReconcilerError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_BUG = 3
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings file (default: reconciler.yaml in the current directory, if there is one)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the local sandbox in-process and run against it (database under .reconciler/)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconciler",
+        description="Terraform-style plan/apply for the contacts of a LiveDesk help desk.",
+    )
+    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log requests and timings to stderr"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check contact files offline")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
+    validate.add_argument("--format", choices=("text", "github", "json"), default="text")
+    validate.add_argument(
+        "--no-cache", action="store_true", help="ignore and don't write .reconciler/cache/"
+    )
+
+    plan = commands.add_parser("plan", help="show what apply would change")
+    plan.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
+    plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for apply --plan")
+    plan.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    plan.add_argument(
+        "--redact", action="store_true", help="mask personal data in every output and the plan file"
+    )
+    _add_config(plan)
+
+    apply = commands.add_parser("apply", help="make LiveDesk match the files")
+    apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
+    apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
+    apply.add_argument(
+        "--auto-approve", action="store_true", help="don't ask for confirmation (needed without a terminal)"
+    )
+    apply.add_argument(
+        "--force", action="store_true", help="apply even when the plan exceeds max_changes"
+    )
+    _add_config(apply)
+
+    sandbox = commands.add_parser("sandbox", help="serve a local stand-in for LiveDesk")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--db", metavar="PATH", default=".reconciler/sandbox.sqlite")
+    sandbox.add_argument("--seed", metavar="FILE", help="JSON array of contacts for an empty database")
+    sandbox.add_argument("--api-key", default="sandbox")
+    sandbox.add_argument("--api-secret", default="sandbox")
+    sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="N")
+    sandbox.add_argument("--rate-limit", type=float, default=0.0, metavar="N",
+                         help="requests a second; over it a 429 (0: no limit)")
+    sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F")
+    sandbox.add_argument("--fault-seed", type=int, default=None, metavar="N")
+    sandbox.add_argument("--fail-after-write", type=float, default=0.0, metavar="F")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args)
+    except ReconcilerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "error: this is a bug in reconciler; please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # Imports are deferred so that `validate` never pays for the HTTP and server stacks.
+    if args.command == "validate":
+        from reconciler.commands import validate_command
+
+        return validate_command(args.paths, output_format=args.format, use_cache=not args.no_cache)
+    if args.command == "plan":
+        from reconciler.commands import plan_command
+
+        return plan_command(
+            args.paths,
+            output_format=args.format,
+            out=args.out,
+            detailed_exitcode=args.detailed_exitcode,
+            redact=args.redact,
+            config=args.config,
+            sandbox=args.sandbox,
+        )
+    if args.command == "apply":
+        from reconciler.commands import apply_command
+
+        return apply_command(
+            args.paths,
+            plan_file=args.plan,
+            auto_approve=args.auto_approve,
+            force=args.force,
+            config=args.config,
+            sandbox=args.sandbox,
+        )
+    if args.command == "sandbox":
+        from reconciler.sandbox.server import SandboxOptions, serve
+
+        return serve(
+            SandboxOptions(
+                host=args.host,
+                port=args.port,
+                db=args.db,
+                seed=args.seed,
+                api_key=args.api_key,
+                api_secret=args.api_secret,
+                latency_ms=args.latency_ms,
+                rate_limit=args.rate_limit,
+                fault_rate=args.fault_rate,
+                fault_seed=args.fault_seed,
+                fail_after_write=args.fail_after_write,
+            )
+        )
+    raise AssertionError(f"unknown command {args.command!r}")
+
+
+def console_main() -> None:
+    sys.exit(main())

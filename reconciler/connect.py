@@ -1,0 +1,61 @@
+"""Where plan and apply send their requests: LiveDesk itself, or the sandbox in-process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.client import Credentials, LiveDeskClient, base_url_from_env
+from reconciler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SANDBOX_DB = Path(".reconciler") / "sandbox.sqlite"
+
+
+@dataclass(frozen=True)
+class Target:
+    """An API endpoint and the credentials for it; makes one client per event loop."""
+
+    base_url: str
+    credentials: Credentials
+    concurrency: int
+    rate_limit: float | None
+
+    def client(self) -> LiveDeskClient:
+        return LiveDeskClient(
+            self.base_url,
+            self.credentials,
+            concurrency=self.concurrency,
+            rate_limit=self.rate_limit,
+        )
+
+
+@contextmanager
+def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
+    """LiveDesk from the environment, or a sandbox started for the length of the block."""
+    if not sandbox:
+        yield Target(
+            base_url_from_env(settings.base_url),
+            Credentials.from_env(),
+            settings.concurrency,
+            settings.rate_limit,
+        )
+        return
+    # Imported here so that runs against LiveDesk never load the server stack.
+    from reconciler.sandbox.demo import seed_demo_if_empty
+    from reconciler.sandbox.server import SandboxOptions, start_in_thread
+
+    options = SandboxOptions(port=0, db=str(SANDBOX_DB))
+    if seed_demo_if_empty(options.db):
+        log.info("seeded a new sandbox at %s with the demo contacts", options.db)
+    with start_in_thread(options) as running:
+        yield Target(
+            running.base_url,
+            Credentials(options.api_key, options.api_secret),
+            settings.concurrency,
+            settings.rate_limit,
+        )

@@ -1,0 +1,172 @@
+"""The typed, immutable values passed from one pipeline stage to the next.
+
+    load -> validate -> Declaration -> fetch -> LiveState -> plan -> Plan -> apply | render
+
+JSON values inside them (declared fields, live contacts, request bodies) are plain
+``dict``/``list``/scalars, never subclasses: DeepDiff treats a subclass as a type change.
+They are shared, not copied, between stages; no stage mutates them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+JSON: TypeAlias = Any
+"""A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
+
+Contact: TypeAlias = Mapping[str, JSON]
+"""A contact object as LiveDesk returns it."""
+
+CONTACTS_PATH = "/api/v2/accounts/contacts"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A place in a file; line and column count from 1."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    @property
+    def file_line(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one place in a file."""
+
+    position: Position
+    path: str  # "$.contacts[3].emial"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.position}: error: {self.path}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactKey:
+    """What finds a declared contact in LiveDesk: its id, else identifier, else email."""
+
+    field: Literal["id", "identifier", "email"]
+    value: int | str  # email lower-cased
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredContact:
+    """One contact as a file declares it."""
+
+    source: Position  # where the contact's mapping starts
+    fields: Mapping[str, JSON]  # the managed fields as declared, without id and inbox_id
+    id: int | None = None
+    inbox_id: int | None = None  # its own, else the file's defaults.inbox_id
+
+    @property
+    def key(self) -> ContactKey:
+        if self.id is not None:
+            return ContactKey("id", self.id)
+        identifier = self.fields.get("identifier")
+        if identifier:
+            return ContactKey("identifier", identifier)
+        return ContactKey("email", str(self.fields["email"]).lower())
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A contact file a declaration was read from, with the digest of its bytes."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """Every declared contact of every file, in file order then document order."""
+
+    contacts: tuple[DeclaredContact, ...]
+    sources: tuple[SourceFile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """The live contact for each declared one (same order), None where LiveDesk has none."""
+
+    contacts: tuple[Contact | None, ...]
+    requests: int  # HTTP requests it took to read them
+
+
+class _Absent(enum.Enum):
+    ABSENT = "absent"
+
+
+ABSENT: Literal[_Absent.ABSENT] = _Absent.ABSENT
+"""A key that is not there at all (as opposed to present with the value null)."""
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One changed value: ``path`` like "name" or "custom_attributes.vip_level"."""
+
+    path: str
+    before: JSON  # ABSENT when the key is not there
+    after: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request apply will send; ``{id}`` in a path stands for a new contact's id."""
+
+    method: Literal["POST", "PATCH"]
+    path: str
+    body: Mapping[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What apply will do to one contact."""
+
+    action: Action
+    key: ContactKey
+    source: Position
+    fields: tuple[FieldChange, ...]
+    requests: tuple[Request, ...]
+    id: int | None = None  # None for a create
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every change that would make LiveDesk match the declarations."""
+
+    changes: tuple[Change, ...]
+    unchanged: int
+    warnings: tuple[str, ...] = ()
+    redacted: bool = False
+    sources: tuple[SourceFile, ...] = ()
+    created_at: str = ""  # ISO 8601, UTC
+
+    @property
+    def creates(self) -> int:
+        return sum(1 for change in self.changes if change.action is Action.CREATE)
+
+    @property
+    def updates(self) -> int:
+        return sum(1 for change in self.changes if change.action is Action.UPDATE)
+
+    @property
+    def managed(self) -> int:
+        return len(self.changes) + self.unchanged
