@@ -66,23 +66,49 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
     apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
     apply.add_argument(
-        "--auto-approve", action="store_true", help="don't ask for confirmation (needed without a terminal)"
+        "--auto-approve",
+        action="store_true",
+        help="don't ask for confirmation (needed without a terminal)",
     )
     apply.add_argument(
         "--force", action="store_true", help="apply even when the plan exceeds max_changes"
     )
     _add_config(apply)
 
+    export = commands.add_parser("export", help="write the live contacts as contact files")
+    export.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="file to write (a directory with --split); standard output when left out",
+    )
+    export.add_argument(
+        "--split", action="store_true", help="one file per contact, in the directory PATH"
+    )
+    export.add_argument("--query", metavar="Q", help="only contacts LiveDesk's search finds for Q")
+    _add_config(export)
+
+    show = commands.add_parser("show", help="render a plan saved with plan --out")
+    show.add_argument("plan_file", metavar="FILE")
+    show.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
     sandbox = commands.add_parser("sandbox", help="serve a local stand-in for LiveDesk")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--db", metavar="PATH", default=".reconciler/sandbox.sqlite")
-    sandbox.add_argument("--seed", metavar="FILE", help="JSON array of contacts for an empty database")
+    sandbox.add_argument(
+        "--seed", metavar="FILE", help="JSON array of contacts to load into an empty database"
+    )
     sandbox.add_argument("--api-key", default="sandbox")
     sandbox.add_argument("--api-secret", default="sandbox")
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="N")
-    sandbox.add_argument("--rate-limit", type=float, default=0.0, metavar="N",
-                         help="requests a second; over it a 429 (0: no limit)")
+    sandbox.add_argument(
+        "--rate-limit",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="requests a second; over it a 429 (0: no limit)",
+    )
     sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F")
     sandbox.add_argument("--fault-seed", type=int, default=None, metavar="N")
     sandbox.add_argument("--fail-after-write", type=float, default=0.0, metavar="F")
@@ -142,6 +168,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             config=args.config,
             sandbox=args.sandbox,
         )
+    if args.command == "export":
+        from reconciler.commands import export_command
+
+        return export_command(
+            args.path, split=args.split, query=args.query, config=args.config, sandbox=args.sandbox
+        )
+    if args.command == "show":
+        from reconciler.commands import show_command
+
+        return show_command(args.plan_file, output_format=args.format)
     if args.command == "sandbox":
         from reconciler.sandbox.server import SandboxOptions, serve
 

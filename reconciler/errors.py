@@ -43,7 +43,7 @@ class InputError(ReconcilerError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
         count = len(self.problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the contact files")
+        super().__init__(f"found {count} problem{'s' if count != 1 else ''}; nothing was sent")
 
 
 class PlanError(ReconcilerError):

@@ -1,0 +1,351 @@
+"""Declaration + LiveState + Settings -> Plan: change only what differs.
+
+What counts, following the API contract (shared/livedesk-api.md):
+
+* only the fields a contact declares, and only the attribute keys it declares; the live
+  contact's other fields and keys are never read, so never touched;
+* emails compare lower-cased; ``""`` and null are alike for email, phone_number, identifier;
+* everything else compares with its JSON type: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
+  Python's ``True == 1 == 1.0``, so equality here is type-strict; it is also the fast path:
+  DeepDiff only runs on the few attribute values that are not strictly equal, to find the
+  leaf paths that changed;
+* a declared nested attribute object (``social_profiles``) is merged into the live one,
+  because LiveDesk replaces a nested object whole: the PATCH sends the merged object, so
+  undeclared live keys survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.errors import PlanError
+from reconciler.model import (
+    ABSENT,
+    CONTACTS_PATH,
+    JSON,
+    Action,
+    Change,
+    Contact,
+    Declaration,
+    DeclaredContact,
+    FieldChange,
+    LiveState,
+    Plan,
+    Request,
+)
+from reconciler.settings import Settings
+
+CONTACT_PATH = CONTACTS_PATH + "/{id}"
+"""The PATCH path of one contact; apply fills ``{id}`` in for a contact it just created."""
+
+SCALAR_FIELDS = ("name", "email", "phone_number", "identifier", "blocked")
+ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
+CREATE_FIELDS = ("name", "email", "phone_number", "identifier")  # what POST can set
+BLANK_IS_NULL = frozenset({"email", "phone_number", "identifier"})
+
+
+def make_plan(
+    declaration: Declaration,
+    live: LiveState,
+    settings: Settings,
+    *,
+    now: str | None = None,
+) -> Plan:
+    """The changes that make LiveDesk match ``declaration``, in declaration order.
+
+    Raises PlanError listing every contact that can't be planned (one line each).
+    """
+    if len(live.contacts) != len(declaration.contacts):
+        raise AssertionError("live state and declaration are not aligned")
+    problems: list[str] = []
+    changes: list[Change] = []
+    unchanged = 0
+    seen_ids: dict[int, DeclaredContact] = {}
+    used_rules: set[int] = set()
+    for declared, contact in zip(declaration.contacts, live.contacts, strict=True):
+        where = declared.source.file_line
+        if contact is None:
+            if declared.id is not None:
+                problems.append(
+                    f"LiveDesk has no contact with id {declared.id} ({where}); "
+                    "remove `id` to create it"
+                )
+            elif declared.inbox_id is None:
+                problems.append(
+                    f"{where}: the contact doesn't exist in LiveDesk and has no inbox to be "
+                    "created in; set `inbox_id` on it or `defaults.inbox_id` in its file"
+                )
+            else:
+                _ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
+                changes.append(_create(declared))
+            continue
+        live_id = int(contact["id"])
+        if live_id in seen_ids:
+            problems.append(
+                f"{seen_ids[live_id].source.file_line} and {where} declare the same LiveDesk "
+                f"contact (id {live_id}); declare it once"
+            )
+            continue
+        seen_ids[live_id] = declared
+        ignored = _ignored_paths(settings, declared, live_id, used_rules)
+        change = _update(declared, contact, live_id, ignored)
+        if change is None:
+            unchanged += 1
+        else:
+            changes.append(change)
+    if problems:
+        raise PlanError("\n".join(problems))
+    warnings = [
+        f"settings: ignore[{index}] names a contact that no file declares"
+        for index, rule in enumerate(settings.ignore)
+        if rule.contact is not None and index not in used_rules
+    ]
+    plan = Plan(
+        changes=tuple(changes),
+        unchanged=unchanged,
+        sources=declaration.sources,
+        created_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    over = change_limit_message(plan, settings)
+    if over is not None:
+        warnings.append(f"{over}: apply will refuse without --force")
+    return replace(plan, warnings=tuple(warnings))
+
+
+def change_limit_message(plan: Plan, settings: Settings) -> str | None:
+    """Say how the plan exceeds ``max_changes``, or None when it doesn't."""
+    limit = settings.change_limit(plan.managed)
+    changed = len(plan.changes)
+    if limit is None or changed <= limit:
+        return None
+    return (
+        f"the plan changes {changed} of {plan.managed} contacts, more than max_changes "
+        f"({settings.max_changes}) allows ({limit})"
+    )
+
+
+# Comparison -----------------------------------------------------------------------------
+
+
+def strict_equal(left: JSON, right: JSON) -> bool:
+    """``==`` with JSON types: ``1``, ``1.0``, ``True`` and ``"1"`` are all different."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(
+            strict_equal(value, right[key]) for key, value in left.items()
+        )
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(strict_equal, left, right))
+    return bool(left == right)
+
+
+def comparable(path: str, value: JSON) -> JSON:
+    """The value as LiveDesk compares it: emails lower-cased, blank identifiers null."""
+    if path in BLANK_IS_NULL and value == "":
+        return None
+    if path == "email" and isinstance(value, str):
+        return value.lower()
+    return value
+
+
+def values_match(path: str, live: JSON, expected: JSON) -> bool:
+    """Whether the live value at ``path`` already is ``expected`` (ABSENT only matches ABSENT)."""
+    return strict_equal(comparable(path, live), comparable(path, expected))
+
+
+def live_value(contact: Contact, path: str) -> JSON:
+    """The value at a dotted ``path`` of a contact, ABSENT where a key is missing."""
+    value: JSON = contact
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return ABSENT
+        value = value[part]
+    return value
+
+
+# Updates --------------------------------------------------------------------------------
+
+
+def _update(
+    declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
+) -> Change | None:
+    fields = _without_paths(declared.fields, ignored)
+    changes: list[FieldChange] = []
+    body: dict[str, JSON] = {}
+    for name in SCALAR_FIELDS:
+        if name not in fields:
+            continue
+        after = comparable(name, fields[name]) if name == "email" else fields[name]
+        before = contact.get(name, ABSENT)
+        # A contact object always carries its scalars; a missing one can only mean null.
+        if values_match(name, None if before is ABSENT else before, after):
+            continue
+        changes.append(FieldChange(name, before, after))
+        body[name] = after
+    for name in ATTRIBUTE_OBJECTS:
+        if name not in fields:
+            continue
+        live_object = contact.get(name)
+        if not isinstance(live_object, Mapping):
+            live_object = {}
+        sent: dict[str, JSON] = {}
+        for key, declared_value in fields[name].items():
+            before = live_object.get(key, ABSENT)
+            after = _merged(before, declared_value)
+            if strict_equal(before, after):
+                continue
+            changes.extend(_leaf_changes(f"{name}.{key}", before, after))
+            sent[key] = after  # a top-level key alone; a nested object whole
+        if sent:
+            body[name] = sent
+    if not changes:
+        return None
+    return Change(
+        action=Action.UPDATE,
+        key=declared.key,
+        source=declared.source,
+        fields=tuple(changes),
+        requests=(Request("PATCH", CONTACT_PATH.format(id=live_id), body),),
+        id=live_id,
+    )
+
+
+def _merged(live: JSON, declared: JSON) -> JSON:
+    """The declared value laid over the live one: declared keys win, live keys stay."""
+    if not isinstance(declared, dict):
+        return declared
+    merged: dict[str, JSON] = dict(live) if isinstance(live, dict) else {}
+    for key, value in declared.items():
+        merged[key] = _merged(merged.get(key, ABSENT), value)
+    return merged
+
+
+def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
+    """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return [FieldChange(prefix, before, after)]
+    difference = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
+    changed: set[tuple[str, ...]] = set()
+    for levels in difference.values():
+        for level in levels:
+            parts: list[str] = []
+            for part in level.path(output_format="list"):
+                if not isinstance(part, str):  # a list index: lists are compared whole
+                    break
+                parts.append(part)
+            changed.add(tuple(parts))
+    ordered = [parts for parts in _node_paths(after) if parts in changed]
+    return [
+        FieldChange(".".join((prefix, *parts)), _value_at(before, parts), _value_at(after, parts))
+        for parts in ordered
+    ]
+
+
+def _node_paths(value: JSON, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path of nested dicts, depth first in key order: the stable field order."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*prefix, key)
+            yield from _node_paths(child, (*prefix, key))
+
+
+def _value_at(value: JSON, parts: Sequence[str]) -> JSON:
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return ABSENT
+        value = value[part]
+    return value
+
+
+# Ignore rules ---------------------------------------------------------------------------
+
+
+def _ignored_paths(
+    settings: Settings, declared: DeclaredContact, live_id: int | None, used_rules: set[int]
+) -> list[str]:
+    paths: list[str] = []
+    for index, rule in enumerate(settings.ignore):
+        if rule.contact is None:
+            paths.extend(rule.paths)
+        elif _names_contact(rule.contact, declared, live_id):
+            used_rules.add(index)
+            paths.extend(rule.paths)
+    return paths
+
+
+def _names_contact(name: str, declared: DeclaredContact, live_id: int | None) -> bool:
+    ids = {str(number) for number in (live_id, declared.id) if number is not None}
+    if name in ids:
+        return True
+    if declared.fields.get("identifier") == name:
+        return True
+    email = declared.fields.get("email")
+    return isinstance(email, str) and email.lower() == name.lower()
+
+
+def _without_paths(fields: Mapping[str, JSON], paths: Collection[str]) -> Mapping[str, JSON]:
+    """``fields`` without each dotted path (and all under it); the input is not modified."""
+    for path in paths:
+        fields = _without(fields, path.split("."))
+    return fields
+
+
+def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JSON]:
+    head, rest = parts[0], parts[1:]
+    if head not in value:
+        return value
+    if not rest:
+        return {key: child for key, child in value.items() if key != head}
+    child = value[head]
+    if not isinstance(child, Mapping):
+        return value  # a path under a scalar: the scalar is compared whole
+    return {**value, head: _without(child, rest)}
+
+
+# Creates --------------------------------------------------------------------------------
+
+
+def _create(declared: DeclaredContact) -> Change:
+    fields = declared.fields
+    post: dict[str, JSON] = {"inbox_id": declared.inbox_id}
+    patch: dict[str, JSON] = {}
+    changes: list[FieldChange] = []
+    for name in SCALAR_FIELDS:
+        if name not in fields:
+            continue
+        value = comparable(name, fields[name]) if name == "email" else fields[name]
+        changes.append(FieldChange(name, ABSENT, value))
+        if name not in CREATE_FIELDS:
+            patch[name] = value
+        elif value not in (None, ""):  # never a blank identifier: it breaks a unique index
+            post[name] = value
+    for name in ATTRIBUTE_OBJECTS:
+        declared_object: Mapping[str, Any] = fields.get(name) or {}
+        if declared_object:
+            patch[name] = dict(declared_object)
+        for key, value in declared_object.items():
+            changes.extend(_created_leaves(f"{name}.{key}", value))
+    requests = [Request("POST", CONTACTS_PATH, post)]
+    if patch:
+        requests.append(Request("PATCH", CONTACT_PATH, patch))
+    return Change(
+        action=Action.CREATE,
+        key=declared.key,
+        source=declared.source,
+        fields=tuple(changes),
+        requests=tuple(requests),
+    )
+
+
+def _created_leaves(path: str, value: JSON) -> Iterator[FieldChange]:
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            yield from _created_leaves(f"{path}.{key}", child)
+    else:
+        yield FieldChange(path, ABSENT, value)

@@ -1,0 +1,71 @@
+"""Plan -> Plan with personal values masked, for outputs that others read (--redact).
+
+Masked: the values of name, email, phone_number and identifier, and of every attribute key
+the settings list as ``sensitive`` (a bare key like ``date_of_birth`` at any depth of either
+attribute object, or a dotted path like ``additional_attributes.social_profiles``), in the
+field changes, in the request bodies and in the contact keys. Null, ``""`` and a key's
+absence stay as they are (they hold nothing personal), so a masked plan still shows what is
+set, changed or cleared. A redacted plan can be shown but never applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+
+from reconciler.model import ABSENT, JSON, Change, ContactKey, FieldChange, Plan, Request
+
+REDACTED = "(redacted)"
+PERSONAL_FIELDS = frozenset({"name", "email", "phone_number", "identifier"})
+
+
+def redact_plan(plan: Plan, sensitive: Collection[str]) -> Plan:
+    masker = _Masker(sensitive)
+    return replace(
+        plan, changes=tuple(masker.change(change) for change in plan.changes), redacted=True
+    )
+
+
+class _Masker:
+    def __init__(self, sensitive: Collection[str]) -> None:
+        self.keys = frozenset(entry for entry in sensitive if "." not in entry)
+        self.paths = tuple(entry for entry in sensitive if "." in entry)
+
+    def change(self, change: Change) -> Change:
+        return replace(
+            change,
+            key=self.key(change.key),
+            fields=tuple(self.field(field) for field in change.fields),
+            requests=tuple(self.request(request) for request in change.requests),
+        )
+
+    def key(self, key: ContactKey) -> ContactKey:
+        if key.field == "id":
+            return key
+        return ContactKey(key.field, REDACTED)
+
+    def field(self, field: FieldChange) -> FieldChange:
+        parts = tuple(field.path.split("."))
+        return FieldChange(
+            field.path, self.value(parts, field.before), self.value(parts, field.after)
+        )
+
+    def request(self, request: Request) -> Request:
+        body = {key: self.value((key,), value) for key, value in request.body.items()}
+        return replace(request, body=body)
+
+    def value(self, parts: tuple[str, ...], value: JSON) -> JSON:
+        """``value`` found at ``parts`` of a contact, masked where it is personal."""
+        if self.is_sensitive(parts):
+            return value if value is ABSENT or value is None or value == "" else REDACTED
+        if isinstance(value, Mapping):
+            return {key: self.value((*parts, key), child) for key, child in value.items()}
+        return value
+
+    def is_sensitive(self, parts: tuple[str, ...]) -> bool:
+        if len(parts) == 1:
+            return parts[0] in PERSONAL_FIELDS
+        if any(part in self.keys for part in parts[1:]):
+            return True
+        dotted = ".".join(parts)
+        return any(dotted == path or dotted.startswith(path + ".") for path in self.paths)

@@ -1,0 +1,269 @@
+"""The sandbox's HTTP API: LiveDesk's contacts endpoints as a Starlette app.
+
+GET   /api/v2/accounts/contacts        list (page, sort, direction, labels,
+                                       include_contact_inboxes) or search (q)
+POST  /api/v2/accounts/contacts        create, in inbox 1
+GET   /api/v2/accounts/contacts/{id}   get one
+PATCH /api/v2/accounts/contacts/{id}   update (PUT too, as in Rails)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.errors import ConfigError
+from reconciler.model import CONTACTS_PATH
+from reconciler.sandbox import contacts
+from reconciler.sandbox.contacts import JSON, Invalid, ServerFault
+from reconciler.sandbox.faults import INTERNAL_ERROR_HTML, FaultInjection, Faults
+from reconciler.sandbox.store import SORT_COLUMNS, Store
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.server import SandboxOptions
+
+PAGE_SIZE = 15
+_LARGEST_ID = 2**63 - 1  # SQLite's integers; a larger id finds nothing
+_LEADING_INTEGER = re.compile(r"\s*([+-]?[0-9]+)")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(options: SandboxOptions) -> Starlette:
+    """The sandbox app over the store at ``options.db``, opened (and seeded) now.
+
+    ``app.state.store`` is the Store; whoever created the app closes it. ``app.state.seeded``
+    says whether ``options.seed`` was loaded (it is only loaded into an empty database).
+    """
+    try:
+        store = Store(options.db)
+    except sqlite3.Error as error:
+        raise ConfigError(f"sandbox database {options.db}: {error}") from None
+    try:
+        seeded = _seed(store, options.seed) if options.seed else False
+    except BaseException:
+        store.close()
+        raise
+    api = _ContactsApi(store, options.api_key, options.api_secret)
+    faults = Faults(
+        latency_ms=options.latency_ms,
+        rate_limit=options.rate_limit,
+        fault_rate=options.fault_rate,
+        fail_after_write=options.fail_after_write,
+        seed=options.fault_seed,
+    )
+    app = Starlette(
+        routes=[
+            Route(CONTACTS_PATH, api.guarded(api.index), methods=["GET"]),
+            Route(CONTACTS_PATH, api.guarded(api.create), methods=["POST"]),
+            Route(CONTACTS_PATH + "/{contact_id}", api.guarded(api.show), methods=["GET"]),
+            Route(
+                CONTACTS_PATH + "/{contact_id}",
+                api.guarded(api.update),
+                methods=["PATCH", "PUT"],
+            ),
+        ],
+        middleware=[Middleware(FaultInjection, faults=faults)] if faults.any else [],
+    )
+    app.state.store = store
+    app.state.seeded = seeded
+    return app
+
+
+def _seed(store: Store, path: str) -> bool:
+    try:
+        seed = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"--seed {path}: {error.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--seed {path}: not valid JSON ({error})") from None
+    if not isinstance(seed, list) or not all(isinstance(item, dict) for item in seed):
+        raise ConfigError(f"--seed {path}: must be a JSON array of contact objects")
+    try:
+        return store.seed_if_empty(seed)
+    except ValueError as error:
+        raise ConfigError(f"--seed {path}: {error}") from None
+    except sqlite3.IntegrityError:
+        raise ConfigError(
+            f"--seed {path}: two contacts share an id, an email or an identifier"
+        ) from None
+
+
+def _json(content: JSON, status: int = 200) -> Response:
+    return JSONResponse(content, status_code=status)
+
+
+def _not_found() -> Response:
+    return _json({"error": "Resource could not be found"}, 404)
+
+
+def _server_error() -> Response:
+    return Response(INTERNAL_ERROR_HTML, 500, media_type="text/html")
+
+
+def _unprocessable(problems: list[Invalid]) -> Response:
+    return _json(contacts.unprocessable_body(problems), 422)
+
+
+def _ruby_to_i(text: str) -> int:
+    """Ruby's String#to_i, as Kaminari reads ``page``: "2abc" is 2, "abc" is 0."""
+    match = _LEADING_INTEGER.match(text)
+    return int(match.group(1)) if match else 0
+
+
+def _is_the_inbox(inbox_id: JSON) -> bool:
+    """Whether ``inbox_id`` (an integer, or a string of one, as Rails accepts) is inbox 1."""
+    if isinstance(inbox_id, str) and inbox_id.strip().isdecimal():
+        inbox_id = int(inbox_id)
+    return type(inbox_id) is int and inbox_id == contacts.INBOX["id"]
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+class _ContactsApi:
+    def __init__(self, store: Store, api_key: str, api_secret: str) -> None:
+        self._store = store
+        self._credentials = f"{api_key}:{api_secret}".encode()
+
+    def guarded(self, handler: Handler) -> Handler:
+        """``handler`` behind Basic auth, with a database or server fault as an HTML 500."""
+
+        async def endpoint(request: Request) -> Response:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+            try:
+                return await handler(request)
+            except (ServerFault, sqlite3.IntegrityError):
+                return _server_error()
+
+        return endpoint
+
+    def _refusal(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return _json({"errors": ["You need to sign in or sign up before continuing."]}, 401)
+        scheme, _, token = header.partition(" ")
+        try:
+            given = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+        if scheme.lower() != "basic" or not secrets.compare_digest(given, self._credentials):
+            return _json({"error": "Invalid Access Token"}, 401)
+        return None
+
+    async def _body(self, request: Request) -> dict[str, JSON] | Response:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError):
+            return _json({"error": "The request body is not valid JSON"}, 400)
+        # Rails files a non-object JSON body under params["_json"]: no contact fields.
+        return body if isinstance(body, dict) else {}
+
+    def _contact_or_none(self, request: Request) -> contacts.Record | None:
+        raw_id = request.path_params["contact_id"]
+        if not raw_id.isascii() or not raw_id.isdigit() or int(raw_id) > _LARGEST_ID:
+            return None
+        return self._store.get(int(raw_id))
+
+    async def index(self, request: Request) -> Response:
+        params = request.query_params
+        raw_page = params.get("page")
+        page = max(_ruby_to_i(raw_page), 1) if raw_page is not None else 1
+        sort = params.get("sort", "")
+        descending = sort.startswith("-")
+        sort = sort.removeprefix("-")
+        direction = params.get("direction", "").lower()
+        if direction in {"asc", "desc"}:
+            descending = direction == "desc"
+        if "labels[]" in params:
+            labels = params.getlist("labels[]")
+        else:
+            labels = params.get("labels", "").split(",")
+        include_inboxes = params.get("include_contact_inboxes", "")
+        total, records = self._store.page(
+            page,
+            PAGE_SIZE,
+            query=params.get("q", "").strip() or None,
+            labels=[label.strip() for label in labels if label.strip()],
+            sort=sort if sort in SORT_COLUMNS else None,
+            descending=descending,
+        )
+        payload = [
+            contacts.render(record, include_contact_inboxes=include_inboxes in {"", "true"})
+            for record in records
+        ]
+        meta = {"count": total, "current_page": 1 if raw_page is None else raw_page}
+        return _json({"meta": meta, "payload": payload})
+
+    async def show(self, request: Request) -> Response:
+        record = self._contact_or_none(request)
+        if record is None:
+            return _not_found()
+        return _json({"payload": contacts.render(record)})
+
+    async def create(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        inbox_id = body.get("inbox_id")
+        if inbox_id is None or inbox_id == "":
+            return _unprocessable([Invalid("inbox_id", "Inbox can't be blank")])
+        fields = contacts.permitted(body, contacts.CREATE_KEYS)
+        record = contacts.new_record(fields)
+        problems = contacts.validate(record, self._store.taken)
+        if problems:
+            return _unprocessable(problems)
+        if not _is_the_inbox(inbox_id):
+            return _not_found()
+        contact_inbox = {"source_id": str(uuid.uuid4()), "inbox": dict(contacts.INBOX)}
+        record["contact_inboxes"] = [contact_inbox]
+        stored = self._store.insert(record)
+        return _json(
+            {
+                "payload": {
+                    "contact": contacts.render(stored),
+                    "contact_inbox": {
+                        "inbox": contacts.INBOX_DETAIL,
+                        "source_id": contact_inbox["source_id"],
+                    },
+                }
+            }
+        )
+
+    async def update(self, request: Request) -> Response:
+        record = self._contact_or_none(request)
+        if record is None:
+            return _not_found()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        changes = contacts.permitted(body, contacts.UPDATE_KEYS)
+        updated = contacts.changed(record, changes)
+        problems = contacts.validate(
+            updated,
+            lambda field, value: self._store.taken(field, value, other_than=record["id"]),
+        )
+        if problems:
+            return _unprocessable(problems)
+        if updated != record:
+            self._store.replace(updated)
+        return _json({"payload": contacts.render(updated)})

@@ -1,0 +1,338 @@
+"""The sandbox's SQLite store: one row a contact, its record as JSON plus indexed columns.
+
+The columns serve uniqueness (email, identifier), search and sorting. One connection, WAL,
+guarded by a lock so that a test thread may read while uvicorn's thread serves.
+
+Paging is by page number, so each page of a sorted list would cost an OFFSET scan. Instead
+the ordered ids of a listing are computed once and cached until the next write (ours, or
+another process's): reading 100,000 contacts 15 at a time stays linear.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+
+from reconciler.sandbox.contacts import JSON, Record, is_listed, new_record
+
+SORT_COLUMNS: dict[str, str] = {
+    "email": "email",
+    "name": "name_key",
+    "phone_number": "phone_number",
+    "last_activity_at": "last_activity_at",
+    "created_at": "created_at",
+    "company": "company_key",
+    "city": "city_key",
+    "country": "country_key",
+}
+"""The list's ``sort`` keys and the column each sorts on."""
+
+_SCHEMA_VERSION = 1
+_SCHEMA = (
+    """CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    data TEXT NOT NULL,
+    email TEXT,
+    phone_number TEXT,
+    identifier TEXT,
+    name_key TEXT,
+    company_key TEXT,
+    city_key TEXT,
+    country_key TEXT,
+    last_activity_at INTEGER,
+    created_at INTEGER NOT NULL,
+    listed INTEGER NOT NULL
+)""",
+    "CREATE UNIQUE INDEX contacts_email ON contacts(email)",
+    "CREATE UNIQUE INDEX contacts_identifier ON contacts(identifier)",
+    "CREATE INDEX contacts_phone_number ON contacts(phone_number)",
+)
+_COLUMNS = (
+    "id",
+    "data",
+    "email",
+    "phone_number",
+    "identifier",
+    "name_key",
+    "company_key",
+    "city_key",
+    "country_key",
+    "last_activity_at",
+    "created_at",
+    "listed",
+)
+_SEARCHED_COLUMNS = ("name_key", "email", "phone_number", "company_key", "identifier")
+"""Searched by ``q``: lower-cased copies first, then identifier (case-sensitive), last."""
+_HAS_A_LABEL = (
+    "EXISTS (SELECT 1 FROM json_each(contacts.data, '$.labels') WHERE lower(value) IN ({marks}))"
+)
+_CACHED_LISTINGS = 16
+
+
+class Store:
+    """The contacts of the sandbox's one account."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._listings: OrderedDict[tuple[JSON, ...], array[int]] = OrderedDict()
+        self._data_version = -1
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # Search is case-sensitive on identifier: the other columns are stored lower-cased.
+            self._db.execute("PRAGMA case_sensitive_like=ON")
+            self._create_schema()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def _create_schema(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version == _SCHEMA_VERSION:
+            return
+        if version != 0 or self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise sqlite3.DatabaseError("not a sandbox database (or one of another version)")
+        with self._transaction():
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            for _, statement in _sort_indexes():
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # Reading
+
+    def get(self, contact_id: int) -> Record | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM contacts WHERE id = ?", (contact_id,))
+            found = row.fetchone()
+        return None if found is None else _load(found[0])
+
+    def all(self) -> list[Record]:
+        """Every contact, listed or not, by id."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM contacts ORDER BY id").fetchall()
+        return [_load(data) for (data,) in rows]
+
+    def count(self) -> int:
+        """How many contacts there are, listed or not."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM contacts").fetchone()[0])
+
+    def taken(self, field: str, value: str, *, other_than: int | None = None) -> bool:
+        """Whether a contact other than ``other_than`` has ``value`` in ``field``.
+
+        Email compares case-insensitively (both are stored lower-cased), identifier and
+        phone_number exactly.
+        """
+        if field not in {"email", "identifier", "phone_number"}:
+            raise ValueError(f"no uniqueness on {field}")
+        if field == "email":
+            value = value.lower()
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT 1 FROM contacts WHERE {field} = ? AND id IS NOT ? LIMIT 1",  # noqa: S608
+                (value, other_than),
+            ).fetchone()
+        return row is not None
+
+    def page(
+        self,
+        number: int,
+        size: int,
+        *,
+        query: str | None = None,
+        labels: Sequence[str] = (),
+        sort: str | None = None,
+        descending: bool = False,
+    ) -> tuple[int, list[Record]]:
+        """The total of listed contacts that match, and page ``number`` (from 1) of them.
+
+        ``query`` is a LIKE pattern's inside (``%`` and ``_`` are wildcards, ``\\``
+        escapes): case-insensitive on name, email, phone_number and company name,
+        case-sensitive on identifier. ``labels`` keeps contacts with any of them. Ties in
+        ``sort`` are broken by id, so the order is total and pages never overlap.
+        """
+        with self._lock:
+            ids = self._matching_ids(query, tuple(labels), sort, descending)
+            chosen = ids[(number - 1) * size : number * size] if number >= 1 else array("q")
+            if not chosen:
+                return len(ids), []
+            marks = ",".join("?" * len(chosen))
+            rows = self._db.execute(
+                f"SELECT id, data FROM contacts WHERE id IN ({marks})",  # noqa: S608
+                tuple(chosen),
+            ).fetchall()
+        by_id = dict(rows)
+        return len(ids), [_load(by_id[contact_id]) for contact_id in chosen]
+
+    def _matching_ids(
+        self, query: str | None, labels: tuple[str, ...], sort: str | None, descending: bool
+    ) -> array[int]:
+        # data_version moves when another connection (another process) has written.
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._listings.clear()
+            self._data_version = version
+        key = (query, labels, sort, descending)
+        if key in self._listings:
+            self._listings.move_to_end(key)
+            return self._listings[key]
+        conditions = ["listed"]
+        parameters: list[str] = []
+        if query:
+            pattern = f"%{query}%"
+            matches = [f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED_COLUMNS]
+            conditions.append(f"({' OR '.join(matches)})")
+            parameters.extend([pattern.lower()] * (len(_SEARCHED_COLUMNS) - 1) + [pattern])
+        if labels:
+            marks = ",".join(["lower(?)"] * len(labels))
+            conditions.append(_HAS_A_LABEL.format(marks=marks))
+            parameters.extend(labels)
+        direction = "DESC" if descending else "ASC"
+        if sort in SORT_COLUMNS:
+            column = SORT_COLUMNS[sort]
+            order = f"({column} IS NULL), {column} {direction}, id {direction}"
+        else:
+            order = "id"
+        sql = f"SELECT id FROM contacts WHERE {' AND '.join(conditions)} ORDER BY {order}"  # noqa: S608
+        ids = array("q", (row[0] for row in self._db.execute(sql, parameters)))
+        self._listings[key] = ids
+        if len(self._listings) > _CACHED_LISTINGS:
+            self._listings.popitem(last=False)
+        return ids
+
+    # Writing
+
+    def insert(self, contact: Mapping[str, JSON]) -> Record:
+        """Store a new contact; its id (unless given, as a seed may) and created_at are set.
+
+        Raises ValueError for a value of the wrong type, sqlite3.IntegrityError when the id,
+        email or identifier is already there.
+        """
+        with self._lock, self._transaction():
+            return self._insert(contact)
+
+    def _insert(self, contact: Mapping[str, JSON]) -> Record:
+        record = new_record(contact)
+        if record["id"] is None:
+            (last,) = self._db.execute("SELECT max(id) FROM contacts").fetchone()
+            record["id"] = (last or 0) + 1
+        self._db.execute(
+            f"INSERT INTO contacts ({','.join(_COLUMNS)})"  # noqa: S608
+            f" VALUES ({','.join('?' * len(_COLUMNS))})",
+            _row(record),
+        )
+        self._listings.clear()
+        return record
+
+    def seed_if_empty(self, contacts: Iterable[Mapping[str, JSON]]) -> bool:
+        """Insert ``contacts`` (all or none) if the store has none; whether it did."""
+        with self._lock:
+            if self.count():
+                return False
+            with self._transaction():
+                # Building the sort indexes after a bulk load is several times faster.
+                for name, _ in _sort_indexes():
+                    self._db.execute(f"DROP INDEX {name}")
+                for contact in contacts:
+                    self._insert(contact)
+                for _, statement in _sort_indexes():
+                    self._db.execute(statement)
+            return True
+
+    def replace(self, record: Mapping[str, JSON]) -> Record:
+        """Store ``record`` over the contact with its id. Raises sqlite3.IntegrityError."""
+        stored = dict(record)
+        row = _row(stored)
+        with self._lock, self._transaction():
+            before = self._db.execute(
+                f"SELECT {','.join(_COLUMNS)} FROM contacts WHERE id = ?",  # noqa: S608
+                (row[0],),
+            ).fetchone()
+            # Setting only the columns that changed spares the untouched indexes: a PATCH
+            # of custom_attributes costs a tenth of rewriting every column.
+            changed = [
+                (column, value)
+                for column, value, old in zip(_COLUMNS, row, before, strict=True)
+                if value != old
+            ]
+            assignments = ",".join(f"{column} = ?" for column, _ in changed)
+            self._db.execute(
+                f"UPDATE contacts SET {assignments} WHERE id = ?",  # noqa: S608
+                (*(value for _, value in changed), row[0]),
+            )
+            self._listings.clear()
+        return stored
+
+
+def _sort_indexes() -> list[tuple[str, str]]:
+    """Name and CREATE statement of the index behind each sort key and direction."""
+    indexes = []
+    for key, column in SORT_COLUMNS.items():
+        for direction in ("ASC", "DESC"):
+            name = f"contacts_sort_{key}_{direction.lower()}"
+            statement = (
+                f"CREATE INDEX {name} ON contacts"
+                f"(({column} IS NULL), {column} {direction}, id {direction}) WHERE listed"
+            )
+            indexes.append((name, statement))
+    return indexes
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self._db.execute("ROLLBACK" if error is not None else "COMMIT")
+
+
+def _load(data: str) -> Record:
+    record: Record = json.loads(data)
+    return record
+
+
+def _folded(value: JSON) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.lower()
+
+
+def _row(record: Mapping[str, JSON]) -> tuple[JSON, ...]:
+    attributes = record["additional_attributes"]
+    return (
+        record["id"],
+        json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+        record["email"],
+        record["phone_number"],
+        record["identifier"],
+        _folded(record["name"]),
+        _folded(attributes.get("company_name")),
+        _folded(attributes.get("city")),
+        _folded(attributes.get("country")),
+        record["last_activity_at"],
+        record["created_at"],
+        int(is_listed(record)),
+    )
