@@ -17,10 +17,11 @@ from typing import Literal
 from reconciler.bounded import gather_bounded
 from reconciler.client import LiveDeskClient
 from reconciler.errors import NotFoundError, ReconcilerError
-from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
+from reconciler.model import JSON, Action, Change, Contact, Plan
 from reconciler.plan import live_value, values_match
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -111,24 +112,17 @@ async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
         moved = [
             field.path
             for field in change.fields
-            if not _same_before(field.path, live_value(live, field.path), field.before)
+            if not values_match(field.path, live_value(live, field.path), field.before)
         ]
         if moved:
-            return f"{change.key} ({change.source.file_line}): changed since the plan: " + ", ".join(
-                moved
-            )
+            where = f"{change.key} ({change.source.file_line})"
+            return f"{where}: changed since the plan was made: {', '.join(moved)}"
         return None
 
     results = await gather_bounded(
         (check(change) for change in plan.changes), limit=client.concurrency * 2
     )
     return [result for result in results if result is not None]
-
-
-def _same_before(path: str, live: JSON, before: JSON) -> bool:
-    if live is ABSENT or before is ABSENT:
-        return live is before
-    return values_match(path, live, before)
 
 
 async def _read_live(client: LiveDeskClient, change: Change) -> Mapping[str, JSON] | None:

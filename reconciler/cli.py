@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError
+from reconciler.errors import InputError, ReconcilerError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -124,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _dispatch(args)
+    except InputError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except ReconcilerError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

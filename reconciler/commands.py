@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Sequence
 
-from reconciler.errors import InputError
+from reconciler.apply import Outcome, apply_plan, find_stale
+from reconciler.connect import Target, open_target
+from reconciler.errors import ConfigError, InputError, StalePlanError, ThresholdError
+from reconciler.fetch import fetch_live
+from reconciler.model import Declaration, Plan
+from reconciler.plan import change_limit_message, make_plan
+from reconciler.planfile import read_plan, write_plan
+from reconciler.progress import progress_bar
+from reconciler.redact import redact_plan
+from reconciler.render import color_enabled, render_plan
 from reconciler.report import render_problems
+from reconciler.settings import Settings, load_settings
 from reconciler.validate import read_declaration
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_CHANGES = 2
 
 
 def _plural(count: int, noun: str) -> str:
@@ -32,3 +45,114 @@ def validate_command(paths: Sequence[str], *, output_format: str, use_cache: boo
         files = _plural(len(declaration.sources), "file")
         print(f"{files}, {_plural(len(declaration.contacts), 'contact')}: valid.")
     return EXIT_OK
+
+
+def plan_command(
+    paths: Sequence[str],
+    *,
+    output_format: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    redact: bool,
+    config: str | None,
+    sandbox: bool,
+) -> int:
+    settings = load_settings(config)
+    declaration = read_declaration(paths)
+    with open_target(settings, sandbox=sandbox) as target:
+        plan = asyncio.run(_make_plan(target, declaration, settings))
+    if redact:
+        plan = redact_plan(plan, settings.sensitive)
+    if out is not None:
+        write_plan(plan, out)
+    _print_plan(plan, output_format)
+    if detailed_exitcode and plan.changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def apply_command(
+    paths: Sequence[str],
+    *,
+    plan_file: str | None,
+    auto_approve: bool,
+    force: bool,
+    config: str | None,
+    sandbox: bool,
+) -> int:
+    if bool(paths) == bool(plan_file):
+        raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
+    settings = load_settings(config)
+    with open_target(settings, sandbox=sandbox) as target:
+        if plan_file is not None:
+            plan = read_plan(plan_file)
+            _check_threshold(plan, settings, force=force)
+            stale = asyncio.run(_find_stale(target, plan))
+            if stale:
+                for line in stale:
+                    print(f"stale: {line}", file=sys.stderr)
+                raise StalePlanError(
+                    f"{len(stale)} contact(s) changed since {plan_file} was made; "
+                    "nothing was applied: run plan again"
+                )
+        else:
+            declaration = read_declaration(paths)
+            plan = asyncio.run(_make_plan(target, declaration, settings))
+            _print_plan(plan, "text")
+            if not plan.changes:
+                return EXIT_OK
+            _check_threshold(plan, settings, force=force)
+            if not auto_approve and not _confirmed():
+                print("Apply cancelled.")
+                return EXIT_ERROR
+        outcomes = asyncio.run(_apply(target, plan))
+    failed = sum(1 for outcome in outcomes if outcome.status == "failed")
+    created = sum(1 for outcome in outcomes if outcome.status == "created")
+    print(
+        f"Apply complete: {created} created, {len(outcomes) - created - failed} updated, "
+        f"{failed} failed."
+    )
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def _make_plan(target: Target, declaration: Declaration, settings: Settings) -> Plan:
+    async with target.client() as client:
+        with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
+            live = await fetch_live(client, declaration, on_progress=advance)
+    return make_plan(declaration, live, settings)
+
+
+async def _find_stale(target: Target, plan: Plan) -> list[str]:
+    async with target.client() as client:
+        return await find_stale(client, plan)
+
+
+async def _apply(target: Target, plan: Plan) -> tuple[Outcome, ...]:
+    async with target.client() as client:
+        with progress_bar("Applying", len(plan.changes)) as advance:
+
+            def report(outcome: Outcome) -> None:
+                advance(1)
+                print(outcome, flush=True)
+
+            return await apply_plan(client, plan, on_outcome=report)
+
+
+def _print_plan(plan: Plan, output_format: str) -> None:
+    print(render_plan(plan, output_format, color=color_enabled(sys.stdout)))
+
+
+def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:
+    over = change_limit_message(plan, settings)
+    if over is not None and not force:
+        raise ThresholdError(f"{over}; nothing was applied: check the plan, then use --force")
+
+
+def _confirmed() -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError("apply needs --auto-approve when there is no terminal to confirm on")
+    print("\nDo you want to apply these changes? Only 'yes' will be accepted.")
+    try:
+        return input("  Enter a value: ").strip() == "yes"
+    except EOFError:
+        return False

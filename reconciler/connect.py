@@ -14,6 +14,8 @@ from reconciler.settings import Settings
 log = logging.getLogger(__name__)
 
 SANDBOX_DB = Path(".reconciler") / "sandbox.sqlite"
+DEMO_CONTACTS = Path(__file__).parent / "sandbox" / "demo_contacts.json"
+"""What --sandbox starts with: the example files' contacts, some drifted, some missing."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,12 @@ def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
         )
         return
     # Imported here so that runs against LiveDesk never load the server stack.
-    from reconciler.sandbox.demo import seed_demo_if_empty
     from reconciler.sandbox.server import SandboxOptions, start_in_thread
 
-    options = SandboxOptions(port=0, db=str(SANDBOX_DB))
-    if seed_demo_if_empty(options.db):
-        log.info("seeded a new sandbox at %s with the demo contacts", options.db)
+    options = SandboxOptions(port=0, db=str(SANDBOX_DB), seed=str(DEMO_CONTACTS))
     with start_in_thread(options) as running:
+        if running.app.state.seeded:
+            log.info("seeded a new sandbox at %s with the demo contacts", options.db)
         yield Target(
             running.base_url,
             Credentials(options.api_key, options.api_secret),

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int], None]
 """Called with the number of declared contacts just resolved."""
 
+
 async def fetch_live(
     client: LiveDeskClient,
     declaration: Declaration,

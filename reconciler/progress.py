@@ -16,7 +16,9 @@ Advance = Callable[[int], None]
 
 
 @contextmanager
-def progress_bar(description: str, total: int, *, stream: TextIO | None = None) -> Iterator[Advance]:
+def progress_bar(
+    description: str, total: int, *, stream: TextIO | None = None
+) -> Iterator[Advance]:
     """Yield a callback that moves the bar on by n; a bar is shown only when it helps."""
     stream = stream or sys.stderr
     if total < MIN_CONTACTS_FOR_PROGRESS or not stream.isatty():
