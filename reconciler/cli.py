@@ -122,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # stamina warns on every retry; a retried request that then succeeds is no news.
+        logging.getLogger("stamina").setLevel(logging.ERROR)
     try:
         return _dispatch(args)
     except InputError as error:
