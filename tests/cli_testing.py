@@ -1,0 +1,57 @@
+"""Helpers for end-to-end tests: contact files on disk, the CLI pointed at a live sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.cli import main
+from reconciler.sandbox.server import RunningSandbox
+from reconciler.sandbox.store import Store
+
+
+def write_contacts(
+    directory: Path, contacts: Sequence[Mapping[str, Any]], name: str = "c.yaml"
+) -> Path:
+    """A contact file with ``defaults.inbox_id: 1``; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    document = {"defaults": {"inbox_id": 1}, "contacts": [dict(contact) for contact in contacts]}
+    (directory / name).write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return directory
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox, workdir: Path) -> None:
+    """Run the CLI in ``workdir`` against ``sandbox`` with its credentials."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("LIVEDESK_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("LIVEDESK_API_KEY", "sandbox")
+    monkeypatch.setenv("LIVEDESK_API_SECRET", "sandbox")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``reconciler ARGV``: exit code, stdout, stderr."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def store_of(sandbox: RunningSandbox) -> Store:
+    store: Store = sandbox.app.state.store
+    return store
+
+
+def stored(sandbox: RunningSandbox, contact_id: int) -> dict[str, Any]:
+    record = store_of(sandbox).get(contact_id)
+    assert record is not None
+    return dict(record)
+
+
+def snapshot(sandbox: RunningSandbox) -> str:
+    """Every stored contact, as text, to show that nothing was written."""
+    return json.dumps(store_of(sandbox).all(), sort_keys=True)
