@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ def client_on(transport: httpx.AsyncBaseTransport) -> LiveDeskClient:
     )
 
 
-def seed(app: Starlette, contacts: list[Mapping[str, Any]]) -> list[int]:
+def seed(app: Starlette, contacts: Sequence[Mapping[str, Any]]) -> list[int]:
     store: Store = app.state.store
     return [int(store.insert(contact)["id"]) for contact in contacts]
 
