@@ -9,16 +9,17 @@ and names those whose live values are no longer the plan's ``before``.
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.bounded import gather_bounded
 from reconciler.client import LiveDeskClient
 from reconciler.errors import NotFoundError, ReconcilerError
-from reconciler.model import JSON, Action, Change, Contact, Plan
-from reconciler.plan import live_value, values_match
+from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
+from reconciler.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,7 @@ async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
             return None
         if live is None:
             return f"{change.key} ({change.source.file_line}): no longer exists"
-        moved = [
-            field.path
-            for field in change.fields
-            if not values_match(field.path, live_value(live, field.path), field.before)
-        ]
+        moved = _moved_paths(change, live)
         if moved:
             where = f"{change.key} ({change.source.file_line})"
             return f"{where}: changed since the plan was made: {', '.join(moved)}"
@@ -123,6 +120,51 @@ async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
         (check(change) for change in plan.changes), limit=client.concurrency * 2
     )
     return [result for result in results if result is not None]
+
+
+def _moved_paths(change: Change, live: Contact) -> list[str]:
+    """The planned paths whose live value is no longer the plan's ``before``."""
+    moved = [
+        field.path
+        for field in change.fields
+        if not values_match(field.path, live_value(live, field.path), field.before)
+    ]
+    # A nested object is sent whole, so every key of it must still be as planned: else the
+    # PATCH would put back old values, and drop keys added since.
+    moved += [
+        path
+        for path, planned in _objects_sent_whole(change)
+        if path not in moved and not strict_equal(live_value(live, path), planned)
+    ]
+    return moved
+
+
+def _objects_sent_whole(change: Change) -> Iterator[tuple[str, JSON]]:
+    """Each nested object the change's PATCH sends whole, as it was when planned."""
+    befores = {field.path: field.before for field in change.fields}
+    for request in change.requests:
+        for name in ATTRIBUTE_OBJECTS:
+            for key, sent in (request.body.get(name) or {}).items():
+                path = f"{name}.{key}"
+                if isinstance(sent, dict) and path not in befores:
+                    yield path, _reverted(sent, path, befores)
+
+
+def _reverted(sent: Mapping[str, JSON], path: str, befores: Mapping[str, JSON]) -> JSON:
+    """``sent`` with each changed leaf under ``path`` put back to its value before."""
+    result = copy.deepcopy(dict(sent))
+    for leaf, before in befores.items():
+        if not leaf.startswith(path + "."):
+            continue
+        *parents, last = leaf.removeprefix(path + ".").split(".")
+        parent = result
+        for part in parents:
+            parent = parent[part]
+        if before is ABSENT:
+            del parent[last]
+        else:
+            parent[last] = before
+    return result
 
 
 async def _read_live(client: LiveDeskClient, change: Change) -> Mapping[str, JSON] | None:

@@ -142,3 +142,34 @@ async def test_find_stale_names_moved_values_and_contacts_created_since(
         f"id {moved} (c.yaml:7): changed since the plan was made: custom_attributes.n"
     )
     assert stale[1].startswith("identifier later (c.yaml:7): now exists (id ")
+
+
+async def test_a_nested_object_that_gained_a_key_since_the_plan_is_stale(
+    sandbox_app: Starlette,
+) -> None:
+    profiles = {"github": "old", "twitter": "t"}
+    contact_id = insert(
+        sandbox_app,
+        {"email": "a@example.com", "additional_attributes": {"social_profiles": profiles}},
+    )
+    plan = await planned(
+        sandbox_app,
+        declared(id=contact_id, additional_attributes={"social_profiles": {"github": "new"}}),
+    )
+    (request,) = plan.changes[0].requests
+    assert request.body == {
+        "additional_attributes": {"social_profiles": {**profiles, "github": "new"}}
+    }
+    record = store(sandbox_app).get(contact_id)
+    assert record is not None
+    grown = {**profiles, "linkedin": "added-since"}
+    store(sandbox_app).replace({**record, "additional_attributes": {"social_profiles": grown}})
+
+    async with client_on(sandbox_app) as client:
+        stale = await find_stale(client, plan)
+
+    # Applying the plan would drop linkedin: the plan is stale though github is still "old".
+    assert stale == [
+        f"id {contact_id} (c.yaml:7): changed since the plan was made: "
+        "additional_attributes.social_profiles"
+    ]
