@@ -34,7 +34,7 @@ class Outcome:
     reason: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.change.key} ({self.change.source.file_line})"
+        where = f"{self.change.label} ({self.change.source.file_line})"
         if self.status == "failed":
             return f"{where}: failed: {self.reason}"
         if self.status == "created":
@@ -106,13 +106,13 @@ async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
         live = await _read_live(client, change)
         if change.action is Action.CREATE:
             if live is not None:
-                return f"{change.key} ({change.source.file_line}): now exists (id {live['id']})"
+                return f"{change.label} ({change.source.file_line}): now exists (id {live['id']})"
             return None
         if live is None:
-            return f"{change.key} ({change.source.file_line}): no longer exists"
+            return f"{change.label} ({change.source.file_line}): no longer exists"
         moved = _moved_paths(change, live)
         if moved:
-            where = f"{change.key} ({change.source.file_line})"
+            where = f"{change.label} ({change.source.file_line})"
             return f"{where}: changed since the plan was made: {', '.join(moved)}"
         return None
 

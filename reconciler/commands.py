@@ -139,7 +139,8 @@ async def _apply(target: Target, plan: Plan) -> tuple[Outcome, ...]:
 
 
 def _print_plan(plan: Plan, output_format: str) -> None:
-    print(render_plan(plan, output_format, color=color_enabled(sys.stdout)))
+    rendered = render_plan(plan, output_format, color=color_enabled(sys.stdout))
+    print(rendered, end="" if rendered.endswith("\n") else "\n")
 
 
 def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:

@@ -147,6 +147,15 @@ class Change:
     requests: tuple[Request, ...]
     id: int | None = None  # None for a create
 
+    @property
+    def label(self) -> str:
+        """How output names the contact: its id, with the key that found it if not the id."""
+        if self.id is None:
+            return str(self.key)
+        if self.key.field == "id":
+            return f"id {self.id}"
+        return f"id {self.id}, {self.key}"
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

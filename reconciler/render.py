@@ -98,12 +98,7 @@ def _change_lines(change: Change) -> Iterator[tuple[str, str]]:
 
 
 def _header(change: Change) -> str:
-    if change.action is Action.CREATE:
-        who = _printable(str(change.key))
-    elif change.key.field == "id":
-        who = f"id {change.id}"
-    else:
-        who = f"id {change.id}, {_printable(str(change.key))}"
+    who = _printable(change.label)
     return f"{change.action.value} {who} ({_printable(change.source.file_line)})"
 
 
