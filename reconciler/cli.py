@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as parser_exit:
+        # argparse exits 2 on a usage error; 2 means "changes" to plan --detailed-exitcode.
+        return EXIT_ERROR if parser_exit.code else EXIT_OK
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
