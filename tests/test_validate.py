@@ -326,8 +326,7 @@ def test_validate_command_json(in_tmp: Path, capsys: pytest.CaptureFixture[str])
             "line": 3,
             "column": 14,
             "path": "$.contacts[0].blocked",
-            "message": "must be true or false (LiveDesk fails on null); leave the key out to "
-            "leave it alone",
+            "message": "must be true or false, unquoted; leave the key out to leave it alone",
         }
     ]
     write(in_tmp, "vip.yaml", "contacts:\n  - id: 1\n")
