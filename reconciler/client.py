@@ -170,17 +170,23 @@ class LiveDeskClient:
         return await self._page(self._list_params(), page)
 
     async def list_contacts(
-        self, *, first_page: tuple[list[Contact], int] | None = None
+        self,
+        *,
+        first_page: tuple[list[Contact], int] | None = None,
+        include_contact_inboxes: bool = False,
     ) -> list[Contact]:
         """Every listed contact exactly once (those with an email, phone or identifier).
 
         ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
+        ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too.
         """
-        return await self._collect(self._list_params(), first_page)
+        return await self._collect(self._list_params(include_contact_inboxes), first_page)
 
-    async def search_contacts(self, query: str) -> list[Contact]:
+    async def search_contacts(
+        self, query: str, *, include_contact_inboxes: bool = False
+    ) -> list[Contact]:
         """Raw ``q=`` matches, every page: substrings and wildcards included."""
-        return await self._collect({"q": query, **self._list_params()})
+        return await self._collect({"q": query, **self._list_params(include_contact_inboxes)})
 
     async def find_contacts(
         self,
@@ -243,8 +249,9 @@ class LiveDeskClient:
     # Paging
 
     @staticmethod
-    def _list_params() -> dict[str, str]:
-        return {"sort": LIST_SORT, "include_contact_inboxes": "false"}
+    def _list_params(include_contact_inboxes: bool = False) -> dict[str, str]:
+        inboxes = "true" if include_contact_inboxes else "false"
+        return {"sort": LIST_SORT, "include_contact_inboxes": inboxes}
 
     async def _page(self, params: Mapping[str, str], page: int) -> tuple[list[Contact], int]:
         document = await self._call("GET", CONTACTS_PATH, params={**params, "page": str(page)})

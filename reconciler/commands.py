@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from reconciler.apply import Outcome, apply_plan, find_stale
 from reconciler.connect import Target, open_target
@@ -157,3 +159,63 @@ def _confirmed() -> bool:
         return input("  Enter a value: ").strip() == "yes"
     except EOFError:
         return False
+
+
+def export_command(
+    path: str | None, *, split: bool, query: str | None, config: str | None, sandbox: bool
+) -> int:
+    """Write the live contacts as contact files: PATH, a file per contact, or stdout."""
+    from reconciler import export
+
+    export.check_destination(path, split=split)
+    settings = load_settings(config)
+    known = export.known_ids(path) if query is None else set()
+
+    async def read(target: Target) -> export.Export:
+        async with target.client() as client:
+            return await export.read_export(client, query=query, known_ids=known)
+
+    with open_target(settings, sandbox=sandbox) as target:
+        found = asyncio.run(read(target))
+    notes = list(found.notes)
+    count = _plural(len(found.contacts), "contact")
+    if path is None:
+        schema = export.schema_reference(Path.cwd())
+        sys.stdout.write(export.render_file(found.contacts, found.inbox_id, schema))
+        summary = f"Exported {count}."
+    else:
+        written, file_notes = export.write_export(found, path, split=split)
+        notes += file_notes
+        summary = f"Exported {count} to {path} ({_plural(len(written), 'file')} written)."
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(summary, file=sys.stderr if path is None else sys.stdout)
+    return EXIT_OK
+
+
+def show_command(plan_file: str, *, output_format: str) -> int:
+    """Render a saved plan (redacted ones too); warn when its files changed since."""
+    plan = read_plan(plan_file, allow_redacted=True)
+    changed = _changed_sources(plan)
+    if changed:
+        print(
+            f"warning: {plan_file} is older than the files it came from ({', '.join(changed)}); "
+            "run plan again to see what apply would do now",
+            file=sys.stderr,
+        )
+    _print_plan(plan, output_format)
+    return EXIT_OK
+
+
+def _changed_sources(plan: Plan) -> list[str]:
+    """What became of each source file whose bytes are no longer those the plan read."""
+    changed = []
+    for source in plan.sources:
+        try:
+            digest = hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+        except OSError:
+            changed.append(f"{source.path} is gone")
+            continue
+        if digest != source.sha256:
+            changed.append(f"{source.path} changed")
+    return changed
