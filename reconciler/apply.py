@@ -19,7 +19,7 @@ from reconciler.bounded import gather_bounded
 from reconciler.client import LiveDeskClient
 from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
-from reconciler.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
+from reconciler.plan import ATTRIBUTE_OBJECTS, key_path, live_value, strict_equal, values_match
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,17 @@ class Outcome:
 
 
 OutcomeCallback = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A contact of a saved plan whose live state moved after the plan was made."""
+
+    change: Change
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.change.label} ({self.change.source.file_line}): {self.reason}"
 
 
 async def apply_plan(
@@ -99,21 +110,18 @@ def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> s
     return str(error)
 
 
-async def find_stale(client: LiveDeskClient, plan: Plan) -> list[str]:
-    """Re-read every contact of ``plan``; describe each whose live values moved since."""
+async def find_stale(client: LiveDeskClient, plan: Plan) -> list[Stale]:
+    """Re-read every contact of ``plan``; each whose live values moved since, and how."""
 
-    async def check(change: Change) -> str | None:
+    async def check(change: Change) -> Stale | None:
         live = await _read_live(client, change)
         if change.action is Action.CREATE:
-            if live is not None:
-                return f"{change.label} ({change.source.file_line}): now exists (id {live['id']})"
-            return None
+            return None if live is None else Stale(change, f"now exists (id {live['id']})")
         if live is None:
-            return f"{change.label} ({change.source.file_line}): no longer exists"
+            return Stale(change, "no longer exists")
         moved = _moved_paths(change, live)
         if moved:
-            where = f"{change.label} ({change.source.file_line})"
-            return f"{where}: changed since the plan was made: {', '.join(moved)}"
+            return Stale(change, f"changed since the plan was made: {', '.join(moved)}")
         return None
 
     results = await gather_bounded(
@@ -156,7 +164,10 @@ def _reverted(sent: Mapping[str, JSON], path: str, befores: Mapping[str, JSON]) 
     for leaf, before in befores.items():
         if not leaf.startswith(path + "."):
             continue
-        *parents, last = leaf.removeprefix(path + ".").split(".")
+        keys = key_path(result, leaf.removeprefix(path + "."))
+        if keys is None:  # another key that only starts like this one (keys may hold dots)
+            continue
+        *parents, last = keys
         parent = result
         for part in parents:
             parent = parent[part]

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--force", action="store_true", help="apply even when the plan exceeds max_changes"
     )
+    apply.add_argument(
+        "--redact", action="store_true", help="mask personal data in what apply prints"
+    )
     _add_config(apply)
 
     export = commands.add_parser("export", help="write the live contacts as contact files")
@@ -177,6 +180,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             plan_file=args.plan,
             auto_approve=args.auto_approve,
             force=args.force,
+            redact=args.redact,
             config=args.config,
             sandbox=args.sandbox,
         )

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from reconciler.apply import Outcome, apply_plan, find_stale
+from reconciler.apply import Outcome, Stale, apply_plan, find_stale
 from reconciler.connect import Target, open_target
 from reconciler.errors import ConfigError, InputError, StalePlanError, ThresholdError
 from reconciler.fetch import fetch_live
-from reconciler.model import Declaration, Plan
+from reconciler.model import Change, Declaration, Plan
 from reconciler.plan import change_limit_message, make_plan
 from reconciler.planfile import read_plan, write_plan
 from reconciler.progress import progress_bar
-from reconciler.redact import redact_plan
+from reconciler.redact import redact_change, redact_plan
 from reconciler.render import color_enabled, render_plan
 from reconciler.report import render_problems
 from reconciler.settings import Settings, load_settings
@@ -79,12 +80,17 @@ def apply_command(
     plan_file: str | None,
     auto_approve: bool,
     force: bool,
+    redact: bool,
     config: str | None,
     sandbox: bool,
 ) -> int:
     if bool(paths) == bool(plan_file):
         raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
     settings = load_settings(config)
+
+    def shown(change: Change) -> Change:
+        return redact_change(change, settings.sensitive) if redact else change
+
     with open_target(settings, sandbox=sandbox) as target:
         if plan_file is not None:
             plan = read_plan(plan_file)
@@ -92,7 +98,7 @@ def apply_command(
             stale = asyncio.run(_find_stale(target, plan))
             if stale:
                 for line in stale:
-                    print(f"stale: {line}", file=sys.stderr)
+                    print(f"stale: {replace(line, change=shown(line.change))}", file=sys.stderr)
                 raise StalePlanError(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
@@ -100,14 +106,14 @@ def apply_command(
         else:
             declaration = read_declaration(paths)
             plan = asyncio.run(_make_plan(target, declaration, settings))
-            _print_plan(plan, "text")
+            _print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
             if not plan.changes:
                 return EXIT_OK
             _check_threshold(plan, settings, force=force)
             if not auto_approve and not _confirmed():
                 print("Apply cancelled.")
                 return EXIT_ERROR
-        outcomes = asyncio.run(_apply(target, plan))
+        outcomes = asyncio.run(_apply(target, plan, shown))
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     created = sum(1 for outcome in outcomes if outcome.status == "created")
     print(
@@ -124,18 +130,20 @@ async def _make_plan(target: Target, declaration: Declaration, settings: Setting
     return make_plan(declaration, live, settings)
 
 
-async def _find_stale(target: Target, plan: Plan) -> list[str]:
+async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
     async with target.client() as client:
         return await find_stale(client, plan)
 
 
-async def _apply(target: Target, plan: Plan) -> tuple[Outcome, ...]:
+async def _apply(
+    target: Target, plan: Plan, shown: Callable[[Change], Change]
+) -> tuple[Outcome, ...]:
     async with target.client() as client:
         with progress_bar("Applying", len(plan.changes)) as advance:
 
             def report(outcome: Outcome) -> None:
                 advance(1)
-                print(outcome, flush=True)
+                print(replace(outcome, change=shown(outcome.change)), flush=True)
 
             return await apply_plan(client, plan, on_outcome=report)
 

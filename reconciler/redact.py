@@ -26,6 +26,11 @@ def redact_plan(plan: Plan, sensitive: Collection[str]) -> Plan:
     )
 
 
+def redact_change(change: Change, sensitive: Collection[str]) -> Change:
+    """One change as ``redact_plan`` masks it: for lines about one contact."""
+    return _Masker(sensitive).change(change)
+
+
 class _Masker:
     def __init__(self, sensitive: Collection[str]) -> None:
         self.keys = frozenset(entry for entry in sensitive if "." not in entry)

@@ -273,6 +273,24 @@ def test_redact_leaves_no_personal_data_in_output_or_plan_file(
     assert "redact" in err
 
 
+def test_apply_redact_names_contacts_without_their_data(
+    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(sandbox, {"identifier": "ident-secret-9", "email": "who@example.org", "name": "Old"})
+    files = write_contacts(
+        tmp_path / "c",
+        [
+            {"identifier": "ident-secret-9", "name": "Private Person"},
+            {"email": "brand-new@example.org", "name": "Another Person"},
+        ],
+    )
+    code, out, err = run(capsys, "apply", str(files), "--auto-approve", "--redact")
+    assert code == 0, err
+    assert "identifier (redacted)" in out and "email (redacted)" in out
+    for value in ("ident-secret-9", "who@example", "Private Person", "brand-new", "Another"):
+        assert value not in out + err
+
+
 def test_the_json_plan_validates_against_its_schema(
     sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

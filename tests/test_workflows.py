@@ -383,7 +383,8 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
     steps = runner.run_github_job("apply.yml", "apply")
     assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
     assert "Apply complete: 2 created, 3 updated, 0 failed." in steps[-1].stdout
-    assert not list(workdir.glob("apply-plan.json")), "the full plan is deleted after apply"
+    _assert_no_personal_data(steps[-1].stdout, steps[-1].stderr)
+    assert not list(workdir.glob("apply-plan.json")), "no full plan is left on the runner"
     assert runner.sandbox.app.state.store.get(1)["name"] == "Ada Lovelace"
 
     runner.responses = [
@@ -526,6 +527,7 @@ def test_gitlab_plan_drift_apply_cycle(runner: Runner) -> None:
     done = runner.run_gitlab_job("apply")
     assert done.returncode == 0, done.stderr
     assert "Apply complete: 2 created, 3 updated, 0 failed." in done.stdout
+    _assert_no_personal_data(done.stdout, done.stderr)
     assert runner.sandbox.app.state.store.get(16)["name"] == "Northwind Traders"
 
 
