@@ -161,12 +161,36 @@ def values_match(path: str, live: JSON, expected: JSON) -> bool:
 
 def live_value(contact: Contact, path: str) -> JSON:
     """The value at a dotted ``path`` of a contact, ABSENT where a key is missing."""
+    keys = key_path(contact, path)
+    if keys is None:
+        return ABSENT
     value: JSON = contact
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return ABSENT
-        value = value[part]
+    for key in keys:
+        value = value[key]
     return value
+
+
+def key_path(value: JSON, path: str) -> tuple[str, ...] | None:
+    """The keys a dotted ``path`` stands for in ``value``; None where it leads nowhere.
+
+    Attribute keys are free text and may hold dots themselves: at each level the longest
+    key that leads on to the end of the path wins.
+    """
+    return _keys_for(value, path.split("."))
+
+
+def _keys_for(value: JSON, parts: Sequence[str]) -> tuple[str, ...] | None:
+    if not parts:
+        return ()
+    if not isinstance(value, Mapping):
+        return None
+    for end in range(len(parts), 0, -1):
+        key = ".".join(parts[:end])
+        if key in value:
+            rest = _keys_for(value[key], parts[end:])
+            if rest is not None:
+                return (key, *rest)
+    return None
 
 
 # Updates --------------------------------------------------------------------------------
@@ -230,7 +254,10 @@ def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
     """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return [FieldChange(prefix, before, after)]
-    difference = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
+    # DeepDiff skips keys that start with "__" unless told not to: attribute keys may.
+    difference = DeepDiff(
+        before, after, view="tree", threshold_to_diff_deeper=0, ignore_private_variables=False
+    )
     changed: set[tuple[str, ...]] = set()
     for levels in difference.values():
         for level in levels:
@@ -241,6 +268,8 @@ def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
                 parts.append(part)
             changed.add(tuple(parts))
     ordered = [parts for parts in _node_paths(after) if parts in changed]
+    if not ordered:  # the values differ (strict_equal): never let a diff tool hide that
+        return [FieldChange(prefix, before, after)]
     return [
         FieldChange(".".join((prefix, *parts)), _value_at(before, parts), _value_at(after, parts))
         for parts in ordered
@@ -323,7 +352,9 @@ def _create(declared: DeclaredContact) -> Change:
         changes.append(FieldChange(name, ABSENT, value))
         if name not in CREATE_FIELDS:
             patch[name] = value
-        elif value not in (None, ""):  # never a blank identifier: it breaks a unique index
+        elif value not in (None, "") or name not in BLANK_IS_NULL:
+            # Never a blank identifier (it breaks a unique index); but a null name is sent,
+            # or the contact would keep the "" LiveDesk gives a contact created without one.
             post[name] = value
     for name in ATTRIBUTE_OBJECTS:
         declared_object: Mapping[str, Any] = fields.get(name) or {}
