@@ -21,8 +21,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.errors import PlanError
 from reconciler.model import (
     ABSENT,
@@ -254,6 +252,9 @@ def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
     """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return [FieldChange(prefix, before, after)]
+    # Imported here: DeepDiff loads numpy, a cost only a plan with nested changes should pay.
+    from deepdiff import DeepDiff
+
     # DeepDiff skips keys that start with "__" unless told not to: attribute keys may.
     difference = DeepDiff(
         before, after, view="tree", threshold_to_diff_deeper=0, ignore_private_variables=False
