@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from reconciler import __version__
 from reconciler.errors import InputError, ReconcilerError
@@ -124,14 +125,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as parser_exit:
         # argparse exits 2 on a usage error; 2 means "changes" to plan --detailed-exitcode.
         return EXIT_ERROR if parser_exit.code else EXIT_OK
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not args.verbose:
-        # stamina warns on every retry; a retried request that then succeeds is no news.
-        logging.getLogger("stamina").setLevel(logging.ERROR)
+    with _logging_to_stderr(verbose=args.verbose):
+        return _run(args)
+
+
+@contextmanager
+def _logging_to_stderr(*, verbose: bool) -> Iterator[None]:
+    """Log to stderr for one run; put the logging configuration back after it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root, stamina = logging.getLogger(), logging.getLogger("stamina")
+    saved = root.level, stamina.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # stamina warns on every retry; a retried request that then succeeds is no news.
+    stamina.setLevel(logging.NOTSET if verbose else logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        stamina.setLevel(saved[1])
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
     except InputError as error:

@@ -264,6 +264,7 @@ class _ContactsApi:
         )
         if problems:
             return _unprocessable(problems)
-        if updated != record:
+        # Compared as JSON text: Python's == has 1 == 1.0 == True, LiveDesk does not.
+        if json.dumps(updated, sort_keys=True) != json.dumps(record, sort_keys=True):
             self._store.replace(updated)
         return _json({"payload": contacts.render(updated)})
