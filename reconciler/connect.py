@@ -20,19 +20,19 @@ DEMO_CONTACTS = Path(__file__).parent / "sandbox" / "demo_contacts.json"
 
 @dataclass(frozen=True)
 class Target:
-    """An API endpoint and the credentials for it; makes one client per event loop."""
+    """An API endpoint, its credentials and the settings; makes one client per event loop."""
 
     base_url: str
     credentials: Credentials
-    concurrency: int
-    rate_limit: float | None
+    settings: Settings
 
     def client(self) -> LiveDeskClient:
         return LiveDeskClient(
             self.base_url,
             self.credentials,
-            concurrency=self.concurrency,
-            rate_limit=self.rate_limit,
+            concurrency=self.settings.concurrency,
+            rate_limit=self.settings.rate_limit,
+            timeout=self.settings.timeout,
         )
 
 
@@ -40,12 +40,7 @@ class Target:
 def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
     """LiveDesk from the environment, or a sandbox started for the length of the block."""
     if not sandbox:
-        yield Target(
-            base_url_from_env(settings.base_url),
-            Credentials.from_env(),
-            settings.concurrency,
-            settings.rate_limit,
-        )
+        yield Target(base_url_from_env(settings.base_url), Credentials.from_env(), settings)
         return
     # Imported here so that runs against LiveDesk never load the server stack.
     from reconciler.sandbox.server import SandboxOptions, start_in_thread
@@ -54,9 +49,4 @@ def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
     with start_in_thread(options) as running:
         if running.app.state.seeded:
             log.info("seeded a new sandbox at %s with the demo contacts", options.db)
-        yield Target(
-            running.base_url,
-            Credentials(options.api_key, options.api_secret),
-            settings.concurrency,
-            settings.rate_limit,
-        )
+        yield Target(running.base_url, Credentials(options.api_key, options.api_secret), settings)

@@ -42,6 +42,7 @@ class Settings:
 
     base_url: str | None
     concurrency: int
+    timeout: float  # seconds for one answer
     rate_limit: float | None  # requests a second; None: no limit of our own
     max_changes: int | str  # a count, or a percentage like "25%"
     sensitive: tuple[str, ...]  # attribute keys --redact masks, besides the personal fields
@@ -100,6 +101,7 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         base_url=values["base_url"],
         # JSON Schema counts 8.0 as an integer; Python must too.
         concurrency=int(values["concurrency"]),
+        timeout=float(values["timeout"]),
         rate_limit=None if rate_limit is None else float(rate_limit),
         max_changes=max_changes if isinstance(max_changes, str) else int(max_changes),
         sensitive=tuple(values["sensitive"]),

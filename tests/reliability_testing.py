@@ -9,7 +9,6 @@ the CLI's client a shorter timeout or quicker retries than the defaults.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import random
 from collections import Counter
@@ -211,9 +210,11 @@ QUICK_RETRIES = RetryPolicy(
 def client_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     """Give the CLI's LiveDesk client these constructor options (retry, timeout).
 
-    The settings file has no retry or timeout knobs; the client is the real one, only
-    built with other arguments than connect.Target passes.
+    The settings file has no retry knob; the client is the real one, only built with
+    these arguments in place of what connect.Target passes.
     """
-    monkeypatch.setattr(
-        "reconciler.connect.LiveDeskClient", functools.partial(LiveDeskClient, **options)
-    )
+
+    def build(*args: Any, **kwargs: Any) -> LiveDeskClient:
+        return LiveDeskClient(*args, **{**kwargs, **options})
+
+    monkeypatch.setattr("reconciler.connect.LiveDeskClient", build)

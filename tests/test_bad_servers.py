@@ -153,7 +153,8 @@ def test_a_bad_server_is_one_line_and_exit_1(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     answer, first_words = CASES[case]
-    # The settings have no timeout or retry knobs yet: the real client, with short ones.
+    # Retries have no setting (timeout has, but this needs both short): the real client, with
+    # short ones.
     client_options(monkeypatch, timeout=0.3, retry=FEW_QUICK_RETRIES)
     with serving(answer) as server:
         monkeypatch.setenv("LIVEDESK_BASE_URL", server.base_url)

@@ -31,6 +31,7 @@ def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "base_url": None,
         "concurrency": 8,
+        "timeout": 30.0,
         "rate_limit": None,
         "max_changes": "25%",
         "sensitive": (),

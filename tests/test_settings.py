@@ -36,12 +36,14 @@ def test_defaults_come_from_the_schema() -> None:
     assert defaults == Settings(
         base_url=schema["properties"]["base_url"]["default"],
         concurrency=schema["properties"]["concurrency"]["default"],
+        timeout=schema["properties"]["timeout"]["default"],
         rate_limit=schema["properties"]["rate_limit"]["default"],
         max_changes=schema["properties"]["max_changes"]["default"],
         sensitive=(),
         ignore=(),
     )
     assert (defaults.concurrency, defaults.max_changes, defaults.rate_limit) == (8, "25%", None)
+    assert defaults.timeout == 30.0
 
 
 def test_the_schema_is_valid_and_its_examples_pass() -> None:
@@ -71,6 +73,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         """\
 base_url: http://127.0.0.1:8080
 concurrency: 4
+timeout: 2.5
 rate_limit: 5
 max_changes: 10
 sensitive: [date_of_birth, additional_attributes.social_profiles]
@@ -84,6 +87,7 @@ ignore:
     assert load_settings(path) == Settings(
         base_url="http://127.0.0.1:8080",
         concurrency=4,
+        timeout=2.5,
         rate_limit=5.0,
         max_changes=10,
         sensitive=("date_of_birth", "additional_attributes.social_profiles"),
