@@ -10,11 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from reconciler import __version__
+from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.errors import InputError, ReconcilerError
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
 EXIT_BUG = 3
 
 
@@ -174,11 +172,11 @@ def _run(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     # Imports are deferred so that `validate` never pays for the HTTP and server stacks.
     if args.command == "validate":
-        from reconciler.commands import validate_command
+        from reconciler.commands.validate import validate_command
 
         return validate_command(args.paths, output_format=args.format, use_cache=not args.no_cache)
     if args.command == "plan":
-        from reconciler.commands import plan_command
+        from reconciler.commands.plan import plan_command
 
         return plan_command(
             args.paths,
@@ -190,7 +188,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             sandbox=args.sandbox,
         )
     if args.command == "apply":
-        from reconciler.commands import apply_command
+        from reconciler.commands.apply import apply_command
 
         return apply_command(
             args.paths,
@@ -202,13 +200,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             sandbox=args.sandbox,
         )
     if args.command == "export":
-        from reconciler.commands import export_command
+        from reconciler.commands.export import export_command
 
         return export_command(
             args.path, split=args.split, query=args.query, config=args.config, sandbox=args.sandbox
         )
     if args.command == "show":
-        from reconciler.commands import show_command
+        from reconciler.commands.show import show_command
 
         return show_command(args.plan_file, output_format=args.format)
     if args.command == "sandbox":

@@ -45,7 +45,7 @@ def test_a_bug_exits_3_with_a_traceback(
     def broken(*args: object, **kwargs: object) -> int:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("reconciler.commands.validate_command", broken)
+    monkeypatch.setattr("reconciler.commands.validate.validate_command", broken)
     assert cli.main(["validate", "x"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "this is a bug in reconciler" in err

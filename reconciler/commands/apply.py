@@ -1,0 +1,104 @@
+"""reconciler apply: make LiveDesk match the files, or carry out a saved plan."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from reconciler.apply import Outcome, Stale, apply_plan, find_stale
+from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands.plan import plan_against, print_plan
+from reconciler.connect import Target, open_target
+from reconciler.errors import ConfigError, StalePlanError, ThresholdError
+from reconciler.model import Change, Plan
+from reconciler.plan import change_limit_message
+from reconciler.planfile import read_plan
+from reconciler.progress import progress_bar
+from reconciler.redact import redact_change, redact_plan
+from reconciler.settings import Settings, load_settings
+from reconciler.validate import read_declaration
+
+
+def apply_command(
+    paths: Sequence[str],
+    *,
+    plan_file: str | None,
+    auto_approve: bool,
+    force: bool,
+    redact: bool,
+    config: str | None,
+    sandbox: bool,
+) -> int:
+    if bool(paths) == bool(plan_file):
+        raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
+    settings = load_settings(config)
+
+    def shown(change: Change) -> Change:
+        return redact_change(change, settings.sensitive) if redact else change
+
+    with open_target(settings, sandbox=sandbox) as target:
+        if plan_file is not None:
+            plan = read_plan(plan_file)
+            _check_threshold(plan, settings, force=force)
+            stale = asyncio.run(_find_stale(target, plan))
+            if stale:
+                for line in stale:
+                    print(f"stale: {replace(line, change=shown(line.change))}", file=sys.stderr)
+                raise StalePlanError(
+                    f"{len(stale)} contact(s) changed since {plan_file} was made; "
+                    "nothing was applied: run plan again"
+                )
+        else:
+            declaration = read_declaration(paths)
+            plan = asyncio.run(plan_against(target, declaration, settings))
+            print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
+            if not plan.changes:
+                return EXIT_OK
+            _check_threshold(plan, settings, force=force)
+            if not auto_approve and not _confirmed():
+                print("Apply cancelled.")
+                return EXIT_ERROR
+        outcomes = asyncio.run(_apply(target, plan, shown))
+    failed = sum(1 for outcome in outcomes if outcome.status == "failed")
+    created = sum(1 for outcome in outcomes if outcome.status == "created")
+    print(
+        f"Apply complete: {created} created, {len(outcomes) - created - failed} updated, "
+        f"{failed} failed."
+    )
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
+    async with target.client() as client:
+        return await find_stale(client, plan)
+
+
+async def _apply(
+    target: Target, plan: Plan, shown: Callable[[Change], Change]
+) -> tuple[Outcome, ...]:
+    async with target.client() as client:
+        with progress_bar("Applying", len(plan.changes)) as advance:
+
+            def report(outcome: Outcome) -> None:
+                advance(1)
+                print(replace(outcome, change=shown(outcome.change)), flush=True)
+
+            return await apply_plan(client, plan, on_outcome=report)
+
+
+def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:
+    over = change_limit_message(plan, settings)
+    if over is not None and not force:
+        raise ThresholdError(f"{over}; nothing was applied: check the plan, then use --force")
+
+
+def _confirmed() -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError("apply needs --auto-approve when there is no terminal to confirm on")
+    print("\nDo you want to apply these changes? Only 'yes' will be accepted.")
+    try:
+        return input("  Enter a value: ").strip() == "yes"
+    except EOFError:
+        return False

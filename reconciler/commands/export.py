@@ -1,0 +1,42 @@
+"""reconciler export: write the live contacts as contact files."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from reconciler import export
+from reconciler.commands import EXIT_OK, plural
+from reconciler.connect import Target, open_target
+from reconciler.settings import load_settings
+
+
+def export_command(
+    path: str | None, *, split: bool, query: str | None, config: str | None, sandbox: bool
+) -> int:
+    """Write the live contacts as contact files: PATH, a file per contact, or stdout."""
+    export.check_destination(path, split=split)
+    settings = load_settings(config)
+    known = export.known_ids(path) if query is None else set()
+
+    async def read(target: Target) -> export.Export:
+        async with target.client() as client:
+            return await export.read_export(client, query=query, known_ids=known)
+
+    with open_target(settings, sandbox=sandbox) as target:
+        found = asyncio.run(read(target))
+    notes = list(found.notes)
+    count = plural(len(found.contacts), "contact")
+    if path is None:
+        schema = export.schema_reference(Path.cwd())
+        sys.stdout.write(export.render_file(found.contacts, found.inbox_id, schema))
+        summary = f"Exported {count}."
+    else:
+        written, file_notes = export.write_export(found, path, split=split)
+        notes += file_notes
+        summary = f"Exported {count} to {path} ({plural(len(written), 'file')} written)."
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(summary, file=sys.stderr if path is None else sys.stdout)
+    return EXIT_OK
