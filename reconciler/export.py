@@ -32,12 +32,15 @@ from reconciler.client import LiveDeskClient
 from reconciler.errors import ConfigError, InputError, NotFoundError, ReconcilerError
 from reconciler.load import load_document
 from reconciler.model import JSON, Contact
+from reconciler.plan import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, SCALAR_FIELDS
 from reconciler.validate import CONTACTS_SCHEMA, validator_for
 
-SCALAR_FIELDS = ("identifier", "email", "name", "phone_number", "blocked")
-"""Written in this order after ``id``, as the example files have them."""
-BLANK_LEFT_OUT = frozenset({"identifier", "email", "phone_number"})
-ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
+FIELD_ORDER = (
+    "identifier",
+    "email",
+    *(f for f in SCALAR_FIELDS if f not in ("identifier", "email")),
+)
+"""The scalars, written in this order after ``id``, as the example files have them."""
 SEARCH_ADDED_KEYS = frozenset({"source_id"})
 """What search results add to ``additional_attributes`` on their own (not stored)."""
 
@@ -156,9 +159,9 @@ def known_ids(path: str | None) -> set[int]:
 def exported_contact(contact: Contact) -> dict[str, JSON]:
     """The contact as a file declares it: id, then the managed fields it has."""
     declared: dict[str, JSON] = {"id": int(contact["id"])}
-    for field in SCALAR_FIELDS:
+    for field in FIELD_ORDER:
         value = contact.get(field)
-        if field in BLANK_LEFT_OUT and value in (None, ""):
+        if field in BLANK_IS_NULL and value in (None, ""):
             continue
         if field == "blocked" and not isinstance(value, bool):
             continue
