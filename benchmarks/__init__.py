@@ -1,0 +1,1 @@
+"""Benchmarks of reconciler: not tests, not run by CI. See README.md here."""

@@ -1,0 +1,151 @@
+"""Fetch: read the live state of 10,000 declared contacts from a sandbox 50 ms away.
+
+The figure is the fetch stage of a plan (reconciler.fetch.fetch_live, timed in its own
+process by stages.py) beside the round-trip bound: the fewest requests that can read every
+declared contact, divided by the concurrency, times the latency. The comparison is
+Terraform's way, one GET per contact with 10 in flight, against the same sandbox.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from benchmarks.common import (
+    Context,
+    Section,
+    best,
+    run_cli,
+    run_stages,
+    sandbox_process,
+    say,
+    seconds,
+    table,
+    verdict,
+)
+
+LATENCY_MS = 50.0
+PAGE_SIZE = 15
+TERRAFORM_PARALLELISM = 10
+TARGET_RATIO = 1.5
+_FETCH_LOG = re.compile(r"fetched (\d+) declared contacts in (\d+) requests")
+
+
+def run(context: Context) -> Section:
+    count = 1_000 if context.quick else 10_000
+    repeats = 1 if context.quick else 2
+    baseline_count = min(context.options.get("baseline_contacts") or count, count)
+    files = context.contact_files(count, 0.1)
+    db = context.database(count)
+    config = context.settings("default-settings")
+    concurrency = 8  # the settings schema's default, which this config keeps
+    fewest = math.ceil(count / PAGE_SIZE)  # every contact is declared: the whole listing
+    bound = fewest / concurrency * LATENCY_MS / 1000
+
+    with sandbox_process(db, latency_ms=LATENCY_MS) as sandbox:
+        run_stages(context.workdir, sandbox.base_url, [files], config=config)  # warm the cache
+        runs = []
+        for _ in range(repeats):
+            cpu_before = sandbox.cpu_seconds()
+            report, process = run_stages(context.workdir, sandbox.base_url, [files], config=config)
+            report["sandbox_cpu_s"] = sandbox.cpu_seconds() - cpu_before
+            report["process_wall_s"] = process.wall
+            runs.append(report)
+            say(f"  fetch {report['fetch_s']:.2f} s, {report['fetch_requests']} requests")
+        ours = best(runs, "fetch_s")
+
+        cli = run_cli(
+            context.workdir, sandbox.base_url, ["-v", "plan", str(files), "--config", str(config)]
+        )
+        logged = _FETCH_LOG.search(cli.stderr)
+        if cli.returncode != 0 or logged is None:
+            raise RuntimeError(f"reconciler plan failed:\n{cli.stderr[-2000:]}")
+        say(f"  reconciler -v plan: {cli.wall:.2f} s; {logged.group(0)}")
+
+        cpu_before = sandbox.cpu_seconds()
+        baseline, _ = run_stages(
+            context.workdir,
+            sandbox.base_url,
+            [],
+            config=config,
+            extra=["--baseline", str(baseline_count), "--parallelism", str(TERRAFORM_PARALLELISM)],
+        )
+        baseline["sandbox_cpu_s"] = sandbox.cpu_seconds() - cpu_before
+        say(f"  one GET per contact: {baseline['fetch_s']:.2f} s for {baseline_count:,}")
+
+    scale = count / baseline_count
+    baseline_wall = baseline["fetch_s"] * scale
+    ratio = ours["fetch_s"] / bound
+    data: dict[str, Any] = {
+        "contacts": count,
+        "latency_ms": LATENCY_MS,
+        "concurrency": concurrency,
+        "fewest_requests": fewest,
+        "bound_s": bound,
+        "runs": runs,
+        "fetch_s": ours["fetch_s"],
+        "requests": ours["fetch_requests"],
+        "ratio_to_bound": ratio,
+        "cli_wall_s": cli.wall,
+        "cli_log": logged.group(0),
+        "baseline": {**baseline, "contacts": baseline_count, "extrapolated_s": baseline_wall},
+    }
+    measured = (
+        f"measured on all {count:,}"
+        if scale == 1
+        else f"measured on {baseline_count:,}, times {scale:g}"
+    )
+    rows = [
+        ["declared contacts (all in the account)", f"{count:,}"],
+        ["sandbox latency / client concurrency", f"{LATENCY_MS:g} ms / {concurrency}"],
+        [
+            "requests made",
+            f'{ours["fetch_requests"]:,} (`-v`: "{logged.group(0)}")',
+        ],
+        ["fewest possible requests", f"{fewest:,} (the listing: {count:,} ÷ {PAGE_SIZE} a page)"],
+        [
+            "round-trip bound",
+            f"{fewest:,} ÷ {concurrency} x {LATENCY_MS:g} ms = {seconds(bound)}",
+        ],
+        [
+            "**fetch wall** (fetch stage; best of "
+            f"{len(runs)}: {', '.join(seconds(r['fetch_s']) for r in runs)})",
+            f"**{seconds(ours['fetch_s'])} = {ratio:.2f}x the bound** "
+            f"(target ≤ {TARGET_RATIO}x: {verdict(ratio <= TARGET_RATIO)})",
+        ],
+        [
+            "sandbox CPU during that run (its own process)",
+            seconds(ours["sandbox_cpu_s"]),
+        ],
+        [
+            "whole `reconciler -v plan` (process start to exit, warm cache)",
+            seconds(cli.wall),
+        ],
+        [
+            f"comparison: one GET per contact, {TERRAFORM_PARALLELISM} at a time",
+            f"{baseline_count:,} requests in {seconds(baseline['fetch_s'])}"
+            + ("" if scale == 1 else f" → {seconds(baseline_wall)} for {count:,} (extrapolated)"),
+        ],
+        [
+            "comparison's bound",
+            f"{count:,} ÷ {TERRAFORM_PARALLELISM} x {LATENCY_MS:g} ms = "
+            f"{seconds(count / TERRAFORM_PARALLELISM * LATENCY_MS / 1000)}",
+        ],
+        ["speed-up over the comparison", f"{baseline_wall / ours['fetch_s']:.1f}x"],
+    ]
+    markdown = "\n".join(
+        [
+            table(["Fetch", "figure"], rows),
+            "",
+            f"The fetch stage is `fetch_live` timed inside a fresh process (benchmarks/stages.py);"
+            f" it includes no process start, validation or diff. The comparison ({measured}) "
+            "uses the same client and sandbox, reading contacts by id with `get_contact`.",
+        ]
+    )
+    target = [
+        f"fetch within {TARGET_RATIO}x the round-trip bound",
+        f"{seconds(ours['fetch_s'])} = {ratio:.2f}x {seconds(bound)}",
+        verdict(ratio <= TARGET_RATIO),
+    ]
+    return Section("fetch", markdown, data, [target])
