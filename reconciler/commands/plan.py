@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -44,10 +45,18 @@ def plan_command(
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
-    async with target.client() as client:
-        with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
-            live = await fetch_live(client, declaration, on_progress=advance)
-    return make_plan(declaration, live, settings)
+    # The declaration and the live contacts live until the plan is made. Frozen, they are
+    # not rescanned by the cyclic collector at every allocation of the fetch and the diff
+    # (benchmarks/RESULTS.md: a quarter of the diff's time at 10,000 contacts).
+    gc.freeze()
+    try:
+        async with target.client() as client:
+            with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
+                live = await fetch_live(client, declaration, on_progress=advance)
+        gc.freeze()
+        return make_plan(declaration, live, settings)
+    finally:
+        gc.unfreeze()
 
 
 def print_plan(plan: Plan, output_format: str) -> None:
