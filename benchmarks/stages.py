@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.apply import apply_plan  # noqa: E402
 from reconciler.client import Credentials, LiveDeskClient  # noqa: E402
-from reconciler.connect import Target  # noqa: E402
 from reconciler.fetch import fetch_live  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
 from reconciler.plan import make_plan  # noqa: E402
 from reconciler.render import render_plan  # noqa: E402
 from reconciler.settings import Settings, load_settings  # noqa: E402
+from reconciler.target import Target  # noqa: E402
 from reconciler.validate import read_declaration  # noqa: E402
 
 IMPORTED = time.perf_counter()

@@ -211,10 +211,10 @@ def client_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     """Give the CLI's LiveDesk client these constructor options (retry, timeout).
 
     The settings file has no retry knob; the client is the real one, only built with
-    these arguments in place of what connect.Target passes.
+    these arguments in place of what target.Target passes.
     """
 
     def build(*args: Any, **kwargs: Any) -> LiveDeskClient:
         return LiveDeskClient(*args, **{**kwargs, **options})
 
-    monkeypatch.setattr("reconciler.connect.LiveDeskClient", build)
+    monkeypatch.setattr("reconciler.target.LiveDeskClient", build)

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 import reconciler
-from reconciler.connect import DEMO_CONTACTS
 from reconciler.sandbox.server import RunningSandbox
 from reconciler.settings import load_settings
+from reconciler.target import DEMO_CONTACTS
 from reconciler.validate import read_declaration
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,6 @@ from dataclasses import replace
 from reconciler.apply import Outcome, Stale, apply_plan, find_stale
 from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.commands.plan import plan_against, print_plan
-from reconciler.connect import Target, open_target
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
 from reconciler.model import Change, Plan
 from reconciler.plan import change_limit_message
@@ -18,6 +17,7 @@ from reconciler.planfile import read_plan
 from reconciler.progress import progress_bar
 from reconciler.redact import redact_change, redact_plan
 from reconciler.settings import Settings, load_settings
+from reconciler.target import Target, open_target
 from reconciler.validate import read_declaration
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from reconciler import export
 from reconciler.commands import EXIT_OK, plural
-from reconciler.connect import Target, open_target
 from reconciler.settings import load_settings
+from reconciler.target import Target, open_target
 
 
 def export_command(

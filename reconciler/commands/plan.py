@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
-from reconciler.connect import Target, open_target
 from reconciler.fetch import fetch_live
 from reconciler.model import Declaration, Plan
 from reconciler.plan import make_plan
@@ -17,6 +16,7 @@ from reconciler.progress import progress_bar
 from reconciler.redact import redact_plan
 from reconciler.render import color_enabled, render_plan
 from reconciler.settings import Settings, load_settings
+from reconciler.target import Target, open_target
 from reconciler.validate import read_declaration
 
 

@@ -1,4 +1,4 @@
-"""Where plan and apply send their requests: LiveDesk itself, or the sandbox in-process."""
+"""Where plan, apply and export send their requests: LiveDesk itself, or the sandbox in-process."""
 
 from __future__ import annotations
 
