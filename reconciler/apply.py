@@ -19,7 +19,7 @@ from reconciler.bounded import gather_bounded
 from reconciler.client import LiveDeskClient
 from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
-from reconciler.plan import ATTRIBUTE_OBJECTS, key_path, live_value, strict_equal, values_match
+from reconciler.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ async def _apply_change(client: LiveDeskClient, change: Change) -> Outcome:
     not_kept = [
         field.path
         for field in change.fields
-        if not values_match(field.path, live_value(written, field.path), field.after)
+        if not values_match(field.path, live_value(written, field.key_path), field.after)
     ]
     if not_kept:
         reason = f"LiveDesk did not keep {', '.join(not_kept)}"
@@ -135,39 +135,38 @@ def _moved_paths(change: Change, live: Contact) -> list[str]:
     moved = [
         field.path
         for field in change.fields
-        if not values_match(field.path, live_value(live, field.path), field.before)
+        if not values_match(field.path, live_value(live, field.key_path), field.before)
     ]
     # A nested object is sent whole, so every key of it must still be as planned: else the
     # PATCH would put back old values, and drop keys added since.
     moved += [
-        path
-        for path, planned in _objects_sent_whole(change)
-        if path not in moved and not strict_equal(live_value(live, path), planned)
+        ".".join(keys)
+        for keys, planned in _objects_sent_whole(change)
+        if ".".join(keys) not in moved and not strict_equal(live_value(live, keys), planned)
     ]
     return moved
 
 
-def _objects_sent_whole(change: Change) -> Iterator[tuple[str, JSON]]:
+def _objects_sent_whole(change: Change) -> Iterator[tuple[tuple[str, ...], JSON]]:
     """Each nested object the change's PATCH sends whole, as it was when planned."""
-    befores = {field.path: field.before for field in change.fields}
+    befores = {field.key_path: field.before for field in change.fields}
     for request in change.requests:
         for name in ATTRIBUTE_OBJECTS:
             for key, sent in (request.body.get(name) or {}).items():
-                path = f"{name}.{key}"
-                if isinstance(sent, dict) and path not in befores:
-                    yield path, _reverted(sent, path, befores)
+                keys = (name, key)
+                if isinstance(sent, dict) and keys not in befores:
+                    yield keys, _reverted(sent, keys, befores)
 
 
-def _reverted(sent: Mapping[str, JSON], path: str, befores: Mapping[str, JSON]) -> JSON:
-    """``sent`` with each changed leaf under ``path`` put back to its value before."""
+def _reverted(
+    sent: Mapping[str, JSON], keys: tuple[str, ...], befores: Mapping[tuple[str, ...], JSON]
+) -> JSON:
+    """``sent`` with each changed leaf under ``keys`` put back to its value before."""
     result = copy.deepcopy(dict(sent))
     for leaf, before in befores.items():
-        if not leaf.startswith(path + "."):
+        if leaf[: len(keys)] != keys or len(leaf) == len(keys):
             continue
-        keys = key_path(result, leaf.removeprefix(path + "."))
-        if keys is None:  # another key that only starts like this one (keys may hold dots)
-            continue
-        *parents, last = keys
+        *parents, last = leaf[len(keys) :]
         parent = result
         for part in parents:
             parent = parent[part]

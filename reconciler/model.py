@@ -122,9 +122,15 @@ class Action(enum.StrEnum):
 class FieldChange:
     """One changed value: ``path`` like "name" or "custom_attributes.vip_level"."""
 
-    path: str
+    path: str  # for people; ``keys`` for code, since an attribute key may hold a dot
     before: JSON  # ABSENT when the key is not there
     after: JSON
+    keys: tuple[str, ...] = ()  # the keys ``path`` joins with dots; () when it has no dotted key
+
+    @property
+    def key_path(self) -> tuple[str, ...]:
+        """The keys from the contact down to the value."""
+        return self.keys or tuple(self.path.split("."))
 
 
 @dataclass(frozen=True, slots=True)

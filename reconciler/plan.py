@@ -157,38 +157,20 @@ def values_match(path: str, live: JSON, expected: JSON) -> bool:
     return strict_equal(comparable(path, live), comparable(path, expected))
 
 
-def live_value(contact: Contact, path: str) -> JSON:
-    """The value at a dotted ``path`` of a contact, ABSENT where a key is missing."""
-    keys = key_path(contact, path)
-    if keys is None:
-        return ABSENT
+def live_value(contact: Contact, keys: tuple[str, ...]) -> JSON:
+    """The value the ``keys`` lead to in a contact, ABSENT where one is missing."""
     value: JSON = contact
     for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return ABSENT
         value = value[key]
     return value
 
 
-def key_path(value: JSON, path: str) -> tuple[str, ...] | None:
-    """The keys a dotted ``path`` stands for in ``value``; None where it leads nowhere.
-
-    Attribute keys are free text and may hold dots themselves: at each level the longest
-    key that leads on to the end of the path wins.
-    """
-    return _keys_for(value, path.split("."))
-
-
-def _keys_for(value: JSON, parts: Sequence[str]) -> tuple[str, ...] | None:
-    if not parts:
-        return ()
-    if not isinstance(value, Mapping):
-        return None
-    for end in range(len(parts), 0, -1):
-        key = ".".join(parts[:end])
-        if key in value:
-            rest = _keys_for(value[key], parts[end:])
-            if rest is not None:
-                return (key, *rest)
-    return None
+def attribute_change(keys: Sequence[str], before: JSON, after: JSON) -> FieldChange:
+    """A change at ``keys`` under an attribute object; ``keys`` kept when a key holds a dot."""
+    exact = tuple(keys) if any("." in key for key in keys) else ()
+    return FieldChange(".".join(keys), before, after, exact)
 
 
 # Updates --------------------------------------------------------------------------------
@@ -222,7 +204,7 @@ def _update(
             after = _merged(before, declared_value)
             if strict_equal(before, after):
                 continue
-            changes.extend(_leaf_changes(f"{name}.{key}", before, after))
+            changes.extend(_leaf_changes((name, key), before, after))
             sent[key] = after  # a top-level key alone; a nested object whole
         if sent:
             body[name] = sent
@@ -248,10 +230,10 @@ def _merged(live: JSON, declared: JSON) -> JSON:
     return merged
 
 
-def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
+def _leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[FieldChange]:
     """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
-        return [FieldChange(prefix, before, after)]
+        return [attribute_change(prefix, before, after)]
     # Imported here: DeepDiff loads numpy, a cost only a plan with nested changes should pay.
     from deepdiff import DeepDiff
 
@@ -270,9 +252,9 @@ def _leaf_changes(prefix: str, before: JSON, after: JSON) -> list[FieldChange]:
             changed.add(tuple(parts))
     ordered = [parts for parts in _node_paths(after) if parts in changed]
     if not ordered:  # the values differ (strict_equal): never let a diff tool hide that
-        return [FieldChange(prefix, before, after)]
+        return [attribute_change(prefix, before, after)]
     return [
-        FieldChange(".".join((prefix, *parts)), _value_at(before, parts), _value_at(after, parts))
+        attribute_change((*prefix, *parts), _value_at(before, parts), _value_at(after, parts))
         for parts in ordered
     ]
 
@@ -362,7 +344,7 @@ def _create(declared: DeclaredContact) -> Change:
         if declared_object:
             patch[name] = dict(declared_object)
         for key, value in declared_object.items():
-            changes.extend(_created_leaves(f"{name}.{key}", value))
+            changes.extend(_created_leaves((name, key), value))
     requests = [Request("POST", CONTACTS_PATH, post)]
     if patch:
         requests.append(Request("PATCH", CONTACT_PATH, patch))
@@ -375,9 +357,9 @@ def _create(declared: DeclaredContact) -> Change:
     )
 
 
-def _created_leaves(path: str, value: JSON) -> Iterator[FieldChange]:
+def _created_leaves(keys: tuple[str, ...], value: JSON) -> Iterator[FieldChange]:
     if isinstance(value, dict) and value:
         for key, child in value.items():
-            yield from _created_leaves(f"{path}.{key}", child)
+            yield from _created_leaves((*keys, key), child)
     else:
-        yield FieldChange(path, ABSENT, value)
+        yield attribute_change(keys, ABSENT, value)

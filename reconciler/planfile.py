@@ -61,9 +61,13 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
 
 
 def _field_to_document(field: FieldChange) -> dict[str, JSON]:
-    if field.before is ABSENT:
-        return {"path": field.path, "after": field.after}
-    return {"path": field.path, "before": field.before, "after": field.after}
+    document: dict[str, JSON] = {"path": field.path}
+    if field.keys:
+        document["keys"] = list(field.keys)
+    if field.before is not ABSENT:
+        document["before"] = field.before
+    document["after"] = field.after
+    return document
 
 
 def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) -> Plan:
@@ -107,7 +111,12 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
         key=ContactKey(change["key"]["field"], change["key"]["value"]),
         source=Position(file, int(line), 1),  # the document keeps file:line only
         fields=tuple(
-            FieldChange(field["path"], field.get("before", ABSENT), field["after"])
+            FieldChange(
+                field["path"],
+                field.get("before", ABSENT),
+                field["after"],
+                tuple(field.get("keys", ())),
+            )
             for field in change["fields"]
         ),
         requests=tuple(

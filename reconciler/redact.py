@@ -50,9 +50,9 @@ class _Masker:
         return ContactKey(key.field, REDACTED)
 
     def field(self, field: FieldChange) -> FieldChange:
-        parts = tuple(field.path.split("."))
+        parts = field.key_path
         return FieldChange(
-            field.path, self.value(parts, field.before), self.value(parts, field.after)
+            field.path, self.value(parts, field.before), self.value(parts, field.after), field.keys
         )
 
     def request(self, request: Request) -> Request:

@@ -562,10 +562,10 @@ def test_values_match_follows_the_contract() -> None:
     assert values_match("name", ABSENT, ABSENT)
 
 
-def test_live_value_walks_dotted_paths() -> None:
+def test_live_value_walks_keys() -> None:
     contact = live(1, additional_attributes={"social_profiles": {"github": "g"}, "city": "S"})
-    assert live_value(contact, "additional_attributes.social_profiles.github") == "g"
-    assert live_value(contact, "name") is None
-    assert live_value(contact, "additional_attributes.social_profiles.twitter") is ABSENT
-    assert live_value(contact, "additional_attributes.city.deeper") is ABSENT
-    assert live_value(contact, "custom_attributes.missing") is ABSENT
+    assert live_value(contact, ("additional_attributes", "social_profiles", "github")) == "g"
+    assert live_value(contact, ("name",)) is None
+    assert live_value(contact, ("additional_attributes", "social_profiles", "twitter")) is ABSENT
+    assert live_value(contact, ("additional_attributes", "city", "deeper")) is ABSENT
+    assert live_value(contact, ("custom_attributes", "missing")) is ABSENT

@@ -120,6 +120,32 @@ def test_write_then_read_gives_the_same_plan_json_types_included(tmp_path: Path)
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
 
 
+def test_keys_holding_dots_are_kept_exactly(tmp_path: Path) -> None:
+    dotted = FieldChange("custom_attributes.a.b", 1, 2, ("custom_attributes", "a.b"))
+    nested = FieldChange("custom_attributes.a.b", 3, 4)
+    change = Change(
+        Action.UPDATE,
+        ContactKey("id", 7),
+        Position("c.yaml", 2, 5),
+        (dotted, nested),
+        (Request("PATCH", "/api/v2/accounts/contacts/7", {"custom_attributes": {"a.b": 2}}),),
+        id=7,
+    )
+    plan = Plan((change,), unchanged=0, created_at="2024-05-01T12:00:00Z")
+    document = plan_to_document(plan)
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    assert [field.get("keys") for field in document["changes"][0]["fields"]] == [
+        ["custom_attributes", "a.b"],
+        None,
+    ]
+    write_plan(plan, str(tmp_path / "plan.json"))
+    fields = read_plan(str(tmp_path / "plan.json")).changes[0].fields
+    assert [field.key_path for field in fields] == [
+        ("custom_attributes", "a.b"),
+        ("custom_attributes", "a", "b"),
+    ]
+
+
 def test_a_plan_can_be_overwritten(tmp_path: Path) -> None:
     target = tmp_path / "plan.json"
     target.write_text("old")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_testing import ATTRIBUTE_OBJECTS, NEW_CONTACT, SCALARS, expected
 
@@ -235,31 +235,6 @@ async def plan_and_apply(transport: httpx.AsyncBaseTransport, declared: Declarat
         return make_plan(declared, await fetch_live(client, declared), SETTINGS)
 
 
-def key_paths(value: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield (*prefix, key)
-            yield from key_paths(child, (*prefix, key))
-
-
-def dotted_paths_collide(live: list[dict[str, Any]], declared: list[Declared]) -> bool:
-    """Whether two different keys of one contact's attributes have the same dotted path.
-
-    ``{"a.b": 1}`` and ``{"a": {"b": 1}}`` both are ``a.b``; plans name values by dotted
-    paths, so such a pair can't be told apart (see the xfail test below).
-    """
-    by_id = {contact["id"]: contact for contact in live}
-    for entry in declared:
-        for name in ATTRIBUTE_OBJECTS:
-            objects = [entry.item.get(name, {})]
-            if entry.target is not None:
-                objects.append(by_id[entry.target].get(name, {}))
-            paths = {path for value in objects for path in key_paths(value)}
-            if len({".".join(path) for path in paths}) < len(paths):
-                return True
-    return False
-
-
 def check_scenario(live: list[dict[str, Any]], declared: list[Declared]) -> None:
     """Seed a fresh sandbox with ``live``, plan, apply and plan again; check the store."""
     app = create_app(SandboxOptions(db=":memory:"))
@@ -303,7 +278,6 @@ def test_apply_converges_and_leaves_the_undeclared_alone(
     scenario: tuple[list[dict[str, Any]], list[Declared]],
 ) -> None:
     live, declared = scenario
-    assume(not dotted_paths_collide(live, declared))
     check_scenario(live, declared)
 
 
@@ -331,11 +305,6 @@ COLLIDING: dict[str, tuple[dict[str, Any], Declared]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FieldChange.path is a dotted string: two keys whose dotted paths are the same "
-    "can't be told apart by apply's read-back or by find_stale (needs key tuples in the model)",
-)
 @pytest.mark.parametrize("case", list(COLLIDING))
 def test_keys_whose_dotted_paths_collide(case: str) -> None:
     live, declared = COLLIDING[case]
