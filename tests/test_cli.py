@@ -49,3 +49,21 @@ def test_a_bug_exits_3_with_a_traceback(
     assert cli.main(["validate", "x"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "this is a bug in reconciler" in err
+
+
+@pytest.mark.parametrize("command", [["plan"], ["apply", "--auto-approve"]])
+def test_the_files_are_checked_before_anything_else_is_needed(
+    command: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LIVEDESK_API_KEY", "LIVEDESK_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "c.yaml").write_text("contacts:\n  - emial: a@example.com\n", encoding="utf-8")
+    assert cli.main([*command, "c.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "c.yaml:2:5: error: $.contacts[0].emial: 'emial' is not a contact field" in err
+    assert err.endswith("error: found 2 problems; nothing was sent\n")
+    assert "LIVEDESK_API" not in err

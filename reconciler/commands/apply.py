@@ -38,10 +38,11 @@ def apply_command(
     def shown(change: Change) -> Change:
         return redact_change(change, settings.sensitive) if redact else change
 
-    with open_target(settings, sandbox=sandbox) as target:
-        if plan_file is not None:
-            plan = read_plan(plan_file)
-            _check_threshold(plan, settings, force=force)
+    # The saved plan or the files are read and checked before anything is sent.
+    if plan_file is not None:
+        plan = read_plan(plan_file)
+        _check_threshold(plan, settings, force=force)
+        with open_target(settings, sandbox=sandbox) as target:
             stale = asyncio.run(_find_stale(target, plan))
             if stale:
                 for line in stale:
@@ -50,17 +51,23 @@ def apply_command(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
                 )
-        else:
-            declaration = read_declaration(paths)
-            plan = asyncio.run(plan_against(target, declaration, settings))
-            print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
-            if not plan.changes:
-                return EXIT_OK
-            _check_threshold(plan, settings, force=force)
-            if not auto_approve and not _confirmed():
-                print("Apply cancelled.")
-                return EXIT_ERROR
+            outcomes = asyncio.run(_apply(target, plan, shown))
+        return _summary(outcomes)
+    declaration = read_declaration(paths)
+    with open_target(settings, sandbox=sandbox) as target:
+        plan = asyncio.run(plan_against(target, declaration, settings))
+        print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
+        if not plan.changes:
+            return EXIT_OK
+        _check_threshold(plan, settings, force=force)
+        if not auto_approve and not _confirmed():
+            print("Apply cancelled.")
+            return EXIT_ERROR
         outcomes = asyncio.run(_apply(target, plan, shown))
+    return _summary(outcomes)
+
+
+def _summary(outcomes: Sequence[Outcome]) -> int:
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     created = sum(1 for outcome in outcomes if outcome.status == "created")
     print(
