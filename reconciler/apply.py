@@ -17,8 +17,9 @@ from typing import Literal
 
 from reconciler.bounded import gather_bounded
 from reconciler.client import LiveDeskClient
-from reconciler.errors import NotFoundError, ReconcilerError
-from reconciler.model import ABSENT, JSON, Action, Change, Contact, Plan
+from reconciler.errors import ReconcilerError
+from reconciler.fetch import read_contact
+from reconciler.model import ABSENT, JSON, Action, Change, Contact, ContactKey, Plan
 from reconciler.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ async def find_stale(client: LiveDeskClient, plan: Plan) -> list[Stale]:
     """Re-read every contact of ``plan``; each whose live values moved since, and how."""
 
     async def check(change: Change) -> Stale | None:
-        live = await _read_live(client, change)
+        key = change.key if change.id is None else ContactKey("id", change.id)
+        live = await read_contact(client, key)
         if change.action is Action.CREATE:
             return None if live is None else Stale(change, f"now exists (id {live['id']})")
         if live is None:
@@ -175,17 +177,3 @@ def _reverted(
         else:
             parent[last] = before
     return result
-
-
-async def _read_live(client: LiveDeskClient, change: Change) -> Mapping[str, JSON] | None:
-    if change.id is not None:
-        try:
-            return await client.get_contact(change.id)
-        except NotFoundError:
-            return None
-    key = change.key
-    if key.field == "identifier":
-        found = await client.find_contacts(identifier=str(key.value))
-    else:
-        found = await client.find_contacts(email=str(key.value))
-    return found[0] if found else None

@@ -86,7 +86,7 @@ async def _fetch_one_by_one(
     unique = list(dict.fromkeys(keys))
 
     async def lookup(key: ContactKey) -> Contact | None:
-        contact = await _lookup(client, key)
+        contact = await read_contact(client, key)
         advance(1)
         return contact
 
@@ -94,7 +94,8 @@ async def _fetch_one_by_one(
     return dict(zip(unique, results, strict=True))
 
 
-async def _lookup(client: LiveDeskClient, key: ContactKey) -> Contact | None:
+async def read_contact(client: LiveDeskClient, key: ContactKey) -> Contact | None:
+    """The one live contact ``key`` finds (GET by id, else exact search), None if none."""
     if key.field == "id":
         try:
             return await client.get_contact(int(key.value))
