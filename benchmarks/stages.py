@@ -16,7 +16,6 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
 import cProfile  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -29,7 +28,9 @@ from typing import Any  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.apply import apply_plan  # noqa: E402
+from reconciler.bounded import run  # noqa: E402
 from reconciler.client import Credentials, LiveDeskClient  # noqa: E402
+from reconciler.collector import collector_paused  # noqa: E402
 from reconciler.fetch import fetch_live  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
 from reconciler.plan import make_plan  # noqa: E402
@@ -90,12 +91,13 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
         async with _client(args.base_url, settings) as client:
             return await fetch_live(client, declaration)
 
-    cpu_before = time.process_time()
-    live = asyncio.run(fetch())
-    report["fetch_cpu_s"] = time.process_time() - cpu_before
-    lap("fetch")
-    plan = make_plan(declaration, live, settings)
-    lap("diff")
+    with collector_paused():  # as commands/plan.py's plan_against does
+        cpu_before = time.process_time()
+        live = run(fetch())
+        report["fetch_cpu_s"] = time.process_time() - cpu_before
+        lap("fetch")
+        plan = make_plan(declaration, live, settings)
+        lap("diff")
     rendered = render_plan(plan, "text", color=False)
     lap("render")
     report.update(
@@ -112,7 +114,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
                 outcomes = await apply_plan(client, plan)
                 return outcomes, client.request_count
 
-        outcomes, requests = asyncio.run(apply())
+        outcomes, requests = run(apply())
         lap("apply")
         statuses = Counter(outcome.status for outcome in outcomes)
         failed = [outcome.reason for outcome in outcomes if outcome.status == "failed"]
@@ -175,7 +177,7 @@ def naive(args: argparse.Namespace) -> dict[str, Any]:
             listed = await client.list_contacts()
             return listed, client.request_count
 
-    listed, requests = asyncio.run(fetch())
+    listed, requests = run(fetch())
     index: dict[Any, Contact] = {}
     for live in listed:
         index["id", live["id"]] = live
@@ -212,7 +214,7 @@ def baseline(args: argparse.Namespace) -> dict[str, Any]:
             await gather_bounded(reads, limit=args.parallelism)
             return client.request_count
 
-    requests = asyncio.run(read_all())
+    requests = run(read_all())
     return {"fetch_s": time.perf_counter() - started, "fetch_requests": requests}
 
 
@@ -242,14 +244,14 @@ def main() -> None:
         client_log.addHandler(counter)
     logging.getLogger("stamina").setLevel(logging.ERROR)
 
-    run = baseline if args.baseline else naive if args.naive else ours
+    pipeline = baseline if args.baseline else naive if args.naive else ours
     started = time.perf_counter()
     if args.profile:
         profiler = cProfile.Profile()
-        report = profiler.runcall(run, args)
+        report = profiler.runcall(pipeline, args)
         profiler.dump_stats(args.profile)
     else:
-        report = run(args)
+        report = pipeline(args)
     finished = time.perf_counter()
     report.update(
         import_s=IMPORTED - STARTED,

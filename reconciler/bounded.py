@@ -1,10 +1,12 @@
-"""Run many coroutines with only a few alive at once."""
+"""Running coroutines: from synchronous code, all at once, or only a few alive at a time."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
-from typing import TypeVar
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from reconciler.errors import ReconcilerError
 
 T = TypeVar("T")
 
@@ -30,3 +32,38 @@ async def gather_bounded(awaitables: Iterable[Awaitable[T]], *, limit: int) -> l
             task.cancel()
         raise
     return [results[index] for index in range(len(results))]
+
+
+async def gather_all(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all at once; on a failure, cancel the rest and raise the first error.
+
+    A ReconcilerError leaves as itself, not wrapped in an ExceptionGroup.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failures:
+        first = failures.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        if isinstance(first, ReconcilerError):
+            raise first from None
+        raise
+    return [task.result() for task in tasks]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)``, without the event loop's main task holding the result.
+
+    asyncio.run puts a SIGINT handler in place that holds the main task, and restoring the
+    old handler formats it with ``%r`` (signal.getsignal tries it as an enum): the task's
+    repr includes its result's, 0.13 s for each of two calls when that is a plan of 10,000
+    contacts.
+    """
+    results: list[T] = []
+
+    async def main() -> None:
+        results.append(await coroutine)
+
+    asyncio.run(main())
+    return results[0]

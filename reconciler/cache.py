@@ -2,8 +2,10 @@
 
 An entry is keyed by the sha256 of the file's bytes, the digest of the schema and the
 version of the code that made it, so any change to one of them misses. It holds what
-read_declaration needs: the values and position tables of a valid file, or the problems
-of an invalid one (without the file name: two files with the same bytes share an entry).
+read_declaration needs: the contacts of a valid file as rows (reconciler.contactfile), not
+its values and position tables, which cost more to read back than the rows themselves; or
+the problems of an invalid one (without the file name: two files with the same bytes share
+an entry).
 
 Entries are marshal data (fast, and unlike pickle it can't run code when read) behind a
 header and a digest of the payload: a truncated or altered entry is ignored, never trusted.
@@ -24,14 +26,21 @@ from pathlib import Path
 from typing import Any, Final
 
 from reconciler import __version__
-from reconciler.load import Document, PositionTable
+from reconciler.contactfile import ContactFile
 from reconciler.model import Position, Problem
 
 DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
-CACHE_FORMAT: Final = 1
+CACHE_FORMAT: Final = 2
 _MAGIC: Final = b"reconciler-cache\n"
 _DIGEST_SIZE: Final = 32
-_SOURCES: Final = ("load.py", "yamlvalues.py", "validate.py", "precheck.py", "cache.py")
+_SOURCES: Final = (
+    "load.py",
+    "yamlvalues.py",
+    "validate.py",
+    "precheck.py",
+    "contactfile.py",
+    "cache.py",
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,7 @@ class FileCache:
         key = f"{content_sha256}:{self.schema_digest}:{code_version()}"
         return self.directory / hashlib.sha256(key.encode()).hexdigest()
 
-    def get(self, content_sha256: str, file: str) -> Document | list[Problem] | None:
+    def get(self, content_sha256: str, file: str) -> ContactFile | list[Problem] | None:
         """The cached result for these bytes, named after ``file``; None when there is none."""
         try:
             raw = self.entry_path(content_sha256).read_bytes()
@@ -78,7 +87,7 @@ class FileCache:
             log.debug("ignoring an unreadable cache entry for %s", file)
             return None
 
-    def put(self, content_sha256: str, result: Document | list[Problem]) -> None:
+    def put(self, content_sha256: str, result: ContactFile | list[Problem]) -> None:
         payload = marshal.dumps(_encode(result), 4)
         target = self.entry_path(content_sha256)
         try:
@@ -99,36 +108,21 @@ def _sha256(payload: bytes) -> bytes:
     return hashlib.sha256(payload).digest()
 
 
-def _encode(result: Document | list[Problem]) -> tuple[Any, ...]:
-    if isinstance(result, Document):
-        return (
-            "document",
-            result.data,
-            result.marks.raw,
-            result.key_marks.raw,
-            dict(result.bool_texts),
-        )
+def _encode(result: ContactFile | list[Problem]) -> tuple[Any, ...]:
+    if isinstance(result, ContactFile):
+        return ("contacts", result.to_rows(), result.unique_values)
     problems = [(p.position.line, p.position.column, p.path, p.message) for p in result]
     return ("problems", problems)
 
 
-def _decode(entry: Any, file: str, content_sha256: str) -> Document | list[Problem]:
+def _decode(entry: Any, file: str, content_sha256: str) -> ContactFile | list[Problem]:
     if not isinstance(entry, tuple) or not entry:
         raise ValueError("not a cache entry")
-    if entry[0] == "document" and len(entry) == 5:
-        _, data, marks, key_marks, bool_texts = entry
-        if not (isinstance(marks, dict) and isinstance(key_marks, dict)):
-            raise TypeError("position tables are not mappings")
-        if not isinstance(bool_texts, dict):
-            raise TypeError("boolean texts are not a mapping")
-        return Document(
-            path=file,
-            data=data,
-            marks=PositionTable(file, marks),
-            key_marks=PositionTable(file, key_marks),
-            sha256=content_sha256,
-            bool_texts=bool_texts,
-        )
+    if entry[0] == "contacts" and len(entry) == 3:
+        _, rows, unique_values = entry
+        if not (isinstance(rows, list) and isinstance(unique_values, tuple)):
+            raise TypeError("contacts are not rows")
+        return ContactFile.from_rows(file, content_sha256, rows, unique_values)
     if entry[0] == "problems" and len(entry) == 2:
         return [
             Problem(Position(file, int(line), int(column)), str(path), str(message))

@@ -9,29 +9,32 @@ escapes. The secret and the Authorization header appear in no message, log or re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import httpx
 import stamina
 
 from reconciler import __version__
+from reconciler.bounded import gather_all
 from reconciler.connection import (
     DEFAULT_BASE_URL,
     Credentials,
     RetryPolicy,
     base_url_from_env,
     checked_base_url,
+    loggable_query,
 )
 from reconciler.errors import (
     ApiError,
     ConfigError,
     InvalidResponseError,
-    ReconcilerError,
     ServerError,
     TransportError,
     UnprocessableError,
@@ -42,6 +45,7 @@ from reconciler.responses import (
     contact_in,
     created_contact_in,
     decode_json,
+    matches_exactly,
     page_in,
     status_error,
 )
@@ -76,30 +80,49 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-async def _gather(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run at once; on a failure cancel the rest and raise the first error itself."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(coroutine) for coroutine in coroutines]
-    except BaseExceptionGroup as failures:
-        first = failures.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        if isinstance(first, ReconcilerError):
-            raise first from None
-        raise
-    return [task.result() for task in tasks]
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
-def _matches(contact: Contact, criteria: Mapping[str, str]) -> bool:
-    for name, wanted in criteria.items():
-        value = contact.get(name)
-        if name == "email":
-            if not isinstance(value, str) or value.lower() != wanted.lower():
-                return False
-        elif value != wanted:
-            return False
-    return True
+def _tls_context(base_url: str) -> ssl.SSLContext:
+    """One TLS context for every connection: loading the CA bundle takes about 40 ms."""
+    if base_url.startswith("http://"):
+        # Plain http is allowed only to loopback and redirects are not followed, so no TLS
+        # is ever negotiated: skip the CA bundle. With no CA loaded, TLS would fail closed.
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return httpx.create_ssl_context()
+
+
+class _Lanes:
+    """At most ``size`` requests at once, each on an httpx client that has one connection.
+
+    An httpx client re-checks every idle connection of its pool on each request, so with
+    N connections its CPU per request grows with N (benchmarks/RESULTS.md). N clients of one
+    connection each cost the same per request at any N.
+    """
+
+    def __init__(self, size: int, new_client: Callable[[], httpx.AsyncClient]) -> None:
+        self._new_client = new_client
+        self._free = asyncio.Semaphore(size)
+        self._idle: list[httpx.AsyncClient] = []  # the last one used first: its connection is warm
+        self._opened: list[httpx.AsyncClient] = []
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with self._free:
+            if self._idle:
+                http = self._idle.pop()
+            else:
+                http = self._new_client()
+                self._opened.append(http)
+            try:
+                yield http
+            finally:
+                self._idle.append(http)
+
+    async def aclose(self) -> None:
+        opened, self._opened, self._idle = self._opened, [], []
+        for http in opened:
+            await http.aclose()
 
 
 class LiveDeskClient:
@@ -128,15 +151,21 @@ class LiveDeskClient:
         self.retry = retry
         self.timeout = timeout
         self.request_count = 0
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=httpx.BasicAuth(credentials.api_key, credentials.api_secret),
-            headers={"Accept": "application/json", "User-Agent": f"reconciler/{__version__}"},
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            transport=transport,
-        )
+        tls = _tls_context(self.base_url)
+        auth = httpx.BasicAuth(credentials.api_key, credentials.api_secret)
+        headers = {"Accept": "application/json", "User-Agent": f"reconciler/{__version__}"}
+
+        def one_connection() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                auth=auth,
+                headers=headers,
+                timeout=timeout,
+                limits=_ONE_CONNECTION,
+                transport=transport,
+                verify=tls,
+            )
+
+        self._lanes = _Lanes(concurrency, one_connection)
 
     def __repr__(self) -> str:
         return (
@@ -156,7 +185,7 @@ class LiveDeskClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._lanes.aclose()
         logger.debug("%d HTTP requests sent to %s", self.request_count, self.base_url)
 
     # Operations
@@ -202,7 +231,9 @@ class LiveDeskClient:
             raise ValueError("find_contacts needs an identifier, an email or a phone_number")
         query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
         return [
-            contact for contact in await self.search_contacts(query) if _matches(contact, criteria)
+            contact
+            for contact in await self.search_contacts(query)
+            if matches_exactly(contact, criteria)
         ]
 
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
@@ -267,7 +298,7 @@ class LiveDeskClient:
         by_id: dict[int, Contact] = {contact["id"]: contact for contact in first}
         if first and len(by_id) < count:
             last = -(-count // len(first))
-            pages = await _gather([self._page(params, page) for page in range(2, last + 1)])
+            pages = await gather_all([self._page(params, page) for page in range(2, last + 1)])
             for contacts, _ in pages:
                 for contact in contacts:
                     by_id.setdefault(contact["id"], contact)
@@ -329,6 +360,12 @@ class LiveDeskClient:
             raise failure.error from None
         raise AssertionError("unreachable")
 
+    def _url(self, path: str, params: Mapping[str, str] | None) -> str:
+        # The whole URL, encoded as httpx encodes params (urlencode): given httpx a base URL
+        # and params to merge, it parses URLs three times, a third of its time a request.
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return f"{self.base_url}{path}{query}"
+
     async def _attempt(
         self,
         method: str,
@@ -339,25 +376,25 @@ class LiveDeskClient:
     ) -> JSON:
         """One HTTP request: the document of a 2xx, else a typed error (_Retryable if worth it)."""
         what = f"{method} {path}"
-        async with self._semaphore:
+        async with self._lanes.lane() as http:
             await self._limiter.wait()
             self.request_count += 1
             started = time.perf_counter()
             try:
-                response = await self._http.request(method, path, params=params, json=body)
+                response = await http.request(method, self._url(path, params), json=body)
             except httpx.HTTPError as failure:
                 raise _transport_failure(what, self.base_url, self.timeout, failure) from None
             except (httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as failure:
                 raise TransportError(f"{what}: {type(failure).__name__}") from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.debug(
-            "%s%s -> %d in %.1f ms (request %d)",
-            what,
-            _loggable_query(params),
-            response.status_code,
-            elapsed_ms,
-            self.request_count,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s%s -> %d in %.1f ms (request %d)",
+                what,
+                loggable_query(params),
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                self.request_count,
+            )
         content_type = response.headers.get("content-type", "")
         if response.is_success:
             return decode_json(what, response.status_code, content_type, response.content)
@@ -368,14 +405,6 @@ class LiveDeskClient:
                 error, maybe_written=response.status_code >= 500, retry_after=retry_after
             )
         raise error
-
-
-def _loggable_query(params: Mapping[str, str] | None) -> str:
-    """The query for the debug log, with the search text (personal data) masked."""
-    if not params:
-        return ""
-    shown = {name: "***" if name == "q" else value for name, value in params.items()}
-    return "?" + urllib.parse.urlencode(shown, safe="*")
 
 
 def _transport_failure(

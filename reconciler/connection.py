@@ -82,3 +82,11 @@ class RetryPolicy:
     wait_max: float = 10.0
     wait_jitter: float = 0.5
     retry_after_cap: float = 30.0  # longest Retry-After honoured, in seconds
+
+
+def loggable_query(params: Mapping[str, str] | None) -> str:
+    """The query for the debug log, with the search text (personal data) masked."""
+    if not params:
+        return ""
+    shown = {name: "***" if name == "q" else value for name, value in params.items()}
+    return "?" + urllib.parse.urlencode(shown, safe="*")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
@@ -51,9 +51,12 @@ class Problem:
         return f"{self.position}: error: {self.path}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
-class ContactKey:
-    """What finds a declared contact in LiveDesk: its id, else identifier, else email."""
+class ContactKey(NamedTuple):
+    """What finds a declared contact in LiveDesk: its id, else identifier, else email.
+
+    A named tuple, not a dataclass: the fetch hashes these tens of thousands of times, and
+    a tuple's hash is computed in C.
+    """
 
     field: Literal["id", "identifier", "email"]
     value: int | str  # email lower-cased

@@ -7,8 +7,8 @@ What counts, following the API contract (shared/livedesk-api.md):
 * emails compare lower-cased; ``""`` and null are alike for email, phone_number, identifier;
 * everything else compares with its JSON type: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
   Python's ``True == 1 == 1.0``, so equality here is type-strict; it is also the fast path:
-  DeepDiff only runs on the few attribute values that are not strictly equal, to find the
-  leaf paths that changed;
+  only attribute values that are not strictly equal are looked into, and DeepDiff only runs
+  (to find the leaf paths that changed) where they differ two or more levels deep;
 * a declared nested attribute object (``social_profiles``) is merged into the live one,
   because LiveDesk replaces a nested object whole: the PATCH sends the merged object, so
   undeclared live keys survive.
@@ -45,6 +45,8 @@ SCALAR_FIELDS = ("name", "email", "phone_number", "identifier", "blocked")
 ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
 CREATE_FIELDS = ("name", "email", "phone_number", "identifier")  # what POST can set
 BLANK_IS_NULL = frozenset({"email", "phone_number", "identifier"})
+JSON_SCALARS = frozenset({str, int, float, bool, type(None)})  # same type: == is strict
+JSON_TYPES = JSON_SCALARS | {dict, list}
 
 
 def make_plan(
@@ -66,8 +68,8 @@ def make_plan(
     seen_ids: dict[int, DeclaredContact] = {}
     used_rules: set[int] = set()
     for declared, contact in zip(declaration.contacts, live.contacts, strict=True):
-        where = declared.source.file_line
         if contact is None:
+            where = declared.source.file_line
             if declared.id is not None:
                 problems.append(
                     f"LiveDesk has no contact with id {declared.id} ({where}); "
@@ -85,12 +87,12 @@ def make_plan(
         live_id = int(contact["id"])
         if live_id in seen_ids:
             problems.append(
-                f"{seen_ids[live_id].source.file_line} and {where} declare the same LiveDesk "
-                f"contact (id {live_id}); declare it once"
+                f"{seen_ids[live_id].source.file_line} and {declared.source.file_line} declare "
+                f"the same LiveDesk contact (id {live_id}); declare it once"
             )
             continue
         seen_ids[live_id] = declared
-        ignored = _ignored_paths(settings, declared, live_id, used_rules)
+        ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
         change = _update(declared, contact, live_id, ignored)
         if change is None:
             unchanged += 1
@@ -176,10 +178,43 @@ def attribute_change(keys: Sequence[str], before: JSON, after: JSON) -> FieldCha
 # Updates --------------------------------------------------------------------------------
 
 
+def _matches_exactly(fields: Mapping[str, JSON], contact: Contact) -> bool:
+    """True only where _update would find nothing to change: the usual contact's shortcut."""
+    for name, value in fields.items():
+        before = contact.get(name, ABSENT)
+        if name in ATTRIBUTE_OBJECTS:
+            if type(before) is not dict:
+                return False
+            for key, declared_value in value.items():
+                if not _covers(before.get(key, ABSENT), declared_value):
+                    return False
+        elif not strict_equal(before, value):
+            return False
+    return True
+
+
+def _covers(live: JSON, declared: JSON) -> bool:
+    """``strict_equal(live, _merged(live, declared))``, without building the merged value."""
+    kind = type(declared)
+    if kind in JSON_SCALARS:
+        return type(live) is kind and bool(live == declared)
+    if not isinstance(declared, dict):
+        return strict_equal(live, declared)
+    if type(live) is not dict or not declared.keys() <= live.keys():
+        return False
+    for key, value in live.items():
+        # An undeclared value is compared with itself: unequal only if it holds a NaN.
+        if not (_covers(value, declared[key]) if key in declared else strict_equal(value, value)):
+            return False
+    return True
+
+
 def _update(
     declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
 ) -> Change | None:
     fields = _without_paths(declared.fields, ignored)
+    if _matches_exactly(fields, contact):
+        return None
     changes: list[FieldChange] = []
     body: dict[str, JSON] = {}
     for name in SCALAR_FIELDS:
@@ -234,45 +269,38 @@ def _leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[Fi
     """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
         return [attribute_change(prefix, before, after)]
-    # Imported here: DeepDiff loads numpy, a cost only a plan with nested changes should pay.
-    from deepdiff import DeepDiff
+    changes = _one_level_changes(prefix, before, after)
+    if changes is None:
+        # Imported here: DeepDiff loads numpy, a cost only a change deeper down should pay.
+        from reconciler.nested import deep_leaf_changes
 
-    # DeepDiff skips keys that start with "__" unless told not to: attribute keys may.
-    difference = DeepDiff(
-        before, after, view="tree", threshold_to_diff_deeper=0, ignore_private_variables=False
-    )
-    changed: set[tuple[str, ...]] = set()
-    for levels in difference.values():
-        for level in levels:
-            parts: list[str] = []
-            for part in level.path(output_format="list"):
-                if not isinstance(part, str):  # a list index: lists are compared whole
-                    break
-                parts.append(part)
-            changed.add(tuple(parts))
-    ordered = [parts for parts in _node_paths(after) if parts in changed]
-    if not ordered:  # the values differ (strict_equal): never let a diff tool hide that
-        return [attribute_change(prefix, before, after)]
-    return [
-        attribute_change((*prefix, *parts), _value_at(before, parts), _value_at(after, parts))
-        for parts in ordered
-    ]
+        changes = deep_leaf_changes(prefix, before, after)
+    return changes
 
 
-def _node_paths(value: JSON, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Every key path of nested dicts, depth first in key order: the stable field order."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield (*prefix, key)
-            yield from _node_paths(child, (*prefix, key))
-
-
-def _value_at(value: JSON, parts: Sequence[str]) -> JSON:
-    for part in parts:
-        if not isinstance(value, dict) or part not in value:
-            return ABSENT
-        value = value[part]
-    return value
+def _one_level_changes(
+    prefix: tuple[str, ...], before: dict[str, JSON], after: dict[str, JSON]
+) -> list[FieldChange] | None:
+    """The leaf changes, exactly as DeepDiff finds them, when each key that differs is one
+    leaf: added, retyped, or a scalar changed. None when a difference may lie deeper down.
+    Like DeepDiff's, the leaves are those of ``after``: a key only ``before`` has is none."""
+    if type(before) is not dict or type(after) is not dict:
+        return None  # a dict subclass: DeepDiff sees a type change at the root
+    changes: list[FieldChange] = []
+    for key, value in after.items():
+        old = before.get(key, ABSENT)
+        if old is not ABSENT:
+            if strict_equal(old, value):
+                continue
+            kind = type(old)
+            if old is value or kind not in JSON_TYPES or type(value) not in JSON_TYPES:
+                return None  # DeepDiff ignores an identical value (one holding a NaN)
+            if kind is type(value) and kind not in JSON_SCALARS:
+                return None  # two lists or two objects: DeepDiff looks inside them
+        if type(key) is not str:
+            return None
+        changes.append(attribute_change((*prefix, key), old, value))
+    return changes or None
 
 
 # Ignore rules ---------------------------------------------------------------------------

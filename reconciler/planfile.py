@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jsonschema.exceptions import best_match
-
 from reconciler.errors import PlanError, ReconcilerError
 from reconciler.model import (
     ABSENT,
@@ -82,6 +80,9 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
             f"{path} is a plan in format {doc['format_version']!r}, which this reconciler "
             f"doesn't read (it reads {FORMAT_VERSION!r}); make the plan again"
         )
+    # Imported here: only reading a plan needs jsonschema; plan (even with --out) never does.
+    from jsonschema.exceptions import best_match
+
     error = best_match(validator_for("plan").iter_errors(doc))
     if error is not None:
         raise PlanError(f"{path} is not a valid plan: {error.json_path}: {error.message}")

@@ -7,9 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 MIN_CONTACTS_FOR_PROGRESS = 40
 
 Advance = Callable[[int], None]
@@ -24,6 +21,16 @@ def progress_bar(
     if total < MIN_CONTACTS_FOR_PROGRESS or not stream.isatty():
         yield lambda _count: None
         return
+    # Imported here: piped output (CI, scripts) draws no bar and never needs rich's.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -10,10 +10,10 @@ import io
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from rich.console import Console
 from rich.text import Text
 
 from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, Plan
@@ -41,6 +41,12 @@ def render_plan(plan: Plan, output_format: str, *, color: bool = False) -> str:
     if output_format == "text":
         return render_text(plan, color=color)
     raise AssertionError(f"unknown plan format {output_format!r}")
+
+
+def print_plan(plan: Plan, output_format: str) -> None:
+    """Print the plan to stdout, in colour when stdout is a terminal that wants it."""
+    rendered = render_plan(plan, output_format, color=color_enabled(sys.stdout))
+    print(rendered, end="" if rendered.endswith("\n") else "\n")
 
 
 def render_json(plan: Plan) -> str:
@@ -76,6 +82,9 @@ def render_text(plan: Plan, *, color: bool) -> str:
         text.append(f" {warning}\n")
     if not color:
         return text.plain
+    # Imported here: only a terminal gets colour; piped and saved output never needs it.
+    from rich.console import Console
+
     buffer = io.StringIO()
     console = Console(
         file=buffer,

@@ -172,3 +172,15 @@ def page_in(document: JSON, what: str, page: int) -> tuple[list[Contact], int]:
         raise _invalid(what, "payload is not a list")
     contacts = [_contact(item, what, f"payload[{index}]") for index, item in enumerate(payload)]
     return contacts, count
+
+
+def matches_exactly(contact: Contact, criteria: Mapping[str, str]) -> bool:
+    """Whether ``contact`` has every value of ``criteria`` (email case-insensitive)."""
+    for name, wanted in criteria.items():
+        value = contact.get(name)
+        if name == "email":
+            if not isinstance(value, str) or value.lower() != wanted.lower():
+                return False
+        elif value != wanted:
+            return False
+    return True

@@ -9,10 +9,8 @@ two contacts may share the value). Messages name keys but never repeat a declare
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cache import DEFAULT_CACHE_DIR, FileCache
+from reconciler.collector import collector_paused
+from reconciler.contactfile import ContactFile, FirstPlaces, contact_file
 from reconciler.errors import InputError
 from reconciler.load import (
     MAX_FILE_BYTES,
@@ -254,22 +254,8 @@ def _generic_message(error: ValidationError) -> str:
 
 def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declaration:
     """Read, check and gather every contact of every file; InputError lists every problem."""
-    with _gc_paused():
+    with collector_paused():
         return _read_declaration(paths, use_cache=use_cache)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Reading builds hundreds of thousands of small objects and no reference cycles: the
-    # cyclic collector would rescan them again and again (a third of a cold validate of
-    # 10,000 contacts) and free nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_declaration(paths: Sequence[str], *, use_cache: bool) -> Declaration:
@@ -277,15 +263,13 @@ def _read_declaration(paths: Sequence[str], *, use_cache: bool) -> Declaration:
     files = _contact_files(paths, problems)
     cache = FileCache(DEFAULT_CACHE_DIR, schema_digest(CONTACTS_SCHEMA)) if use_cache else None
     unique_fields = _unique_fields()
-    first_places: dict[tuple[str, JSON], tuple[str, int, int]] = {}
+    first_places: FirstPlaces = {}
     contacts: list[DeclaredContact] = []
     sources: list[SourceFile] = []
     for file in files:
-        result = _read_file(file, cache)
-        if isinstance(result, Document):
-            # Gathered now, so that each document (values and position tables) is freed
-            # before the next file is read: a third of a large run's memory otherwise.
-            problems.extend(_gather_contacts(result, unique_fields, first_places, contacts))
+        result = _read_file(file, cache, unique_fields)
+        if isinstance(result, ContactFile):
+            problems.extend(result.declare(unique_fields, first_places, contacts))
             sources.append(SourceFile(result.path, result.sha256))
         else:
             problems.extend(result)
@@ -337,7 +321,9 @@ def _yaml_files_under(directory: str) -> list[str]:
     return sorted(found, key=lambda file: Path(file).parts)
 
 
-def _read_file(file: str, cache: FileCache | None) -> Document | list[Problem]:
+def _read_file(
+    file: str, cache: FileCache | None, unique_fields: Mapping[str, str]
+) -> ContactFile | list[Problem]:
     try:
         size = Path(file).stat().st_size
         if size > MAX_FILE_BYTES:
@@ -354,9 +340,11 @@ def _read_file(file: str, cache: FileCache | None) -> Document | list[Problem]:
     try:
         document = load_document(file, content)
     except InputError as error:
-        result: Document | list[Problem] = list(error.problems)
+        result: ContactFile | list[Problem] = list(error.problems)
     else:
-        result = check_document(document, CONTACTS_SCHEMA) or document
+        # Gathered now, so that each document (values and position tables) is freed before
+        # the next file is read: a third of a large run's memory otherwise.
+        result = check_document(document, CONTACTS_SCHEMA) or contact_file(document, unique_fields)
     if cache is not None:
         cache.put(digest, result)
     return result
@@ -370,44 +358,3 @@ def _unique_fields() -> dict[str, str]:
         for name, subschema in contact["properties"].items()
         if isinstance(subschema, dict) and "x-unique" in subschema
     }
-
-
-def _gather_contacts(
-    document: Document,
-    unique_fields: Mapping[str, str],
-    first_places: dict[tuple[str, JSON], tuple[str, int, int]],
-    contacts: list[DeclaredContact],
-) -> list[Problem]:
-    """Append the document's contacts; a problem for each unique value declared before."""
-    problems: list[Problem] = []
-    data = document.data
-    default_inbox = data.get("defaults", {}).get("inbox_id")
-    for index, contact in enumerate(data["contacts"]):
-        path: KeyPath = ("contacts", index)
-        for field, mode in unique_fields.items():
-            value = contact.get(field)
-            if value is None:
-                continue
-            if mode == "case-insensitive" and isinstance(value, str):
-                value = value.lower()
-            here = (*path, field)
-            # A plain (file, line, column) tuple: cheap for every value, a Position for few.
-            place = (document.path, *document.marks.raw[here])
-            first = first_places.setdefault((field, value), place)
-            if first is not place:
-                ignoring_case = " (ignoring case)" if mode == "case-insensitive" else ""
-                message = (
-                    f"this {field} is also declared at {Position(*first)}{ignoring_case}; one "
-                    f"{field} can belong to one contact only: merge the two contacts or correct one"
-                )
-                problems.append(Problem(Position(*place), json_path(here), message))
-        inbox_id = contact.get("inbox_id", default_inbox)
-        contacts.append(
-            DeclaredContact(
-                source=document.marks[path],
-                fields={k: v for k, v in contact.items() if k not in ("id", "inbox_id")},
-                id=None if contact.get("id") is None else int(contact["id"]),
-                inbox_id=None if inbox_id is None else int(inbox_id),
-            )
-        )
-    return problems

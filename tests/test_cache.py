@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshal
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from reconciler import cache as cache_module
 from reconciler import schemas, validate
 from reconciler.cache import DEFAULT_CACHE_DIR, FileCache
+from reconciler.contactfile import ContactFile, contact_file
 from reconciler.errors import InputError
 from reconciler.load import Document, load_document
-from reconciler.model import Declaration, Problem
+from reconciler.model import Declaration, Position, Problem
 from reconciler.schemas import schema_digest
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -178,19 +180,49 @@ def test_the_key_depends_on_the_schema_digest(tmp_path: Path) -> None:
     assert one != other
 
 
-def test_a_cached_document_round_trips(tmp_path: Path) -> None:
-    content = b"contacts:\n  - id: 1\n    name: 'NO'\n    custom_attributes: {x: Off}\n"
+def test_a_cached_contact_file_round_trips(tmp_path: Path) -> None:
+    content = (
+        b"defaults:\n  inbox_id: 2\ncontacts:\n"
+        b"  - id: 1\n    name: 'NO'\n    custom_attributes: {x: Off, y: 1.0, z: [1, '1']}\n"
+        b"  - email: Ada@Example.com\n    inbox_id: 3\n"
+    )
     document = load_document("a.yaml", content)
+    read_file = contact_file(document, {"id": "exact", "email": "case-insensitive"})
     file_cache = FileCache(tmp_path, "schema")
-    file_cache.put(document.sha256, document)
+    file_cache.put(document.sha256, read_file)
     cached = file_cache.get(document.sha256, "renamed.yaml")
-    assert isinstance(cached, Document)
-    assert cached.data == document.data
-    assert cached.marks.raw == document.marks.raw
-    assert cached.key_marks.raw == document.key_marks.raw
-    assert cached.bool_texts == document.bool_texts
-    assert cached.path == "renamed.yaml"
-    assert cached.marks[("contacts", 0)].file == "renamed.yaml"
+    assert isinstance(cached, ContactFile)
+    assert (cached.path, cached.sha256) == ("renamed.yaml", document.sha256)
+    assert cached.unique_values == read_file.unique_values
+    renamed = [
+        replace(c, source=replace(c.source, file="renamed.yaml")) for c in read_file.contacts
+    ]
+    assert list(cached.contacts) == renamed
+    first = cached.contacts[0].fields["custom_attributes"]
+    assert [type(value) for value in first.values()] == [bool, float, list]
+    assert cached.contacts[0].source == Position("renamed.yaml", 4, 5)
+    assert [(c.id, c.inbox_id) for c in cached.contacts] == [(1, 2), (None, 3)]
+
+
+def test_duplicates_are_found_alike_in_cached_files(workdir: Path, loads: list[str]) -> None:
+    (workdir / "c.yaml").write_text(
+        "contacts:\n  - id: 7\n    email: C@example.com\n  - id: 7\n", "utf-8"
+    )
+    (workdir / "d.yaml").write_text("contacts:\n  - email: c@EXAMPLE.com\n", "utf-8")
+    with pytest.raises(InputError) as cold:
+        read("a.yaml", "c.yaml", "d.yaml", "b.yaml")
+    loads.clear()
+    with pytest.raises(InputError) as warm:
+        read("a.yaml", "c.yaml", "d.yaml", "b.yaml")
+    assert loads == []
+    assert warm.value.problems == cold.value.problems
+    assert [str(problem) for problem in warm.value.problems] == [
+        "c.yaml:4:9: error: $.contacts[1].id: this id is also declared at c.yaml:2:9; "
+        "one id can belong to one contact only: merge the two contacts or correct one",
+        "d.yaml:2:12: error: $.contacts[0].email: this email is also declared at c.yaml:3:12 "
+        "(ignoring case); one email can belong to one contact only: merge the two contacts "
+        "or correct one",
+    ]
 
 
 def test_cached_problems_round_trip(tmp_path: Path) -> None:

@@ -250,6 +250,7 @@ async def test_find_contacts_keeps_exact_matches_only(sandbox_app: ASGIApp) -> N
         {"identifier": "xabcx", "email": "ann@example.co"},
         {"identifier": "a_c", "email": "a%b@example.com"},
         {"identifier": "zzz", "email": "axb@example.com"},
+        {"identifier": "sp ace&k=v#f/é?+", "email": "ann+tag@example.com"},
     ]
     async with client_for(sandbox_app) as client:
         for body in bodies:
@@ -268,6 +269,9 @@ async def test_find_contacts_keeps_exact_matches_only(sandbox_app: ASGIApp) -> N
         assert await identifiers(email="ann@example.co") == ["xabcx"]
         assert await identifiers(email="a%b@example.com") == ["a_c"]
         assert await identifiers(phone_number="+14155552671") == ["abc"]
+        # Characters that mean something in a query string arrive as themselves.
+        assert await identifiers(identifier="sp ace&k=v#f/é?+") == ["sp ace&k=v#f/é?+"]
+        assert await identifiers(email="ann+tag@example.com") == ["sp ace&k=v#f/é?+"]
         assert await identifiers(identifier="abc", email="xann@example.com") == []
         assert await identifiers(email="nobody@example.com") == []
         with pytest.raises(ValueError, match="needs an identifier"):
@@ -450,6 +454,52 @@ async def test_concurrency_is_bounded(sandbox_app: ASGIApp) -> None:
     async with client_for(server, concurrency=4) as client:
         await asyncio.gather(*(client.list_page(1) for _ in range(24)))
     assert server.most_in_flight == 4
+
+
+class CountingProxy:
+    """A TCP proxy in front of the live sandbox that counts the connections it accepts."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.connections = 0
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.upstream_port
+        )
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer),
+            self._pipe(upstream_reader, writer),
+            return_exceptions=True,
+        )
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+
+async def test_connections_are_bounded_and_kept_alive(live_sandbox: RunningSandbox) -> None:
+    proxy = CountingProxy(int(live_sandbox.base_url.rsplit(":", 1)[1]))
+    base_url = await proxy.start()
+    async with LiveDeskClient(base_url, SANDBOX, concurrency=4, retry=FAST) as client:
+        for _ in range(10):
+            await client.list_page(1)
+        one_at_a_time = proxy.connections
+        for _ in range(5):
+            await asyncio.gather(*(client.list_page(1) for _ in range(12)))
+    proxy.server.close()
+    assert one_at_a_time == 1  # requests one after another reuse one connection
+    assert proxy.connections == 4  # 60 requests, 4 at a time: 4 connections, reused
 
 
 async def test_the_rate_limit_spaces_requests(sandbox_app: ASGIApp) -> None:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
 from reconciler.client import (
     DEFAULT_BASE_URL,
     Credentials,
     LiveDeskClient,
+    _tls_context,
     base_url_from_env,
 )
 from reconciler.connection import checked_base_url
@@ -93,3 +96,13 @@ def test_nonsense_settings_are_refused() -> None:
         LiveDeskClient("https://example.com", credentials, concurrency=0)
     with pytest.raises(ConfigError, match="rate limit must be a positive number"):
         LiveDeskClient("https://example.com", credentials, rate_limit=-5.0)
+
+
+def test_tls_verifies_and_plain_http_skips_the_ca_bundle() -> None:
+    """An https client loads the CA bundle once; plain http (loopback) none: TLS fails closed."""
+    https = _tls_context("https://livedesk.example")
+    plain = _tls_context("http://127.0.0.1:8080")
+    for context in (https, plain):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert https.cert_store_stats()["x509_ca"] > 0
+    assert plain.cert_store_stats()["x509_ca"] == 0

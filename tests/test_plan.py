@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from itertools import permutations
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import hypothesis
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+import reconciler.plan as plan_module
 from reconciler.errors import PlanError
 from reconciler.model import (
     ABSENT,
@@ -21,7 +33,15 @@ from reconciler.model import (
     Request,
     SourceFile,
 )
-from reconciler.plan import live_value, make_plan, strict_equal, values_match
+from reconciler.nested import deep_leaf_changes
+from reconciler.plan import (
+    ATTRIBUTE_OBJECTS,
+    SCALAR_FIELDS,
+    live_value,
+    make_plan,
+    strict_equal,
+    values_match,
+)
 from reconciler.settings import IgnoreRule, Settings
 
 NOW = "2024-05-01T12:00:00Z"
@@ -539,6 +559,214 @@ def test_a_plan_over_max_changes_warns(max_changes: int | str, changed: int, war
 def test_a_percentage_limit_waits_for_ten_contacts() -> None:
     pairs = [(declared(n, id=n, name="New"), live(n, name="Old")) for n in range(9)]
     assert plan_of(pairs).warnings == ()
+
+
+# The shortcut for unchanged contacts -----------------------------------------------------
+
+NUMBERS = [0, 0.0, False, 1, 1.0, True]
+LOOKALIKES = st.sampled_from([*NUMBERS, "1", "", "a", "A", None, math.nan])
+VALUES = st.recursive(
+    LOOKALIKES,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from("abc"), inner),
+    max_leaves=6,
+)
+
+
+def near(value: JSON) -> st.SearchStrategy[JSON]:
+    """Mostly ``value`` again (objects may hold more keys), or under another JSON type
+    (1 -> 1.0, True); else another value, or ABSENT for a key left out."""
+    again: st.SearchStrategy[JSON]
+    if isinstance(value, dict):
+        again = st.builds(
+            lambda extra, copied: {**extra, **copied},
+            st.dictionaries(st.sampled_from("xy"), VALUES, max_size=2),
+            st.fixed_dictionaries({key: near(child) for key, child in value.items()}),
+        ).map(lambda copied: {key: child for key, child in copied.items() if child is not ABSENT})
+    elif isinstance(value, list):
+        items = st.tuples(*map(near, value))
+        again = items.map(lambda copied: [child for child in copied if child is not ABSENT])
+    else:
+        again = st.just(value)
+    twins = [twin for twin in NUMBERS if twin == value and type(twin) is not type(value)]
+    return st.one_of(
+        again, again, again, st.sampled_from(twins or [value]), VALUES, st.just(ABSENT)
+    )
+
+
+@st.composite
+def declared_and_live(draw: st.DrawFn) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    fields: dict[str, JSON] = draw(st.dictionaries(st.sampled_from(SCALAR_FIELDS), LOOKALIKES))
+    for name in draw(st.lists(st.sampled_from(ATTRIBUTE_OBJECTS), unique=True)):
+        fields[name] = draw(st.dictionaries(st.sampled_from("abc"), VALUES, max_size=3))
+    contact = draw(near(fields))
+    return fields, {**(contact if isinstance(contact, dict) else {}), "id": 1}
+
+
+@hypothesis.settings(deadline=None)
+@given(declared_and_live())
+@example(({"name": 1}, {"id": 1, "name": True}))
+@example(({"blocked": False}, {"id": 1, "blocked": 0}))
+@example(({"custom_attributes": {"a": [1]}}, {"id": 1, "custom_attributes": {"a": [1.0]}}))
+@example(
+    (
+        {"additional_attributes": {"a": {"b": 1}}},
+        {"id": 1, "additional_attributes": {"a": {"b": 1, "x": math.nan}}},
+    )
+)
+def test_the_unchanged_shortcut_agrees_with_the_full_comparison(
+    pair: tuple[dict[str, JSON], dict[str, JSON]],
+) -> None:
+    fields, contact = pair
+    pairs = [(declared(id=1, **fields), contact)]
+    with mock.patch.object(plan_module, "_matches_exactly", return_value=False):
+        compared_in_full = plan_of(pairs)
+    assert plan_of(pairs) == compared_in_full
+
+
+@hypothesis.settings(deadline=None)
+@given(VALUES.flatmap(lambda value: st.tuples(near(value), st.just(value))))
+@example((True, 1))
+@example(([1.0], [1]))
+@example(({"b": 0}, {"b": 0, "c": 1}))
+@example(({"b": {"c": 0}, "x": [math.nan]}, {"b": {"c": 0}}))
+def test_covers_is_strict_equal_to_the_merged_value(pair: tuple[JSON, JSON]) -> None:
+    live_value_, declared_value = pair
+    merged = plan_module._merged(live_value_, declared_value)
+    expected = strict_equal(live_value_, merged)
+    assert plan_module._covers(live_value_, declared_value) is expected
+
+
+def test_the_shortcut_takes_an_ordinary_unchanged_contact() -> None:
+    fields: dict[str, JSON] = {
+        "name": "Support",
+        "email": "support@example.com",
+        "custom_attributes": {"seats": 40, "vip": True, "ratio": 0.5, "tags": ["a"]},
+        "additional_attributes": {"social_profiles": {"github": "example"}},
+    }
+    current = live(
+        name="Support",
+        email="support@example.com",
+        custom_attributes={"seats": 40, "vip": True, "ratio": 0.5, "tags": ["a"], "x": 1},
+        additional_attributes={"social_profiles": {"github": "example", "twitter": "t"}},
+    )
+    assert plan_module._matches_exactly(fields, current)
+    assert not plan_module._matches_exactly(fields, {**current, "email": "Support@example.com"})
+
+
+# Changes inside a nested attribute object ------------------------------------------------
+
+KEYS = st.sampled_from(["a", "b", "a.b", "__c", "x"])  # a dot; DeepDiff's "private" keys
+SCALARS = LOOKALIKES | st.builds(float, st.just("nan"))  # NaN: one shared object, or not
+LEAVES = SCALARS | st.lists(
+    SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(KEYS, SCALARS, max_size=2),
+    max_size=2,
+)
+NESTED = st.dictionaries(KEYS, LEAVES | st.dictionaries(KEYS, LEAVES, max_size=3), max_size=4)
+
+
+@st.composite
+def nested_pairs(draw: st.DrawFn) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    """A live object and another like it, or not; often merged as _update does."""
+    before = draw(NESTED)
+    after = draw(st.one_of(near(before), near(before), NESTED))
+    if draw(st.booleans()):
+        after = plan_module._merged(before, after)
+    return before, after if isinstance(after, dict) else {}
+
+
+@hypothesis.settings(deadline=None, max_examples=500)
+@given(nested_pairs())
+@example(({"a": 1, "b": "s"}, {"a": True, "b": "t", "x": None}))
+@example(({"a": 1.0, "b": None}, {"a": 1, "b": ""}))
+@example(({"a": math.nan}, {"a": math.nan, "b": 1}))  # DeepDiff skips an identical NaN
+@example(({"a": float("nan"), "x": 0}, {"a": float("nan"), "x": 1}))
+@example(({"a": [1], "b": 0}, {"a": [True], "b": 1}))  # difflib finds 1 == True
+@example(({"a": {"b": 1}, "x": 0}, {"a": {"b": 1.0}, "x": 1}))
+@example(({"a.b": 0, "__c": 0}, {"a.b": False, "__c": 0.0}))
+@example(({"a": {"b": 1}, "x": 1}, {"a": {"b": 1}}))  # a key only live has
+@example((OrderedDict(a=1), {"a": 2}))
+@example(({"a": {"b": 1}}, {"a": [{"b": 1}], "x": {"a.b": {}}}))
+def test_one_level_changes_are_the_changes_deepdiff_finds(
+    pair: tuple[dict[str, JSON], dict[str, JSON]],
+) -> None:
+    before, after = pair
+    prefix = ("additional_attributes", "social_profiles")
+    expected = deep_leaf_changes(prefix, before, after)
+    direct = plan_module._one_level_changes(prefix, before, after)
+    hypothesis.event("direct" if direct is not None else "DeepDiff")
+    assert direct is None or direct == expected
+    assert plan_module._leaf_changes(prefix, before, after) == expected
+
+
+def test_one_level_changes_cover_added_retyped_and_changed_keys() -> None:
+    before: dict[str, JSON] = {"a": 1, "b": "s", "c": [1], "d": {"e": 1}, "f": {"e": 1}}
+    after: dict[str, JSON] = {**before, "a": True, "b": "t", "c": {}, "d": [1], "a.b": {"g": 0}}
+    assert plan_module._one_level_changes(("custom_attributes", "o"), before, after) == [
+        FieldChange("custom_attributes.o.a", 1, True),
+        FieldChange("custom_attributes.o.b", "s", "t"),
+        FieldChange("custom_attributes.o.c", [1], {}),
+        FieldChange("custom_attributes.o.d", {"e": 1}, [1]),
+        FieldChange("custom_attributes.o.a.b", ABSENT, {"g": 0}, ("custom_attributes", "o", "a.b")),
+    ]
+    deeper = {**after, "f": {"e": 2}}
+    assert plan_module._one_level_changes(("custom_attributes", "o"), before, deeper) is None
+
+
+# Runs make_plan on one contact (argv[1]: its declared fields, argv[2]: its live fields).
+PLAN_PROBE = """
+import json, sys
+from reconciler.model import Declaration, DeclaredContact, LiveState, Position
+from reconciler.plan import make_plan
+from reconciler.settings import Settings
+
+fields, live = map(json.loads, sys.argv[1:])
+contact = DeclaredContact(Position("contacts/vip.yaml", 4, 5), fields, id=7)
+settings = Settings(None, 8, 30.0, None, "100%", (), ())
+plan = make_plan(Declaration((contact,)), LiveState(({**live, "id": 7},), 1), settings)
+paths = [field.path for change in plan.changes for field in change.fields]
+print(json.dumps({"paths": paths, "deepdiff": "deepdiff" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "current", "paths", "deepdiff"),
+    [
+        (
+            {"additional_attributes": {"social_profiles": {"github": "new", "x": 1}}},
+            {"additional_attributes": {"social_profiles": {"github": "old", "twitter": "t"}}},
+            [
+                "additional_attributes.social_profiles.github",
+                "additional_attributes.social_profiles.x",
+            ],
+            False,
+        ),
+        (
+            {"name": "New", "custom_attributes": {"prefs": {"seats": 1.0}, "tags": ["a"]}},
+            {"name": "Old", "custom_attributes": {"prefs": {"seats": 1}, "tags": ["b"]}},
+            ["name", "custom_attributes.prefs.seats", "custom_attributes.tags"],
+            False,
+        ),
+        (  # the probe does see DeepDiff loaded: a change two levels down needs it
+            {"custom_attributes": {"prefs": {"ui": {"theme": "dark"}}}},
+            {"custom_attributes": {"prefs": {"ui": {"theme": "light"}}}},
+            ["custom_attributes.prefs.ui.theme"],
+            True,
+        ),
+    ],
+)
+def test_a_change_one_level_deep_is_planned_without_deepdiff(
+    fields: dict[str, JSON], current: dict[str, JSON], paths: list[str], deepdiff: bool
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PLAN_PROBE, json.dumps(fields), json.dumps(current)],
+        env={**os.environ, "PYTHONPATH": str(Path(plan_module.__file__).parent.parent)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"paths": paths, "deepdiff": deepdiff}
 
 
 # Helpers apply uses ----------------------------------------------------------------------

@@ -131,6 +131,91 @@ def test_agrees_on_every_supported_keyword(instance: Any) -> None:
     assert precheck(instance) == Draft202012Validator(EVERY_KEYWORD).is_valid(instance)
 
 
+REFERENCES_AND_CONDITIONS = {
+    "$defs": {
+        "short": {"type": "string", "maxLength": 1},
+        "list": {"type": "array", "items": {"$ref": "#/$defs/short"}},
+        "a~b/c": {"minimum": 2},
+    },
+    "properties": {
+        "a": {"$ref": "#/$defs/short"},
+        "b": {"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"$ref": "#/$defs/list"}},
+        "c": {"if": {"type": "integer"}, "then": {"$ref": "#/$defs/a~0b~1c"}},
+        "d": {"if": {"type": "array"}, "else": {"type": "null"}},
+        "e": {"then": {"type": "null"}, "else": {"type": "null"}},  # no "if": no effect
+        "f": {"$ref": "#/$defs/short", "minLength": 1},
+    },
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "c", "d", "e", "f"]),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers(0, 3)
+            | st.sampled_from([1.0, 2.5])
+            | st.sampled_from(["", "x", "ab"]),
+            lambda children: st.lists(children, max_size=3),
+            max_leaves=5,
+        ),
+    )
+)
+def test_agrees_on_references_and_conditions(instance: Any) -> None:
+    precheck = compile_precheck(REFERENCES_AND_CONDITIONS)
+    assert precheck is not None
+    validator = Draft202012Validator(REFERENCES_AND_CONDITIONS)
+    assert precheck(instance) == validator.is_valid(instance)
+
+
+SETTINGS_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-1, max_value=65),
+    st.sampled_from([0.0, 0.5, 8.0, 601.0]),
+    st.sampled_from(["", "25%", "100%", "101%", "2.5%", "x%", "name", "custom_attributes.a"]),
+    st.sampled_from(["a b", "a..b", "https://example.com", "ftp://x", "http://u@host/"]),
+    st.lists(
+        st.sampled_from(["name", "blocked", "x.y", "a b", "custom_attributes.a"])
+        | st.fixed_dictionaries(
+            {"contact": st.sampled_from([1, "", "ada"]), "paths": st.sampled_from([[], ["name"]])},
+            optional={"other": st.just(1)},
+        ),
+        max_size=3,
+    ),
+)
+VALID_SETTINGS = {
+    "base_url": "https://example.com",
+    "concurrency": 8,
+    "timeout": 30,
+    "rate_limit": 0.5,
+    "max_changes": "25%",
+    "sensitive": ["date_of_birth"],
+    "ignore": ["name", {"contact": "ada", "paths": ["custom_attributes.x"]}],
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from([*schemas.load_schema("settings")["properties"], "other"]),
+    SETTINGS_VALUES,
+    st.sets(st.sampled_from(list(VALID_SETTINGS)), max_size=3),
+)
+def test_agrees_on_one_setting_changed_in_valid_settings(
+    name: str, value: Any, removed: set[str]
+) -> None:
+    document: dict[str, Any] = {
+        key: item for key, item in VALID_SETTINGS.items() if key not in removed
+    }
+    document[name] = value
+    precheck = compile_precheck(schemas.load_schema("settings"))
+    assert precheck is not None
+    assert precheck(document) == validator_for("settings").is_valid(document)
+    assert precheck(value) == validator_for("settings").is_valid(value)
+
+
 def test_agrees_on_the_corpus_and_the_examples() -> None:
     validator = validator_for("contacts")
     paths = [*(ROOT / "tests" / "corpus").rglob("*.yaml"), *(ROOT / "examples").rglob("*.yaml")]
@@ -148,7 +233,11 @@ def test_agrees_on_the_corpus_and_the_examples() -> None:
 @pytest.mark.parametrize(
     "schema",
     [
-        {"$ref": "#/$defs/x", "$defs": {"x": {}}},
+        {"$ref": "https://example.com/schema#/$defs/x"},
+        {"$ref": "#/$defs/missing", "$defs": {"x": {}}},
+        {"$ref": "#/$defs/x%20y", "$defs": {"x y": {}}},
+        {"$ref": "#/$defs/x", "$defs": {"x": {"items": {"$ref": "#/$defs/x"}}}},  # a cycle
+        {"$ref": "#/$defs/x", "$defs": {"x": {"$id": "https://example.com/x"}}},
         {"properties": {"a": {"format": "email"}}},
         {"enum": [1, True]},
         {"patternProperties": {"^x": {}}},

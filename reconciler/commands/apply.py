@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from reconciler.apply import Outcome, Stale, apply_plan, find_stale
+from reconciler.bounded import run
 from reconciler.commands import EXIT_ERROR, EXIT_OK
-from reconciler.commands.plan import plan_against, print_plan
+from reconciler.commands.plan import plan_against
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
 from reconciler.model import Change, Plan
 from reconciler.plan import change_limit_message
 from reconciler.planfile import read_plan
 from reconciler.progress import progress_bar
 from reconciler.redact import redact_change, redact_plan
+from reconciler.render import print_plan
 from reconciler.settings import Settings, load_settings
 from reconciler.target import Target, open_target
 from reconciler.validate import read_declaration
@@ -43,7 +44,7 @@ def apply_command(
         plan = read_plan(plan_file)
         _check_threshold(plan, settings, force=force)
         with open_target(settings, sandbox=sandbox) as target:
-            stale = asyncio.run(_find_stale(target, plan))
+            stale = run(_find_stale(target, plan))
             if stale:
                 for line in stale:
                     print(f"stale: {replace(line, change=shown(line.change))}", file=sys.stderr)
@@ -51,11 +52,11 @@ def apply_command(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
                 )
-            outcomes = asyncio.run(_apply(target, plan, shown))
+            outcomes = run(_apply(target, plan, shown))
         return _summary(outcomes)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = asyncio.run(plan_against(target, declaration, settings))
+        plan = run(plan_against(target, declaration, settings))
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:
             return EXIT_OK
@@ -63,7 +64,7 @@ def apply_command(
         if not auto_approve and not _confirmed():
             print("Apply cancelled.")
             return EXIT_ERROR
-        outcomes = asyncio.run(_apply(target, plan, shown))
+        outcomes = run(_apply(target, plan, shown))
     return _summary(outcomes)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from reconciler import export
+from reconciler.bounded import run
 from reconciler.commands import EXIT_OK, plural
 from reconciler.settings import load_settings
 from reconciler.target import Target, open_target
@@ -25,7 +25,7 @@ def export_command(
             return await export.read_export(client, query=query, known_ids=known)
 
     with open_target(settings, sandbox=sandbox) as target:
-        found = asyncio.run(read(target))
+        found = run(read(target))
     notes = list(found.notes)
     count = plural(len(found.contacts), "contact")
     if path is None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import sys
 from collections.abc import Sequence
 
+from reconciler.bounded import run
+from reconciler.collector import collector_paused
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.fetch import fetch_live
 from reconciler.model import Declaration, Plan
@@ -14,7 +13,7 @@ from reconciler.plan import make_plan
 from reconciler.planfile import write_plan
 from reconciler.progress import progress_bar
 from reconciler.redact import redact_plan
-from reconciler.render import color_enabled, render_plan
+from reconciler.render import print_plan
 from reconciler.settings import Settings, load_settings
 from reconciler.target import Target, open_target
 from reconciler.validate import read_declaration
@@ -33,7 +32,7 @@ def plan_command(
     settings = load_settings(config)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = asyncio.run(plan_against(target, declaration, settings))
+        plan = run(plan_against(target, declaration, settings))
     if redact:
         plan = redact_plan(plan, settings.sensitive)
     if out is not None:
@@ -45,20 +44,8 @@ def plan_command(
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
-    # The declaration and the live contacts live until the plan is made. Frozen, they are
-    # not rescanned by the cyclic collector at every allocation of the fetch and the diff
-    # (benchmarks/RESULTS.md: a quarter of the diff's time at 10,000 contacts).
-    gc.freeze()
-    try:
+    with collector_paused():
         async with target.client() as client:
             with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
                 live = await fetch_live(client, declaration, on_progress=advance)
-        gc.freeze()
         return make_plan(declaration, live, settings)
-    finally:
-        gc.unfreeze()
-
-
-def print_plan(plan: Plan, output_format: str) -> None:
-    rendered = render_plan(plan, output_format, color=color_enabled(sys.stdout))
-    print(rendered, end="" if rendered.endswith("\n") else "\n")

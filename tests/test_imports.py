@@ -1,0 +1,73 @@
+"""Each command loads only what its own path needs: checked in a fresh interpreter.
+
+Start-up is a large part of a quick command; these guard the deferred imports (ruff's
+PLC0415 is off for them) against a module-level import creeping back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cli_testing import store_of, write_contacts
+
+import reconciler
+from reconciler.sandbox.server import RunningSandbox
+
+REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
+EXAMPLES = REPOSITORY / "examples" / "contacts"
+
+# Runs the CLI, then writes the names of the modules it loaded to the file argv[1] names.
+PROBE = """
+import sys
+from pathlib import Path
+from reconciler.cli import main
+code = main(sys.argv[2:])
+Path(sys.argv[1]).write_text("\\n".join(sorted(sys.modules)), encoding="utf-8")
+sys.exit(code)
+"""
+
+
+def loaded(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level packages ``reconciler ARGV`` loaded, run in tmp_path."""
+    listing = tmp_path / "modules.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(listing), *argv],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {name.partition(".")[0] for name in listing.read_text("utf-8").split()}
+
+
+def test_validate_loads_neither_the_http_client_nor_jsonschema_when_warm(tmp_path: Path) -> None:
+    loaded(tmp_path, "validate", str(EXAMPLES))
+    warm = loaded(tmp_path, "validate", str(EXAMPLES))
+    assert not warm & {"httpx", "httpcore", "jsonschema", "rich", "deepdiff"}
+
+
+def test_plan_with_a_warm_cache_and_valid_settings_never_loads_jsonschema(
+    live_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    store_of(live_sandbox).insert({"identifier": "ada", "name": "Ada"})
+    files = write_contacts(tmp_path / "contacts", [{"identifier": "ada", "name": "Ada L."}])
+    settings = "max_changes: 50%\nignore: [custom_attributes.x, {contact: ada, paths: [email]}]\n"
+    (tmp_path / "reconciler.yaml").write_text(settings, "utf-8")  # checked, without jsonschema
+    env = {
+        "LIVEDESK_BASE_URL": live_sandbox.base_url,
+        "LIVEDESK_API_KEY": "sandbox",
+        "LIVEDESK_API_SECRET": "sandbox",
+    }
+    loaded(tmp_path, "plan", str(files), env=env)
+    warm = loaded(tmp_path, "plan", str(files), "--out", "plan.json", env=env)
+    assert "httpx" in warm  # the probe did run a plan against the sandbox
+    assert "jsonschema" not in warm
+    shown = loaded(tmp_path, "show", "plan.json")
+    assert "jsonschema" in shown  # a saved plan is checked against its schema
+    assert not shown & {"httpx", "httpcore", "stamina", "deepdiff"}
