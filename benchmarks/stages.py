@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from reconciler.apply import apply_plan  # noqa: E402
 from reconciler.bounded import run  # noqa: E402
 from reconciler.client import Credentials, LiveDeskClient  # noqa: E402
-from reconciler.collector import collector_paused  # noqa: E402
+from reconciler.collector import young_collections_only  # noqa: E402
 from reconciler.fetch import fetch_live  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
 from reconciler.plan import make_plan  # noqa: E402
@@ -91,7 +91,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
         async with _client(args.base_url, settings) as client:
             return await fetch_live(client, declaration)
 
-    with collector_paused():  # as commands/plan.py's plan_against does
+    with young_collections_only():  # as commands/plan.py's plan_against does
         cpu_before = time.process_time()
         live = run(fetch())
         report["fetch_cpu_s"] = time.process_time() - cpu_before

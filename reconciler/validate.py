@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cache import DEFAULT_CACHE_DIR, FileCache
-from reconciler.collector import collector_paused
+from reconciler.collector import young_collections_only
 from reconciler.contactfile import ContactFile, FirstPlaces, contact_file
 from reconciler.errors import InputError
 from reconciler.load import (
@@ -254,7 +254,7 @@ def _generic_message(error: ValidationError) -> str:
 
 def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declaration:
     """Read, check and gather every contact of every file; InputError lists every problem."""
-    with collector_paused():
+    with young_collections_only():
         return _read_declaration(paths, use_cache=use_cache)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.bounded import run
-from reconciler.collector import collector_paused
+from reconciler.collector import young_collections_only
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.fetch import fetch_live
 from reconciler.model import Declaration, Plan
@@ -44,7 +44,7 @@ def plan_command(
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
-    with collector_paused():
+    with young_collections_only():
         async with target.client() as client:
             with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
                 live = await fetch_live(client, declaration, on_progress=advance)
