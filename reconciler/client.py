@@ -35,7 +35,6 @@ from reconciler.errors import (
     ApiError,
     ConfigError,
     InvalidResponseError,
-    ServerError,
     TransportError,
     UnprocessableError,
 )
@@ -49,6 +48,7 @@ from reconciler.responses import (
     page_in,
     status_error,
 )
+from reconciler.retries import Retryable, retry_wait, unfindable
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -66,18 +66,6 @@ LIST_SORT = "created_at"  # fixed, so pages fetched at once neither skip nor rep
 LOOKUP_FIELDS = ("identifier", "email", "phone_number")  # the order a lost create is sought by
 T = TypeVar("T")
 DEFAULT_RETRY = RetryPolicy()
-
-
-class _Retryable(Exception):
-    """An attempt failed in a way worth another try; ``error`` is what the caller sees."""
-
-    def __init__(
-        self, error: ApiError, *, maybe_written: bool, retry_after: float | None = None
-    ) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.maybe_written = maybe_written  # the server may have done the write
-        self.retry_after = retry_after
 
 
 _ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -256,9 +244,9 @@ class LiveDeskClient:
                         return found
                     try:
                         document = await self._attempt("POST", CONTACTS_PATH, body=dict(body))
-                    except _Retryable as failure:
+                    except Retryable as failure:
                         if failure.maybe_written and not criteria:
-                            raise _unfindable(failure.error) from None
+                            raise unfindable(failure.error) from None
                         maybe_written = maybe_written or failure.maybe_written
                         raise
                     except UnprocessableError:
@@ -267,7 +255,7 @@ class LiveDeskClient:
                             return found
                         raise
                     return created_contact_in(document, what)
-        except _Retryable as failure:
+        except Retryable as failure:
             raise failure.error from None
         raise AssertionError("unreachable")
 
@@ -333,15 +321,7 @@ class LiveDeskClient:
         ).__aiter__()
 
     def _backoff(self, exception: Exception) -> bool | float:
-        """stamina's hook: retry a _Retryable, after its Retry-After (capped) if it had one."""
-        if not isinstance(exception, _Retryable):
-            return False
-        if exception.retry_after is None:
-            logger.debug("attempt failed: %s", exception.error)
-            return True
-        wait = min(exception.retry_after, self.retry.retry_after_cap)
-        logger.debug("attempt failed: %s; Retry-After says wait %.2f s", exception.error, wait)
-        return wait
+        return retry_wait(exception, self.retry.retry_after_cap)
 
     async def _call(
         self,
@@ -356,7 +336,7 @@ class LiveDeskClient:
             async for attempt in self._retrying():
                 with attempt:
                     return await self._attempt(method, path, params=params, body=body)
-        except _Retryable as failure:
+        except Retryable as failure:
             raise failure.error from None
         raise AssertionError("unreachable")
 
@@ -374,7 +354,7 @@ class LiveDeskClient:
         params: Mapping[str, str] | None = None,
         body: JSON = None,
     ) -> JSON:
-        """One HTTP request: the document of a 2xx, else a typed error (_Retryable if worth it)."""
+        """One HTTP request: the document of a 2xx, else a typed error (Retryable if worth it)."""
         what = f"{method} {path}"
         async with self._lanes.lane() as http:
             await self._limiter.wait()
@@ -401,7 +381,7 @@ class LiveDeskClient:
         error = status_error(response.status_code, content_type, response.content)
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise _Retryable(
+            raise Retryable(
                 error, maybe_written=response.status_code >= 500, retry_after=retry_after
             )
         raise error
@@ -409,7 +389,7 @@ class LiveDeskClient:
 
 def _transport_failure(
     what: str, base_url: str, timeout: float, error: httpx.HTTPError
-) -> _Retryable | ApiError:
+) -> Retryable | ApiError:
     """The typed error for an httpx failure; whether the server may have acted on it."""
     # Nothing reached the server when connecting failed, so even a POST may simply be retried.
     unsent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -420,15 +400,4 @@ def _transport_failure(
         message = f"{what}: could not talk to {base_url}: {type(error).__name__}: {reason}"
     else:  # decoding errors, redirect loops: the server answered, but not usably
         return InvalidResponseError(f"LiveDesk's answer to {what} could not be read: {error}")
-    return _Retryable(TransportError(message), maybe_written=not unsent)
-
-
-def _unfindable(error: ApiError) -> ApiError:
-    """The error of an ambiguous create that can't be looked up, so can't be safely retried."""
-    note = (
-        "; the contact may have been created, and with no identifier, email or phone_number "
-        "to look it up by, it was not posted again"
-    )
-    if isinstance(error, ServerError):
-        return ServerError(error.status, error.message + note)
-    return TransportError(f"{error}{note}")
+    return Retryable(TransportError(message), maybe_written=not unsent)

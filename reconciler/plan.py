@@ -281,9 +281,11 @@ def _leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[Fi
 def _one_level_changes(
     prefix: tuple[str, ...], before: dict[str, JSON], after: dict[str, JSON]
 ) -> list[FieldChange] | None:
-    """The leaf changes, exactly as DeepDiff finds them, when each key that differs is one
-    leaf: added, retyped, or a scalar changed. None when a difference may lie deeper down.
-    Like DeepDiff's, the leaves are those of ``after``: a key only ``before`` has is none."""
+    """The leaf changes exactly as DeepDiff finds them, or None if one may lie deeper down.
+
+    Answered when each key that differs is one leaf: added, retyped, or a scalar changed.
+    Like DeepDiff's, the leaves are those of ``after``: a key only ``before`` has is none.
+    """
     if type(before) is not dict or type(after) is not dict:
         return None  # a dict subclass: DeepDiff sees a type change at the root
     changes: list[FieldChange] = []
