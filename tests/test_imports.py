@@ -16,8 +16,8 @@ from cli_testing import store_of, write_contacts
 import reconciler
 from reconciler.sandbox.server import RunningSandbox
 
-REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
-EXAMPLES = REPOSITORY / "examples" / "contacts"
+REPOSITORY = Path(reconciler.__file__).resolve().parent.parent  # where reconciler is imported from
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "contacts"
 
 # Runs the CLI, then writes the names of the modules it loaded to the file argv[1] names.
 PROBE = """
