@@ -71,17 +71,30 @@ def _client(base_url: str, settings: Settings) -> LiveDeskClient:
     return Target(base_url, Credentials("sandbox", "sandbox"), settings).client()
 
 
+class Laps:
+    """Writes into ``report`` how long each stage took (``NAME_s``), as each one ends.
+
+    With ``memory``, also the peak and current RSS at its end (``NAME_peak_rss_mib``,
+    ``NAME_rss_mib``).
+    """
+
+    def __init__(self, report: dict[str, Any], *, memory: bool) -> None:
+        self.report = report
+        self.memory = memory
+        self.mark = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.report[f"{name}_s"] = now - self.mark
+        if self.memory:
+            self.report[f"{name}_peak_rss_mib"] = _peak_rss_mib()
+            self.report[f"{name}_rss_mib"] = _rss_mib()
+        self.mark = now
+
+
 def ours(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {}
-    mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        report[f"{name}_s"] = now - mark
-        report[f"{name}_peak_rss_mib"] = _peak_rss_mib()
-        report[f"{name}_rss_mib"] = _rss_mib()
-        mark = now
+    lap = Laps(report, memory=True)
 
     settings = load_settings(args.config)
     declaration = read_declaration(args.paths, use_cache=not args.no_cache)
@@ -144,13 +157,7 @@ def naive(args: argparse.Namespace) -> dict[str, Any]:
     from deepdiff import DeepDiff
 
     report: dict[str, Any] = {}
-    mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        report[f"{name}_s"] = now - mark
-        mark = now
+    lap = Laps(report, memory=False)
 
     schema_path = Path(__file__).resolve().parent.parent / "schemas" / "contacts.schema.json"
     contact_schema = json.loads(schema_path.read_text())["properties"]["contacts"]["items"]
