@@ -137,6 +137,7 @@ _SYNTAX_HINTS = {  # libyaml's wording -> what to do
     "did not find expected ',' or ']'": "close the list with ]",
     "did not find expected ',' or '}'": "close the mapping with }",
     "found unexpected end of stream": "close the quote or bracket that is still open",
+    "exceeded maximum nesting depth": "the data is nested too deeply; flatten the data",
     "found unknown escape character": (
         "write \\\\ for a backslash inside double quotes, or use single quotes"
     ),
