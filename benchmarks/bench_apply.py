@@ -1,7 +1,7 @@
 """Apply: 1,000 updates against a sandbox that answers 429 over 50 requests a second.
 
 The client's own limit comes from a reconciler.yaml (``rate_limit: 50``), as a user would
-set it. The apply stage (reconciler.apply.apply_plan) is timed in its own process by
+set it. The apply stage (reconciler.engine.apply.apply_plan) is timed in its own process by
 stages.py, which also counts every HTTP status the client received; a plan afterwards must
 say ``No changes.``. The comparison is the same apply without the client's limit, relying
 on retries after the server's 429s.

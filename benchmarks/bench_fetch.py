@@ -1,6 +1,6 @@
 """Fetch: read the live state of 10,000 declared contacts from a sandbox 50 ms away.
 
-The figure is the fetch stage of a plan (reconciler.fetch.fetch_live, timed in its own
+The figure is the fetch stage of a plan (reconciler.engine.fetch.fetch_live, timed in its own
 process by stages.py) beside the round-trip bound: the fewest requests that can read every
 declared contact, divided by the concurrency, times the latency. The comparison is
 Terraform's way, one GET per contact with 10 in flight, against the same sandbox.

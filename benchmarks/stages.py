@@ -27,17 +27,17 @@ from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.apply import apply_plan  # noqa: E402
-from reconciler.bounded import run  # noqa: E402
-from reconciler.client import Credentials, LiveDeskClient  # noqa: E402
-from reconciler.collector import young_collections_only  # noqa: E402
-from reconciler.fetch import fetch_live  # noqa: E402
+from reconciler.commands.connect import Target  # noqa: E402
+from reconciler.concurrency import run  # noqa: E402
+from reconciler.engine.apply import apply_plan  # noqa: E402
+from reconciler.engine.fetch import fetch_live  # noqa: E402
+from reconciler.engine.plan import make_plan  # noqa: E402
+from reconciler.input.declaration import read_declaration  # noqa: E402
+from reconciler.input.settings import Settings, load_settings  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
-from reconciler.plan import make_plan  # noqa: E402
-from reconciler.render import render_plan  # noqa: E402
-from reconciler.settings import Settings, load_settings  # noqa: E402
-from reconciler.target import Target  # noqa: E402
-from reconciler.validate import read_declaration  # noqa: E402
+from reconciler.outputs.plan import render_plan  # noqa: E402
+from reconciler.runtime import young_collections_only  # noqa: E402
+from reconciler.targets.http.client import Credentials, LiveDeskClient  # noqa: E402
 
 IMPORTED = time.perf_counter()
 
@@ -209,7 +209,7 @@ def naive(args: argparse.Namespace) -> dict[str, Any]:
 
 def baseline(args: argparse.Namespace) -> dict[str, Any]:
     """Terraform's way: one GET per contact (ids 1..N), ``--parallelism`` at a time."""
-    from reconciler.bounded import gather_bounded
+    from reconciler.concurrency import gather_bounded
 
     started = time.perf_counter()
 
@@ -246,7 +246,7 @@ def main() -> None:
 
     counter = StatusCounter()
     if args.count_statuses:
-        client_log = logging.getLogger("reconciler.client")
+        client_log = logging.getLogger("reconciler.targets.http.client")
         client_log.setLevel(logging.DEBUG)
         client_log.addHandler(counter)
     logging.getLogger("stamina").setLevel(logging.ERROR)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.client import LiveDeskClient, RetryPolicy
 from reconciler.sandbox.store import Store
+from reconciler.targets.http.client import LiveDeskClient, RetryPolicy
 
 SCALARS = ("name", "email", "phone_number", "identifier", "blocked")
 ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
@@ -217,4 +217,4 @@ def client_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     def build(*args: Any, **kwargs: Any) -> LiveDeskClient:
         return LiveDeskClient(*args, **{**kwargs, **options})
 
-    monkeypatch.setattr("reconciler.target.LiveDeskClient", build)
+    monkeypatch.setattr("reconciler.commands.connect.LiveDeskClient", build)

@@ -52,7 +52,7 @@ def test_500_changes_through_faults_end_as_declared_with_no_duplicate(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="reconciler.client")
+    caplog.set_level(logging.DEBUG, logger="reconciler.targets.http.client")
     # The default backoff (0.2 s doubling to 10 s) would make the run's length hang on its
     # unluckiest contact; the same number of attempts with short waits keeps it to seconds.
     client_options(monkeypatch, retry=QUICK_RETRIES)

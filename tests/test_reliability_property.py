@@ -19,16 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_testing import ATTRIBUTE_OBJECTS, NEW_CONTACT, SCALARS, expected
 
-from reconciler.apply import apply_plan, find_stale
-from reconciler.client import Credentials, LiveDeskClient
-from reconciler.fetch import fetch_live
+from reconciler.engine.apply import apply_plan, find_stale
+from reconciler.engine.fetch import fetch_live
+from reconciler.engine.plan import make_plan
+from reconciler.input.declaration import validator_for
+from reconciler.input.settings import settings_from_mapping
 from reconciler.model import Declaration, DeclaredContact, Plan, Position
-from reconciler.plan import make_plan
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
 from reconciler.sandbox.store import Store
-from reconciler.settings import settings_from_mapping
-from reconciler.validate import validator_for
+from reconciler.targets.http.client import Credentials, LiveDeskClient
 
 SETTINGS = settings_from_mapping({"max_changes": "100%"})
 FIRST_ID = 100

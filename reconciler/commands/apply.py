@@ -6,20 +6,20 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from reconciler.apply import Outcome, Stale, apply_plan, find_stale
-from reconciler.bounded import run
 from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands.connect import Target, open_target
 from reconciler.commands.plan import plan_against
+from reconciler.concurrency import run
+from reconciler.engine.apply import Outcome, Stale, apply_plan, find_stale
+from reconciler.engine.plan import change_limit_message
+from reconciler.engine.planfile import read_plan
+from reconciler.engine.redact import redact_change, redact_plan
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
+from reconciler.input.declaration import read_declaration
+from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Change, Plan
-from reconciler.plan import change_limit_message
-from reconciler.planfile import read_plan
-from reconciler.progress import progress_bar
-from reconciler.redact import redact_change, redact_plan
-from reconciler.render import print_plan
-from reconciler.settings import Settings, load_settings
-from reconciler.target import Target, open_target
-from reconciler.validate import read_declaration
+from reconciler.outputs.plan import print_plan
+from reconciler.outputs.progress import progress_bar
 
 
 def apply_command(

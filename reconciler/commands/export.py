@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from reconciler import export
-from reconciler.bounded import run
 from reconciler.commands import EXIT_OK, plural
-from reconciler.settings import load_settings
-from reconciler.target import Target, open_target
+from reconciler.commands.connect import Target, open_target
+from reconciler.concurrency import run
+from reconciler.engine import export
+from reconciler.input.settings import load_settings
 
 
 def export_command(

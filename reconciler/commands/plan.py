@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.bounded import run
-from reconciler.collector import young_collections_only
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
-from reconciler.fetch import fetch_live
+from reconciler.commands.connect import Target, open_target
+from reconciler.concurrency import run
+from reconciler.engine.fetch import fetch_live
+from reconciler.engine.plan import make_plan
+from reconciler.engine.planfile import write_plan
+from reconciler.engine.redact import redact_plan
+from reconciler.input.declaration import read_declaration
+from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Declaration, Plan
-from reconciler.plan import make_plan
-from reconciler.planfile import write_plan
-from reconciler.progress import progress_bar
-from reconciler.redact import redact_plan
-from reconciler.render import print_plan
-from reconciler.settings import Settings, load_settings
-from reconciler.target import Target, open_target
-from reconciler.validate import read_declaration
+from reconciler.outputs.plan import print_plan
+from reconciler.outputs.progress import progress_bar
+from reconciler.runtime import young_collections_only
 
 
 def plan_command(

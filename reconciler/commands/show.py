@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from reconciler.commands import EXIT_OK
+from reconciler.engine.planfile import read_plan
 from reconciler.model import Plan
-from reconciler.planfile import read_plan
-from reconciler.render import print_plan
+from reconciler.outputs.plan import print_plan
 
 
 def show_command(plan_file: str, *, output_format: str) -> int:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from reconciler.commands import EXIT_ERROR, EXIT_OK, plural
 from reconciler.errors import InputError
-from reconciler.report import render_problems
-from reconciler.validate import read_declaration
+from reconciler.input.declaration import read_declaration
+from reconciler.outputs.problems import render_problems
 
 
 def validate_command(paths: Sequence[str], *, output_format: str, use_cache: bool) -> int:

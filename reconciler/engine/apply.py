@@ -1,0 +1,179 @@
+"""Carry out a Plan: send its requests, contact by contact, and check what LiveDesk kept.
+
+A failure in one contact never stops the others; each gets its own Outcome. Every write is
+read back from the server's answer (LiveDesk answers a POST or PATCH with the contact as
+stored, so a silently dropped field shows there without another round trip) and a planned
+value that did not take is a failure. ``find_stale`` re-reads the contacts of a saved plan
+and names those whose live values are no longer the plan's ``before``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.concurrency import gather_bounded
+from reconciler.engine.fetch import read_contact
+from reconciler.engine.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
+from reconciler.errors import ReconcilerError
+from reconciler.model import ABSENT, JSON, Action, Change, Contact, ContactKey, Plan
+from reconciler.targets.http.client import LiveDeskClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one planned change."""
+
+    change: Change
+    status: Literal["created", "updated", "failed"]
+    contact_id: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.change.label} ({self.change.source.file_line})"
+        if self.status == "failed":
+            return f"{where}: failed: {self.reason}"
+        if self.status == "created":
+            return f"{where}: created (id {self.contact_id})"
+        return f"{where}: updated"
+
+
+OutcomeCallback = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A contact of a saved plan whose live state moved after the plan was made."""
+
+    change: Change
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.change.label} ({self.change.source.file_line}): {self.reason}"
+
+
+async def apply_plan(
+    client: LiveDeskClient, plan: Plan, *, on_outcome: OutcomeCallback | None = None
+) -> tuple[Outcome, ...]:
+    async def apply_one(change: Change) -> Outcome:
+        outcome = await _apply_change(client, change)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    outcomes = await gather_bounded(
+        (apply_one(change) for change in plan.changes), limit=client.concurrency * 2
+    )
+    return tuple(outcomes)
+
+
+async def _apply_change(client: LiveDeskClient, change: Change) -> Outcome:
+    contact_id = change.id
+    written: Contact | None = None
+    try:
+        for request in change.requests:
+            if request.method == "POST":
+                written = await client.create_contact(request.body)
+                contact_id = int(written["id"])
+            else:
+                if contact_id is None:
+                    raise AssertionError(f"PATCH before the contact exists: {request.path}")
+                written = await client.update_contact(contact_id, request.body)
+    except ReconcilerError as error:
+        log.debug("%s failed", change.key, exc_info=True)
+        return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
+    if written is None:
+        raise AssertionError(f"a change with no requests: {change.key}")
+    status: Literal["created", "updated"] = (
+        "created" if change.action is Action.CREATE else "updated"
+    )
+    not_kept = [
+        field.path
+        for field in change.fields
+        if not values_match(field.path, live_value(written, field.key_path), field.after)
+    ]
+    if not_kept:
+        reason = f"LiveDesk did not keep {', '.join(not_kept)}"
+        if status == "created":
+            reason += f" (the contact was created with id {contact_id})"
+        return Outcome(change, "failed", contact_id, reason)
+    return Outcome(change, status, contact_id)
+
+
+def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> str:
+    if change.action is Action.CREATE and contact_id is not None:
+        return f"{error} (the contact was created with id {contact_id}; apply again to finish it)"
+    return str(error)
+
+
+async def find_stale(client: LiveDeskClient, plan: Plan) -> list[Stale]:
+    """Re-read every contact of ``plan``; each whose live values moved since, and how."""
+
+    async def check(change: Change) -> Stale | None:
+        key = change.key if change.id is None else ContactKey("id", change.id)
+        live = await read_contact(client, key)
+        if change.action is Action.CREATE:
+            return None if live is None else Stale(change, f"now exists (id {live['id']})")
+        if live is None:
+            return Stale(change, "no longer exists")
+        moved = _moved_paths(change, live)
+        if moved:
+            return Stale(change, f"changed since the plan was made: {', '.join(moved)}")
+        return None
+
+    results = await gather_bounded(
+        (check(change) for change in plan.changes), limit=client.concurrency * 2
+    )
+    return [result for result in results if result is not None]
+
+
+def _moved_paths(change: Change, live: Contact) -> list[str]:
+    """The planned paths whose live value is no longer the plan's ``before``."""
+    moved = [
+        field.path
+        for field in change.fields
+        if not values_match(field.path, live_value(live, field.key_path), field.before)
+    ]
+    # A nested object is sent whole, so every key of it must still be as planned: else the
+    # PATCH would put back old values, and drop keys added since.
+    moved += [
+        ".".join(keys)
+        for keys, planned in _objects_sent_whole(change)
+        if ".".join(keys) not in moved and not strict_equal(live_value(live, keys), planned)
+    ]
+    return moved
+
+
+def _objects_sent_whole(change: Change) -> Iterator[tuple[tuple[str, ...], JSON]]:
+    """Each nested object the change's PATCH sends whole, as it was when planned."""
+    befores = {field.key_path: field.before for field in change.fields}
+    for request in change.requests:
+        for name in ATTRIBUTE_OBJECTS:
+            for key, sent in (request.body.get(name) or {}).items():
+                keys = (name, key)
+                if isinstance(sent, dict) and keys not in befores:
+                    yield keys, _reverted(sent, keys, befores)
+
+
+def _reverted(
+    sent: Mapping[str, JSON], keys: tuple[str, ...], befores: Mapping[tuple[str, ...], JSON]
+) -> JSON:
+    """``sent`` with each changed leaf under ``keys`` put back to its value before."""
+    result = copy.deepcopy(dict(sent))
+    for leaf, before in befores.items():
+        if leaf[: len(keys)] != keys or len(leaf) == len(keys):
+            continue
+        *parents, last = leaf[len(keys) :]
+        parent = result
+        for part in parents:
+            parent = parent[part]
+        if before is ABSENT:
+            del parent[last]
+        else:
+            parent[last] = before
+    return result

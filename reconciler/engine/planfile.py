@@ -1,0 +1,174 @@
+"""Plan <-> the JSON plan document that schemas/plan.schema.json describes.
+
+The document is what ``plan --format json`` prints and ``plan --out FILE`` saves, and what
+``apply --plan FILE`` applies exactly. A value's JSON type survives the round trip (``1``
+and ``1.0`` stay apart); a key that was absent has no ``before`` at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import PlanError, ReconcilerError
+from reconciler.input.declaration import validator_for
+from reconciler.model import (
+    ABSENT,
+    JSON,
+    Action,
+    Change,
+    ContactKey,
+    FieldChange,
+    Plan,
+    Position,
+    Request,
+    SourceFile,
+)
+
+FORMAT_VERSION = "1"
+
+
+def plan_to_document(plan: Plan) -> dict[str, JSON]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_at": plan.created_at,
+        "redacted": plan.redacted,
+        "sources": [{"path": source.path, "sha256": source.sha256} for source in plan.sources],
+        "summary": {"create": plan.creates, "update": plan.updates, "unchanged": plan.unchanged},
+        "warnings": list(plan.warnings),
+        "changes": [_change_to_document(change) for change in plan.changes],
+    }
+
+
+def _change_to_document(change: Change) -> dict[str, JSON]:
+    return {
+        "action": change.action.value,
+        "id": change.id,
+        "key": {"field": change.key.field, "value": change.key.value},
+        "source": change.source.file_line,
+        "fields": [_field_to_document(field) for field in change.fields],
+        "requests": [
+            {"method": request.method, "path": request.path, "body": dict(request.body)}
+            for request in change.requests
+        ],
+    }
+
+
+def _field_to_document(field: FieldChange) -> dict[str, JSON]:
+    document: dict[str, JSON] = {"path": field.path}
+    if field.keys:
+        document["keys"] = list(field.keys)
+    if field.before is not ABSENT:
+        document["before"] = field.before
+    document["after"] = field.after
+    return document
+
+
+def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) -> Plan:
+    """The Plan a document holds; PlanError (one line) if it is not a plan this can apply.
+
+    ``allow_redacted`` is for showing a plan: a redacted one can never be applied.
+    """
+    if not isinstance(doc, Mapping) or "format_version" not in doc:
+        raise PlanError(f"{path} is not a reconciler plan (it has no format_version)")
+    if doc["format_version"] != FORMAT_VERSION:
+        raise PlanError(
+            f"{path} is a plan in format {doc['format_version']!r}, which this reconciler "
+            f"doesn't read (it reads {FORMAT_VERSION!r}); make the plan again"
+        )
+    # Imported here: only reading a plan needs jsonschema; plan (even with --out) never does.
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator_for("plan").iter_errors(doc))
+    if error is not None:
+        raise PlanError(f"{path} is not a valid plan: {error.json_path}: {error.message}")
+    if doc["redacted"] and not allow_redacted:
+        raise PlanError(
+            f"{path} is a redacted plan (plan --redact): it can be shown but not applied; "
+            "make the plan again without --redact"
+        )
+    plan = Plan(
+        changes=tuple(_change_from_document(change) for change in doc["changes"]),
+        unchanged=doc["summary"]["unchanged"],
+        warnings=tuple(doc["warnings"]),
+        redacted=doc["redacted"],
+        sources=tuple(SourceFile(source["path"], source["sha256"]) for source in doc["sources"]),
+        created_at=doc["created_at"],
+    )
+    summary = doc["summary"]
+    if (summary["create"], summary["update"]) != (plan.creates, plan.updates):
+        raise PlanError(f"{path} is not a valid plan: its summary doesn't match its changes")
+    return plan
+
+
+def _change_from_document(change: Mapping[str, Any]) -> Change:
+    file, _, line = change["source"].rpartition(":")
+    return Change(
+        action=Action(change["action"]),
+        key=ContactKey(change["key"]["field"], change["key"]["value"]),
+        source=Position(file, int(line), 1),  # the document keeps file:line only
+        fields=tuple(
+            FieldChange(
+                field["path"],
+                field.get("before", ABSENT),
+                field["after"],
+                tuple(field.get("keys", ())),
+            )
+            for field in change["fields"]
+        ),
+        requests=tuple(
+            Request(request["method"], request["path"], request["body"])
+            for request in change["requests"]
+        ),
+        id=change["id"],
+    )
+
+
+def dumps(plan: Plan) -> str:
+    """The plan document as JSON text, keys in a fixed order."""
+    return json.dumps(plan_to_document(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_plan(plan: Plan, path: str) -> None:
+    """Save the plan document atomically, so a reader never sees half a plan.
+
+    The file is readable by its owner only (it holds personal data), like any mkstemp file.
+    """
+    target = Path(path)
+    text = dumps(plan)
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise ReconcilerError(f"can't write the plan to {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        Path(temporary).replace(target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise ReconcilerError(f"can't write the plan to {path}: {error.strerror}") from None
+
+
+def read_plan(path: str, *, allow_redacted: bool = False) -> Plan:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{path}: no such plan file") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path} is not a reconciler plan (not UTF-8 text)") from None
+    except OSError as error:
+        raise PlanError(f"can't read the plan {path}: {error.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PlanError(
+            f"{path} is not a reconciler plan (not JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno})"
+        ) from None
+    return plan_from_document(doc, path=path, allow_redacted=allow_redacted)

@@ -1,0 +1,123 @@
+"""A content-addressed cache of read and checked contact files, under .reconciler/cache/.
+
+An entry is keyed by the sha256 of the file's bytes, the digest of the schema and the
+version of the code that made it, so any change to one of them misses. It holds what
+read_declaration needs: the contacts of a valid file as rows (reconciler.input.contactfile), not
+its values and position tables, which cost more to read back than the rows themselves; or
+the problems of an invalid one (without the file name: two files with the same bytes share
+an entry).
+
+Entries are marshal data (fast, and unlike pickle it can't run code when read) behind a
+header and a digest of the payload: a truncated or altered entry is ignored, never trusted.
+Writes go to a temporary file renamed into place, so a reader never sees half an entry.
+Failing to read or write the cache never fails a command.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import marshal
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from reconciler import __version__
+from reconciler.input.contactfile import ContactFile
+from reconciler.model import Position, Problem
+
+DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
+CACHE_FORMAT: Final = 2
+_MAGIC: Final = b"reconciler-cache\n"
+_DIGEST_SIZE: Final = 32
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def code_version() -> str:
+    """Changes with the code that shapes entries, so an upgrade never reads stale ones."""
+    digest = hashlib.sha256(f"{__version__}:{CACHE_FORMAT}:{sys.version}".encode())
+    # Every module of reconciler.input shapes what an entry holds.
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        try:
+            digest.update(source.read_bytes())
+        except OSError:  # pragma: no cover - an install without sources: the version decides
+            digest.update(source.name.encode())
+    return digest.hexdigest()
+
+
+class FileCache:
+    """Checked contact files by content, for one schema."""
+
+    def __init__(self, directory: Path, schema_digest: str) -> None:
+        self.directory = directory
+        self.schema_digest = schema_digest
+
+    def entry_path(self, content_sha256: str) -> Path:
+        key = f"{content_sha256}:{self.schema_digest}:{code_version()}"
+        return self.directory / hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, content_sha256: str, file: str) -> ContactFile | list[Problem] | None:
+        """The cached result for these bytes, named after ``file``; None when there is none."""
+        try:
+            raw = self.entry_path(content_sha256).read_bytes()
+        except OSError:
+            return None
+        header = len(_MAGIC) + _DIGEST_SIZE
+        payload = raw[header:]
+        if raw[: len(_MAGIC)] != _MAGIC or raw[len(_MAGIC) : header] != _sha256(payload):
+            log.debug("ignoring a damaged cache entry for %s", file)
+            return None
+        try:
+            entry = marshal.loads(payload)  # noqa: S302 - our own entries, digest-checked
+            return _decode(entry, file, content_sha256)
+        except (ValueError, TypeError, EOFError, KeyError):
+            log.debug("ignoring an unreadable cache entry for %s", file)
+            return None
+
+    def put(self, content_sha256: str, result: ContactFile | list[Problem]) -> None:
+        payload = marshal.dumps(_encode(result), 4)
+        target = self.entry_path(content_sha256)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            try:
+                with os.fdopen(descriptor, "wb") as stream:
+                    stream.write(_MAGIC + _sha256(payload) + payload)
+                Path(temporary).replace(target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            log.debug("not caching %s: %s", target, error)
+
+
+def _sha256(payload: bytes) -> bytes:
+    return hashlib.sha256(payload).digest()
+
+
+def _encode(result: ContactFile | list[Problem]) -> tuple[Any, ...]:
+    if isinstance(result, ContactFile):
+        return ("contacts", result.to_rows(), result.unique_values)
+    problems = [(p.position.line, p.position.column, p.path, p.message) for p in result]
+    return ("problems", problems)
+
+
+def _decode(entry: Any, file: str, content_sha256: str) -> ContactFile | list[Problem]:
+    if not isinstance(entry, tuple) or not entry:
+        raise ValueError("not a cache entry")
+    if entry[0] == "contacts" and len(entry) == 3:
+        _, rows, unique_values = entry
+        if not (isinstance(rows, list) and isinstance(unique_values, tuple)):
+            raise TypeError("contacts are not rows")
+        return ContactFile.from_rows(file, content_sha256, rows, unique_values)
+    if entry[0] == "problems" and len(entry) == 2:
+        return [
+            Problem(Position(file, int(line), int(column)), str(path), str(message))
+            for line, column, path, message in entry[1]
+        ]
+    raise ValueError("not a cache entry")

@@ -1,0 +1,110 @@
+"""A valid contact file -> its contacts, and the check that spans files (unique values).
+
+What a file declares depends on its bytes alone: it is worked out once (``contact_file``),
+and reconciler.input.cache keeps it as plain rows (``to_rows`` / ``from_rows``), so a warm run
+never rebuilds the file's values or position tables. Whether a unique value was declared
+before depends on the other files: ``ContactFile.declare`` checks it on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from reconciler.input.document import Document, json_path
+from reconciler.model import JSON, DeclaredContact, Position, Problem
+
+ContactRow: TypeAlias = tuple[int, int, Mapping[str, JSON], int | None, int | None]
+"""A contact as the cache keeps it: line, column, fields, id, inbox_id."""
+
+UniqueValue: TypeAlias = tuple[tuple[str, JSON], int, int, int]
+"""A value no two contacts may share: ((field, value as compared), line, column, index)."""
+
+FirstPlaces: TypeAlias = dict[tuple[str, JSON], tuple[str, int, int]]
+"""Where each unique value was first declared: (file, line, column)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFile:
+    """The contacts of a contact file the schema accepts, named after the file read."""
+
+    path: str  # as given, for messages
+    sha256: str  # of the file's bytes
+    contacts: tuple[DeclaredContact, ...]
+    unique_values: tuple[UniqueValue, ...]  # in file order: contact by contact, field by field
+
+    @classmethod
+    def from_rows(
+        cls,
+        path: str,
+        sha256: str,
+        rows: list[ContactRow],
+        unique_values: tuple[UniqueValue, ...],
+    ) -> ContactFile:
+        contacts = tuple(
+            DeclaredContact(Position(path, line, column), fields, contact_id, inbox_id)
+            for line, column, fields, contact_id, inbox_id in rows
+        )
+        return cls(path, sha256, contacts, unique_values)
+
+    def to_rows(self) -> list[ContactRow]:
+        return [
+            (
+                contact.source.line,
+                contact.source.column,
+                contact.fields,
+                contact.id,
+                contact.inbox_id,
+            )
+            for contact in self.contacts
+        ]
+
+    def declare(
+        self,
+        unique_fields: Mapping[str, str],
+        first_places: FirstPlaces,
+        contacts: list[DeclaredContact],
+    ) -> list[Problem]:
+        """Append the file's contacts; a problem for each unique value declared before."""
+        problems: list[Problem] = []
+        for key, line, column, index in self.unique_values:
+            # A plain (file, line, column) tuple: cheap for every value, a Position for few.
+            place = (self.path, line, column)
+            first = first_places.setdefault(key, place)
+            if first is not place:
+                field = key[0]
+                mode = unique_fields[field]
+                ignoring_case = " (ignoring case)" if mode == "case-insensitive" else ""
+                message = (
+                    f"this {field} is also declared at {Position(*first)}{ignoring_case}; one "
+                    f"{field} can belong to one contact only: merge the two contacts or correct one"
+                )
+                path = json_path(("contacts", index, field))
+                problems.append(Problem(Position(*place), path, message))
+        contacts.extend(self.contacts)
+        return problems
+
+
+def contact_file(document: Document, unique_fields: Mapping[str, str]) -> ContactFile:
+    """The contacts of a document the schema accepts, and their values ``x-unique`` marks."""
+    data = document.data
+    marks = document.marks.raw
+    default_inbox = data.get("defaults", {}).get("inbox_id")
+    rows: list[ContactRow] = []
+    unique_values: list[UniqueValue] = []
+    for index, contact in enumerate(data["contacts"]):
+        for field, mode in unique_fields.items():
+            value = contact.get(field)
+            if value is None:
+                continue
+            if mode == "case-insensitive" and isinstance(value, str):
+                value = value.lower()
+            line, column = marks[("contacts", index, field)]
+            unique_values.append(((field, value), line, column, index))
+        inbox_id = contact.get("inbox_id", default_inbox)
+        line, column = marks[("contacts", index)]
+        fields = {k: v for k, v in contact.items() if k not in ("id", "inbox_id")}
+        contact_id = None if contact.get("id") is None else int(contact["id"])
+        rows.append((line, column, fields, contact_id, None if inbox_id is None else int(inbox_id)))
+    return ContactFile.from_rows(document.path, document.sha256, rows, tuple(unique_values))

@@ -1,0 +1,115 @@
+"""reconciler.yaml -> Settings.
+
+The file is optional: without it (and without --config) every setting takes the default
+written in schemas/settings.schema.json, the only place defaults and rules are stated.
+Credentials never come from here: only from the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ConfigError, InputError
+from reconciler.input.declaration import check_document
+from reconciler.input.document import load_document
+from reconciler.input.schemas import load_schema
+
+SETTINGS_SCHEMA = "settings"
+SETTINGS_FILES = ("reconciler.yaml", "reconciler.yml")
+"""Looked for in the current directory when no --config is given."""
+
+PERCENT_LIMIT_MIN_CONTACTS = 10
+"""A percentage ``max_changes`` applies only from this many managed contacts on."""
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRule:
+    """Paths plan never touches: for every contact, or for the one ``contact`` names."""
+
+    paths: tuple[str, ...]
+    contact: str | None = None  # an id, identifier or email, as written
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What reconciler.yaml says, defaults filled in."""
+
+    base_url: str | None
+    concurrency: int
+    timeout: float  # seconds for one answer
+    rate_limit: float | None  # requests a second; None: no limit of our own
+    max_changes: int | str  # a count, or a percentage like "25%"
+    sensitive: tuple[str, ...]  # attribute keys --redact masks, besides the personal fields
+    ignore: tuple[IgnoreRule, ...]
+
+    def change_limit(self, managed: int) -> int | None:
+        """How many contacts a plan may change without --force; None: no limit."""
+        if isinstance(self.max_changes, int):
+            return self.max_changes
+        if managed < PERCENT_LIMIT_MIN_CONTACTS:
+            return None
+        percent = Fraction(self.max_changes.removesuffix("%"))
+        return math.floor(percent * managed / 100)
+
+
+def load_settings(path: str | None) -> Settings:
+    """Settings from ``path``, else from ./reconciler.yaml if there is one, else the defaults.
+
+    A settings file with problems raises InputError with every one of them, reported like
+    the contact files' problems.
+    """
+    if path is None:
+        path = next((name for name in SETTINGS_FILES if Path(name).is_file()), None)
+        if path is None:
+            return default_settings()
+    try:
+        content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such settings file; check the --config path") from None
+    except OSError as error:
+        raise ConfigError(f"can't read the settings file {path}: {error.strerror}") from None
+    document = load_document(path, content)
+    if document.data is None:  # an empty file, or only comments: every default
+        document = replace(document, data={})
+    problems = check_document(document, SETTINGS_SCHEMA)
+    if problems:
+        raise InputError(problems)
+    return settings_from_mapping(document.data)
+
+
+@functools.cache
+def default_settings() -> Settings:
+    return settings_from_mapping({})
+
+
+def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
+    """Settings from a mapping the settings schema accepts; missing keys take its defaults."""
+    defaults = {
+        name: subschema["default"]
+        for name, subschema in load_schema(SETTINGS_SCHEMA)["properties"].items()
+        if "default" in subschema
+    }
+    values = {**defaults, **data}
+    rate_limit, max_changes = values["rate_limit"], values["max_changes"]
+    return Settings(
+        base_url=values["base_url"],
+        # JSON Schema counts 8.0 as an integer; Python must too.
+        concurrency=int(values["concurrency"]),
+        timeout=float(values["timeout"]),
+        rate_limit=None if rate_limit is None else float(rate_limit),
+        max_changes=max_changes if isinstance(max_changes, str) else int(max_changes),
+        sensitive=tuple(values["sensitive"]),
+        ignore=tuple(_ignore_rule(rule) for rule in values["ignore"]),
+    )
+
+
+def _ignore_rule(rule: str | Mapping[str, Any]) -> IgnoreRule:
+    if isinstance(rule, str):
+        return IgnoreRule((rule,))
+    return IgnoreRule(tuple(rule["paths"]), contact=str(rule["contact"]))

@@ -1,0 +1,339 @@
+"""reconciler export: live contacts -> contact files that plan finds already in sync."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cli_testing import point_at, run, store_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reconciler.engine.export import (
+    UNLISTED_NOTE,
+    default_inbox,
+    drop_undeclarable,
+    exported_contact,
+    render_file,
+)
+from reconciler.engine.plan import strict_equal
+from reconciler.input.declaration import CONTACTS_SCHEMA, check_document
+from reconciler.input.document import load_document
+from reconciler.sandbox.server import RunningSandbox
+
+# Values YAML would misread unquoted, and every JSON type, nested too.
+TRICKY_VALUES: list[Any] = [
+    1,
+    1.0,
+    "1",
+    True,
+    False,
+    None,
+    0,
+    -0.5,
+    2.5e-07,
+    1e20,
+    2**70,
+    "NO",
+    "yes",
+    "off",
+    "~",
+    "null",
+    "",
+    "2024-01-01",
+    "2024-01-01T10:00:00Z",
+    "12:30",
+    "0x1F",
+    "0o17",
+    "1_000",
+    "+1",
+    "1e3",
+    ".5",
+    "-",
+    "=",
+    "<<",
+    "#hash",
+    "a: b",
+    "- item",
+    "@at",
+    "`tick",
+    "'single'",
+    '"double"',
+    "trailing space ",
+    " leading",
+    "multi\nline\n",
+    "multi\nline, no end",
+    "  indented\nblock\n\n",
+    "tab\there",
+    "unicode São ☃ 😀",
+    "line\u2028separator",
+    "next\x85line",
+    "bell\x07",
+    [],
+    {},
+    [1, "1", 1.0, True, None],
+    {"nested": {"deep": [1, {"x": None}]}, "": "empty key", "1": "numeric key"},
+]
+UNLISTED_IDS = (201, 202, 203)
+
+
+def _live_contact(number: int) -> dict[str, Any]:
+    """Contact ``number`` of 200, kinds rotating so that every field and shape is in use."""
+    kind = number % 8
+    email = f"person{number}@example.com" if kind in (0, 1, 4, 5, 7) else None
+    phone: str | None = f"+1415555{number:04d}" if kind in (0, 2, 6) else None
+    if kind == 4:
+        phone = ""
+    identifier = f"user-{number}" if kind in (0, 3, 5, 6) else None
+    if number == 7:
+        identifier = ""  # LiveDesk holds at most one blank identifier
+    names: dict[int, str | None] = {6: None, 7: "", 3: "NO"}
+    name = names.get(kind, f"Person {number} Ünïcødé")
+    custom = {
+        f"value_{index}": value
+        for index, value in enumerate(TRICKY_VALUES)
+        if (index + number) % 5 == 0
+    }
+    additional: dict[str, Any] = {}
+    if number % 3:
+        additional = {
+            "company_name": f"Company {number % 17}",
+            "city": "Oslo",
+            "country_code": "NO",
+            "description": "Two lines:\nrenews in March.",
+            "telegram": f"tg_{number}",
+            "social_profiles": {
+                network: f"{network}-{number}"
+                for network in ("facebook", "github", "instagram", "linkedin", "twitter")
+            },
+            "employees": number * 10,
+            "source": None,
+        }
+    if number == 13:
+        additional["city"] = 12  # contact files can't declare it: left out with a note
+    if number == 14:
+        additional["social_profiles"] = {"github": 5}
+    inboxes = [{"source_id": f"s-{number}", "inbox": {"id": 1, "name": "API", "channel_type": "x"}}]
+    if number % 10 == 0:
+        inboxes.append({"source_id": f"t-{number}", "inbox": {"id": 2, "name": "Web"}})
+    return {
+        "id": number,
+        "name": name,
+        "email": email,
+        "phone_number": phone,
+        "identifier": identifier,
+        "blocked": kind == 5,
+        "thumbnail": f"https://avatars.example.com/{number}.png",
+        "availability_status": "online" if number % 2 else "offline",
+        "additional_attributes": additional,
+        "custom_attributes": custom,
+        "created_at": 1_700_000_000 + number,
+        "last_activity_at": 1_700_100_000 + number,
+        "contact_inboxes": inboxes,
+    }
+
+
+def _unlisted_contact(contact_id: int) -> dict[str, Any]:
+    return {"id": contact_id, "name": f"Walk-in {contact_id}", "phone_number": ""}
+
+
+@pytest.fixture
+def sandbox_200(
+    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RunningSandbox:
+    seed = [_live_contact(number) for number in range(1, 201)]
+    seed += [_unlisted_contact(contact_id) for contact_id in UNLISTED_IDS]
+    assert store_of(live_sandbox).seed_if_empty(seed)
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    return live_sandbox
+
+
+def test_round_trip_of_200_contacts_single_file_and_split(
+    sandbox_200: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "export", "contacts/all.yaml")
+    assert code == 0, err
+    assert out == "Exported 200 contacts to contacts/all.yaml (1 file written).\n"
+    assert f"note: {UNLISTED_NOTE}" in err
+    assert "contact 13: additional_attributes.city left out" in err
+    assert "contact 14: additional_attributes.social_profiles left out" in err
+    text = (tmp_path / "contacts" / "all.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=../schemas/contacts.schema.json\n")
+    assert "defaults:\n  inbox_id: 1\ncontacts:\n  - id: 1\n" in text
+    for server_managed in ("created_at", "last_activity_at", "availability_status", "thumbnail"):
+        assert server_managed not in text
+    assert "contact_inboxes" not in text
+    assert "country_code: 'NO'" in text
+    assert "Walk-in" not in text  # the listing can't return them
+
+    code, out, err = run(capsys, "plan", "contacts/all.yaml")
+    assert code == 0, err
+    assert out.startswith("No changes. 200 contacts match the files.")
+
+    code, out, _ = run(capsys, "export", "contacts/all.yaml")  # stable: nothing rewritten
+    assert out == "Exported 200 contacts to contacts/all.yaml (0 files written).\n"
+
+    code, out, err = run(capsys, "export", "--split", "split")
+    assert code == 0, err
+    assert out == "Exported 200 contacts to split (200 files written).\n"
+    files = sorted(path.name for path in (tmp_path / "split").iterdir())
+    assert files == sorted(f"contact-{number}.yaml" for number in range(1, 201))
+    code, out, err = run(capsys, "plan", "split", "--detailed-exitcode")
+    assert code == 0, err
+    assert out.startswith("No changes. 200 contacts match the files.")
+
+
+def test_export_keeps_contacts_known_by_id_and_notes_the_gone(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_of(live_sandbox).seed_if_empty(
+        [_live_contact(1), _live_contact(2), _unlisted_contact(201), _unlisted_contact(202)]
+    )
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    directory = tmp_path / "contacts"
+    directory.mkdir()
+    # A file with a problem still says which ids it knows.
+    (directory / "contact-201.yaml").write_text(
+        "contacts:\n  - id: 201\n    emial: typo\n", encoding="utf-8"
+    )
+    (directory / "contact-999.yaml").write_text("contacts:\n  - id: 999\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "export", "--split", "contacts")
+    assert code == 0, err
+    assert out == "Exported 3 contacts to contacts (3 files written).\n"
+    assert "read 1 contact(s) the listing can't return" in err
+    assert "LiveDesk has no contact with id 999 any more" in err
+    assert "contacts also holds files this export didn't write (contact-999.yaml)" in err
+    walk_in = yaml.safe_load((directory / "contact-201.yaml").read_text(encoding="utf-8"))
+    assert walk_in["contacts"] == [{"id": 201, "name": "Walk-in 201", "blocked": False}]
+    (directory / "contact-999.yaml").unlink()
+    code, out, err = run(capsys, "plan", "contacts")
+    assert (code, out.splitlines()[0]) == (0, "No changes. 3 contacts match the files."), err
+
+
+def test_export_to_stdout_with_a_query(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_of(live_sandbox).seed_if_empty([_live_contact(number) for number in range(1, 30)])
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    code, out, err = run(capsys, "export", "--query", "person1")
+    assert code == 0, err
+    exported = yaml.safe_load(out)
+    ids = [contact["id"] for contact in exported["contacts"]]
+    assert ids == [1, 12, 13, 15, 16, 17]  # person1@, person1x@ of the kinds with an email
+    assert out.startswith("# yaml-language-server: $schema=schemas/contacts.schema.json\n")
+    assert err.splitlines()[-1] == "Exported 6 contacts."
+    assert UNLISTED_NOTE not in err  # a search is not meant to find everything
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--split"], "error: --split writes one file per contact"),
+        (["export", "."], "error: . is a directory: give a file name, or use --split"),
+        (["export", "--split", "file.yaml"], "error: file.yaml is a file; --split needs"),
+    ],
+)
+def test_export_refuses_a_destination_that_cant_take_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.yaml").write_text("contacts: []\n", encoding="utf-8")
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith(message)
+
+
+def test_default_inbox_is_the_most_common_then_the_lowest() -> None:
+    def contact(*inbox_ids: int) -> dict[str, Any]:
+        return {"contact_inboxes": [{"inbox": {"id": inbox_id}} for inbox_id in inbox_ids]}
+
+    assert default_inbox([contact(3), contact(2, 3), contact(2)]) == 2
+    assert default_inbox([contact(5), contact(5), contact(1)]) == 5
+    assert default_inbox([{"id": 1}, contact()]) is None
+
+
+def test_blank_keys_are_left_out_and_server_fields_never_written() -> None:
+    live = _live_contact(4)
+    declared = exported_contact(live)
+    assert list(declared) == [
+        "id",
+        "email",
+        "name",
+        "blocked",
+        "additional_attributes",
+        "custom_attributes",
+    ]  # phone_number "" and identifier null: not declared, so never cleared
+
+
+def test_undeclarable_values_are_dropped_by_their_top_level_key() -> None:
+    contacts = [exported_contact(_live_contact(14)), exported_contact(_live_contact(13))]
+    notes = drop_undeclarable(contacts)
+    assert "social_profiles" not in contacts[0]["additional_attributes"]
+    assert "city" not in contacts[1]["additional_attributes"]
+    assert contacts[1]["additional_attributes"]["social_profiles"]["github"] == "github-13"
+    assert notes == [
+        "contact 14: additional_attributes.social_profiles left out: LiveDesk holds a number "
+        "at additional_attributes.social_profiles.github, which a contact file can't declare; "
+        "it stays unmanaged",
+        "contact 13: additional_attributes.city left out: LiveDesk holds a number at "
+        "additional_attributes.city, which a contact file can't declare; it stays unmanaged",
+    ]
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    attributes=st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=6),
+    name=st.none() | st.text(max_size=20),
+)
+def test_every_json_value_reads_back_with_its_type(
+    attributes: dict[str, Any], name: str | None
+) -> None:
+    # Two contacts: what ends one (a block of text, say) must not run into the next.
+    contacts = [
+        exported_contact({"id": number, "name": name, "custom_attributes": attributes})
+        for number in (1, 2)
+    ]
+    text = render_file(contacts, 1, "schemas/contacts.schema.json")
+    document = load_document("export.yaml", text.encode("utf-8"))
+    assert check_document(document, CONTACTS_SCHEMA) == []
+    assert strict_equal(document.data["contacts"], contacts), text
+
+
+def test_tricky_values_read_back_with_their_types() -> None:
+    attributes = {f"k{index}": value for index, value in enumerate(TRICKY_VALUES)}
+    contact = {"id": 1, "name": "NO", "blocked": True, "custom_attributes": attributes}
+    text = render_file([exported_contact(contact)], None, "s.json")
+    document = load_document("export.yaml", text.encode("utf-8"))
+    assert check_document(document, CONTACTS_SCHEMA) == []
+    (read_back,) = document.data["contacts"]
+    assert strict_equal(read_back, exported_contact(contact)), text
+    assert json.dumps(read_back, sort_keys=True) == json.dumps(
+        exported_contact(contact), sort_keys=True
+    )
