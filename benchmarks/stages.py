@@ -37,7 +37,7 @@ from reconciler.input.settings import Settings, load_settings  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
 from reconciler.outputs.plan import render_plan  # noqa: E402
 from reconciler.runtime import young_collections_only  # noqa: E402
-from reconciler.targets.http.client import Credentials, LiveDeskClient  # noqa: E402
+from reconciler.targets.livedesk import Credentials, LiveDeskClient  # noqa: E402
 
 IMPORTED = time.perf_counter()
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from reconciler import __version__
 from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.errors import InputError, ReconcilerError
+from reconciler.runtime import young_collections_only
 
 EXIT_BUG = 3
 
@@ -32,7 +33,7 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconciler",
-        description="Terraform-style plan/apply for the contacts of a LiveDesk help desk.",
+        description="Terraform-style plan/apply for the contacts of a help desk (LiveDesk).",
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     parser.add_argument(
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(plan)
 
-    apply = commands.add_parser("apply", help="make LiveDesk match the files")
+    apply = commands.add_parser("apply", help="make the help desk match the files")
     apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
     apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
     apply.add_argument(
@@ -87,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--split", action="store_true", help="one file per contact, in the directory PATH"
     )
-    export.add_argument("--query", metavar="Q", help="only contacts LiveDesk's search finds for Q")
+    export.add_argument(
+        "--query", metavar="Q", help="only contacts the help desk's search finds for Q"
+    )
     _add_config(export)
 
     show = commands.add_parser("show", help="render a plan saved with plan --out")
@@ -123,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as parser_exit:
         # argparse exits 2 on a usage error; 2 means "changes" to plan --detailed-exitcode.
         return EXIT_ERROR if parser_exit.code else EXIT_OK
-    with _logging_to_stderr(verbose=args.verbose):
+    # The data a command builds lives until it ends: the collector scans only young objects.
+    with _logging_to_stderr(verbose=args.verbose), young_collections_only():
         return _run(args)
 
 

@@ -9,11 +9,11 @@ The CLI prints ``str(error)`` as one line and exits 1; any other exception is a 
   * PlanError                a plan can't be made (unknown id, no inbox_id, ...)
   * StalePlanError           live values moved since the saved plan was made
   * ThresholdError           the plan changes more than max_changes allows
-  * ApiError                 LiveDesk (or the sandbox) failed us
+  * ApiError                 the help desk's API (or the sandbox) failed us
     * TransportError         no usable HTTP response: connect error, timeout, dropped connection
     * InvalidResponseError   a response that is not the JSON the contract promises
     * HTTPStatusError        a non-2xx status; ``status`` and the server's ``message``
-      * AuthenticationError  401: check LIVEDESK_API_KEY and LIVEDESK_API_SECRET
+      * AuthenticationError  401: the message names the credentials to check
       * NotFoundError        404: unknown contact id or inbox_id
       * UnprocessableError   422: the server's ``message`` and ``attributes``
       * RateLimitedError     429 that outlasted every retry
@@ -59,7 +59,7 @@ class ThresholdError(ReconcilerError):
 
 
 class ApiError(ReconcilerError):
-    """LiveDesk's API failed; the message says what it said."""
+    """The API failed; the message says what it said."""
 
 
 class TransportError(ApiError):
@@ -73,17 +73,18 @@ class InvalidResponseError(ApiError):
 class HTTPStatusError(ApiError):
     """A non-2xx response, after any retries it was worth."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, service: str = "the server") -> None:
         self.status = status
         self.message = message
-        super().__init__(f"LiveDesk answered {status}: {message}")
+        self.service = service
+        super().__init__(f"{service} answered {status}: {message}")
 
 
 class AuthenticationError(HTTPStatusError):
-    """401: the credentials were refused."""
+    """401: the credentials were refused (the message says which variables to check)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(401, f"{message} (check LIVEDESK_API_KEY and LIVEDESK_API_SECRET)")
+    def __init__(self, message: str, service: str = "the server") -> None:
+        super().__init__(401, message, service)
 
 
 class NotFoundError(HTTPStatusError):
@@ -93,9 +94,11 @@ class NotFoundError(HTTPStatusError):
 class UnprocessableError(HTTPStatusError):
     """422: the server refused the values; ``attributes`` names the fields."""
 
-    def __init__(self, message: str, attributes: Sequence[str]) -> None:
+    def __init__(
+        self, message: str, attributes: Sequence[str], service: str = "the server"
+    ) -> None:
         self.attributes = tuple(attributes)
-        super().__init__(422, message)
+        super().__init__(422, message, service)
 
 
 class RateLimitedError(HTTPStatusError):

@@ -1,6 +1,7 @@
 """The typed, immutable values passed from one pipeline stage to the next.
 
-    load -> validate -> Declaration -> fetch -> LiveState -> plan -> Plan -> apply | render
+    input (files) -> Declaration -> engine.fetch -> LiveState -> engine.plan -> Plan
+        -> engine.apply | outputs
 
 JSON values inside them (declared fields, live contacts, request bodies) are plain
 ``dict``/``list``/scalars, never subclasses: DeepDiff treats a subclass as a type change.
@@ -14,13 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeAlias
 
+from reconciler.fields import KEY_FIELDS, comparable
+
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
 
 Contact: TypeAlias = Mapping[str, JSON]
-"""A contact object as LiveDesk returns it."""
-
-CONTACTS_PATH = "/api/v2/accounts/contacts"
+"""A contact object as the help desk's API returns it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class Problem:
 
 
 class ContactKey(NamedTuple):
-    """What finds a declared contact in LiveDesk: its id, else identifier, else email.
+    """What finds a declared contact in the help desk: its id, else identifier, else email.
 
     A named tuple, not a dataclass: the fetch hashes these tens of thousands of times, and
     a tuple's hash is computed in C.
@@ -78,10 +79,11 @@ class DeclaredContact:
     def key(self) -> ContactKey:
         if self.id is not None:
             return ContactKey("id", self.id)
-        identifier = self.fields.get("identifier")
-        if identifier:
-            return ContactKey("identifier", identifier)
-        return ContactKey("email", str(self.fields["email"]).lower())
+        for name in KEY_FIELDS:  # the schema requires an id or one of these
+            value = self.fields.get(name)
+            if value:
+                return ContactKey(name, comparable(name, value))  # type: ignore[arg-type]
+        raise AssertionError("a declared contact with neither an id nor a key field")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ class Declaration:
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
-    """The live contact for each declared one (same order), None where LiveDesk has none."""
+    """The live contact for each declared one (same order), None where the desk has none."""
 
     contacts: tuple[Contact | None, ...]
     requests: int  # HTTP requests it took to read them
@@ -136,13 +138,33 @@ class FieldChange:
         return self.keys or tuple(self.path.split("."))
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One HTTP request apply will send; ``{id}`` in a path stands for a new contact's id."""
+class OperationKind(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"  # of the planned contact, or of the one the create before it made
 
-    method: Literal["POST", "PATCH"]
-    path: str
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One write apply asks the target for; the target knows its method and path."""
+
+    kind: OperationKind
     body: Mapping[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetIdentity:
+    """Which desk and account a plan was made for: no credential in it, nor one derivable.
+
+    ``endpoint`` is the base URL (or ``sandbox:`` and the sandbox's database); ``account``
+    a fingerprint of the credential that picks the account.
+    """
+
+    kind: str
+    endpoint: str
+    account: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.endpoint} (account {self.account})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +175,7 @@ class Change:
     key: ContactKey
     source: Position
     fields: tuple[FieldChange, ...]
-    requests: tuple[Request, ...]
+    operations: tuple[Operation, ...]
     id: int | None = None  # None for a create
 
     @property
@@ -168,7 +190,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every change that would make LiveDesk match the declarations."""
+    """Every change that would make the target match the declarations."""
 
     changes: tuple[Change, ...]
     unchanged: int
@@ -176,6 +198,7 @@ class Plan:
     redacted: bool = False
     sources: tuple[SourceFile, ...] = ()
     created_at: str = ""  # ISO 8601, UTC
+    target: TargetIdentity | None = None  # None only in a plan of format 1
 
     @property
     def creates(self) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.store import Store
-from reconciler.targets.http.client import LiveDeskClient, RetryPolicy
+from reconciler.targets.livedesk import LiveDeskClient, RetryPolicy
 
 SCALARS = ("name", "email", "phone_number", "identifier", "blocked")
 ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
@@ -211,10 +211,10 @@ def client_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     """Give the CLI's LiveDesk client these constructor options (retry, timeout).
 
     The settings file has no retry knob; the client is the real one, only built with
-    these arguments in place of what target.Target passes.
+    these arguments in place of what targets.livedesk.LiveDesk passes.
     """
 
     def build(*args: Any, **kwargs: Any) -> LiveDeskClient:
         return LiveDeskClient(*args, **{**kwargs, **options})
 
-    monkeypatch.setattr("reconciler.commands.connect.LiveDeskClient", build)
+    monkeypatch.setattr("reconciler.targets.livedesk.LiveDeskClient", build)

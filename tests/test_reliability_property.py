@@ -22,13 +22,13 @@ from reliability_testing import ATTRIBUTE_OBJECTS, NEW_CONTACT, SCALARS, expecte
 from reconciler.engine.apply import apply_plan, find_stale
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
-from reconciler.input.declaration import validator_for
+from reconciler.input.schemas import validator_for
 from reconciler.input.settings import settings_from_mapping
 from reconciler.model import Declaration, DeclaredContact, Plan, Position
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
 from reconciler.sandbox.store import Store
-from reconciler.targets.http.client import Credentials, LiveDeskClient
+from reconciler.targets.livedesk import CAPABILITIES, Credentials, LiveDeskClient
 
 SETTINGS = settings_from_mapping({"max_changes": "100%"})
 FIRST_ID = 100
@@ -227,12 +227,12 @@ async def plan_and_apply(transport: httpx.AsyncBaseTransport, declared: Declarat
     """Plan, check it is fresh, apply (every change must succeed), then plan again."""
     credentials = Credentials("sandbox", "sandbox")
     async with LiveDeskClient("http://127.0.0.1", credentials, transport=transport) as client:
-        plan = make_plan(declared, await fetch_live(client, declared), SETTINGS)
+        plan = make_plan(declared, await fetch_live(client, declared), SETTINGS, CAPABILITIES)
         assert await find_stale(client, plan) == []  # a plan just made is not stale
         outcomes = await apply_plan(client, plan)
         failed = [str(outcome) for outcome in outcomes if outcome.status == "failed"]
         assert failed == [], failed
-        return make_plan(declared, await fetch_live(client, declared), SETTINGS)
+        return make_plan(declared, await fetch_live(client, declared), SETTINGS, CAPABILITIES)
 
 
 def check_scenario(live: list[dict[str, Any]], declared: list[Declared]) -> None:

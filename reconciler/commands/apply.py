@@ -1,4 +1,4 @@
-"""reconciler apply: make LiveDesk match the files, or carry out a saved plan."""
+"""reconciler apply: make the target match the files, or carry out a saved plan."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from reconciler.commands import EXIT_ERROR, EXIT_OK
-from reconciler.commands.connect import Target, open_target
+from reconciler.commands.connect import open_target
 from reconciler.commands.plan import plan_against
 from reconciler.concurrency import run
 from reconciler.engine.apply import Outcome, Stale, apply_plan, find_stale
 from reconciler.engine.plan import change_limit_message
-from reconciler.engine.planfile import read_plan
+from reconciler.engine.plancheck import check_applicable
+from reconciler.engine.planfile import changed_sources, read_plan
 from reconciler.engine.redact import redact_change, redact_plan
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
 from reconciler.input.declaration import read_declaration
@@ -20,6 +21,7 @@ from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Change, Plan
 from reconciler.outputs.plan import print_plan
 from reconciler.outputs.progress import progress_bar
+from reconciler.targets.base import Target
 
 
 def apply_command(
@@ -43,7 +45,15 @@ def apply_command(
     if plan_file is not None:
         plan = read_plan(plan_file)
         _check_threshold(plan, settings, force=force)
+        changed = changed_sources(plan)
+        if changed:
+            print(
+                f"warning: {plan_file} is older than the files it came from "
+                f"({', '.join(changed)}); it is applied as it was made",
+                file=sys.stderr,
+            )
         with open_target(settings, sandbox=sandbox) as target:
+            check_applicable(plan, plan_file, target.identity, target.capabilities)
             stale = run(_find_stale(target, plan))
             if stale:
                 for line in stale:

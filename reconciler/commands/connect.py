@@ -1,15 +1,16 @@
-"""Where plan, apply and export send their requests: LiveDesk itself, or the sandbox in-process."""
+"""Where plan, apply and export send their requests: the target the settings name, or a
+sandbox started in-process for the length of the command."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.input.settings import Settings
-from reconciler.targets.http.client import Credentials, LiveDeskClient, base_url_from_env
+from reconciler.targets.base import Target
+from reconciler.targets.registry import connect
 
 log = logging.getLogger(__name__)
 
@@ -18,35 +19,23 @@ DEMO_CONTACTS = Path(__file__).parent.parent / "sandbox" / "demo_contacts.json"
 """What --sandbox starts with: the example files' contacts, some drifted, some missing."""
 
 
-@dataclass(frozen=True)
-class Target:
-    """An API endpoint, its credentials and the settings; makes one client per event loop."""
-
-    base_url: str
-    credentials: Credentials
-    settings: Settings
-
-    def client(self) -> LiveDeskClient:
-        return LiveDeskClient(
-            self.base_url,
-            self.credentials,
-            concurrency=self.settings.concurrency,
-            rate_limit=self.settings.rate_limit,
-            timeout=self.settings.timeout,
-        )
-
-
 @contextmanager
 def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
-    """LiveDesk from the environment, or a sandbox started for the length of the block."""
+    """The target from the environment, or a sandbox started for the length of the block."""
     if not sandbox:
-        yield Target(base_url_from_env(settings.base_url), Credentials.from_env(), settings)
+        yield connect(settings)
         return
-    # Imported here so that runs against LiveDesk never load the server stack.
+    # Imported here so that runs against a real desk never load the server stack.
     from reconciler.sandbox.server import SandboxOptions, start_in_thread
 
     options = SandboxOptions(port=0, db=str(SANDBOX_DB), seed=str(DEMO_CONTACTS))
     with start_in_thread(options) as running:
         if running.app.state.seeded:
             log.info("seeded a new sandbox at %s with the demo contacts", options.db)
-        yield Target(running.base_url, Credentials(options.api_key, options.api_secret), settings)
+        environ = {
+            "LIVEDESK_BASE_URL": running.base_url,
+            "LIVEDESK_API_KEY": options.api_key,
+            "LIVEDESK_API_SECRET": options.api_secret,
+        }
+        # The port is new each time: a plan names the sandbox by its database instead.
+        yield connect(settings, environ, endpoint=f"sandbox:{options.db}")

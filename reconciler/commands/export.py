@@ -6,17 +6,19 @@ import sys
 from pathlib import Path
 
 from reconciler.commands import EXIT_OK, plural
-from reconciler.commands.connect import Target, open_target
+from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
 from reconciler.engine import export
 from reconciler.input.settings import load_settings
+from reconciler.outputs import contactfiles
+from reconciler.targets.base import Target
 
 
 def export_command(
     path: str | None, *, split: bool, query: str | None, config: str | None, sandbox: bool
 ) -> int:
     """Write the live contacts as contact files: PATH, a file per contact, or stdout."""
-    export.check_destination(path, split=split)
+    contactfiles.check_destination(path, split=split)
     settings = load_settings(config)
     known = export.known_ids(path) if query is None else set()
 
@@ -29,11 +31,11 @@ def export_command(
     notes = list(found.notes)
     count = plural(len(found.contacts), "contact")
     if path is None:
-        schema = export.schema_reference(Path.cwd())
-        sys.stdout.write(export.render_file(found.contacts, found.inbox_id, schema))
+        schema = contactfiles.schema_reference(Path.cwd())
+        sys.stdout.write(contactfiles.render_file(found.contacts, found.inbox_id, schema))
         summary = f"Exported {count}."
     else:
-        written, file_notes = export.write_export(found, path, split=split)
+        written, file_notes = contactfiles.write_export(found, path, split=split)
         notes += file_notes
         summary = f"Exported {count} to {path} ({plural(len(written), 'file')} written)."
     for note in notes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
-from reconciler.commands.connect import Target, open_target
+from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
@@ -16,7 +16,7 @@ from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Declaration, Plan
 from reconciler.outputs.plan import print_plan
 from reconciler.outputs.progress import progress_bar
-from reconciler.runtime import young_collections_only
+from reconciler.targets.base import Target
 
 
 def plan_command(
@@ -44,8 +44,7 @@ def plan_command(
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
-    with young_collections_only():
-        async with target.client() as client:
-            with progress_bar("Reading LiveDesk", len(declaration.contacts)) as advance:
-                live = await fetch_live(client, declaration, on_progress=advance)
-        return make_plan(declaration, live, settings)
+    async with target.client() as client:
+        with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
+            live = await fetch_live(client, declaration, on_progress=advance)
+    return make_plan(declaration, live, settings, target.capabilities, target=target.identity)

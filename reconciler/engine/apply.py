@@ -1,9 +1,9 @@
-"""Carry out a Plan: send its requests, contact by contact, and check what LiveDesk kept.
+"""Carry out a Plan: send its operations, contact by contact, and check what the target kept.
 
 A failure in one contact never stops the others; each gets its own Outcome. Every write is
-read back from the server's answer (LiveDesk answers a POST or PATCH with the contact as
-stored, so a silently dropped field shows there without another round trip) and a planned
-value that did not take is a failure. ``find_stale`` re-reads the contacts of a saved plan
+read back from the server's answer (a create or update answers with the contact as stored,
+so a silently dropped field shows there without another round trip) and a planned value
+that did not take is a failure. ``find_stale`` re-reads the contacts of a saved plan
 and names those whose live values are no longer the plan's ``before``.
 """
 
@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.concurrency import gather_bounded
+from reconciler.engine.diff import live_value, strict_equal, values_match
 from reconciler.engine.fetch import read_contact
-from reconciler.engine.plan import ATTRIBUTE_OBJECTS, live_value, strict_equal, values_match
 from reconciler.errors import ReconcilerError
-from reconciler.model import ABSENT, JSON, Action, Change, Contact, ContactKey, Plan
-from reconciler.targets.http.client import LiveDeskClient
+from reconciler.fields import ATTRIBUTE_OBJECTS
+from reconciler.model import (
+    ABSENT,
+    JSON,
+    Action,
+    Change,
+    Contact,
+    ContactKey,
+    OperationKind,
+    Plan,
+)
+from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +68,7 @@ class Stale:
 
 
 async def apply_plan(
-    client: LiveDeskClient, plan: Plan, *, on_outcome: OutcomeCallback | None = None
+    client: ContactsApi, plan: Plan, *, on_outcome: OutcomeCallback | None = None
 ) -> tuple[Outcome, ...]:
     async def apply_one(change: Change) -> Outcome:
         outcome = await _apply_change(client, change)
@@ -72,23 +82,23 @@ async def apply_plan(
     return tuple(outcomes)
 
 
-async def _apply_change(client: LiveDeskClient, change: Change) -> Outcome:
+async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
     contact_id = change.id
     written: Contact | None = None
     try:
-        for request in change.requests:
-            if request.method == "POST":
-                written = await client.create_contact(request.body)
+        for operation in change.operations:
+            if operation.kind is OperationKind.CREATE:
+                written = await client.create_contact(operation.body)
                 contact_id = int(written["id"])
             else:
                 if contact_id is None:
-                    raise AssertionError(f"PATCH before the contact exists: {request.path}")
-                written = await client.update_contact(contact_id, request.body)
+                    raise AssertionError(f"an update before the contact exists: {change.key}")
+                written = await client.update_contact(contact_id, operation.body)
     except ReconcilerError as error:
         log.debug("%s failed", change.key, exc_info=True)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
     if written is None:
-        raise AssertionError(f"a change with no requests: {change.key}")
+        raise AssertionError(f"a change with no operations: {change.key}")
     status: Literal["created", "updated"] = (
         "created" if change.action is Action.CREATE else "updated"
     )
@@ -98,7 +108,7 @@ async def _apply_change(client: LiveDeskClient, change: Change) -> Outcome:
         if not values_match(field.path, live_value(written, field.key_path), field.after)
     ]
     if not_kept:
-        reason = f"LiveDesk did not keep {', '.join(not_kept)}"
+        reason = f"the target did not keep {', '.join(not_kept)}"
         if status == "created":
             reason += f" (the contact was created with id {contact_id})"
         return Outcome(change, "failed", contact_id, reason)
@@ -111,7 +121,7 @@ def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> s
     return str(error)
 
 
-async def find_stale(client: LiveDeskClient, plan: Plan) -> list[Stale]:
+async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
     """Re-read every contact of ``plan``; each whose live values moved since, and how."""
 
     async def check(change: Change) -> Stale | None:
@@ -150,11 +160,11 @@ def _moved_paths(change: Change, live: Contact) -> list[str]:
 
 
 def _objects_sent_whole(change: Change) -> Iterator[tuple[tuple[str, ...], JSON]]:
-    """Each nested object the change's PATCH sends whole, as it was when planned."""
+    """Each nested object the change's update sends whole, as it was when planned."""
     befores = {field.key_path: field.before for field in change.fields}
-    for request in change.requests:
+    for operation in change.operations:
         for name in ATTRIBUTE_OBJECTS:
-            for key, sent in (request.body.get(name) or {}).items():
+            for key, sent in (operation.body.get(name) or {}).items():
                 keys = (name, key)
                 if isinstance(sent, dict) and keys not in befores:
                     yield keys, _reverted(sent, keys, befores)

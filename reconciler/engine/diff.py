@@ -1,26 +1,86 @@
-"""The leaves at which two nested attribute values differ, found by DeepDiff.
+"""What differs between a live value and a declared one, as the server compares them.
 
-Plan finds a change one level deep itself; it imports this module (and with it DeepDiff,
-which loads numpy and pydantic) only for a difference that may lie deeper down.
+* Values compare with their JSON types: ``1``, ``1.0``, ``true`` and ``"1"`` all differ
+  (Python's ``True == 1 == 1.0``, so equality here is type-strict).
+* A top-level field compares as the field registry says (emails case-folded, ``""`` and null
+  alike for email, phone_number and identifier).
+* ``leaf_changes`` is the one place that decides which leaves of a nested value changed:
+  DeepDiff, behind a type-strict equality check that skips what is identical.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from deepdiff import DeepDiff
-
-from reconciler.engine.plan import attribute_change
-from reconciler.model import ABSENT, JSON, FieldChange
+from reconciler.fields import comparable
+from reconciler.model import ABSENT, JSON, Contact, FieldChange
 
 
-def deep_leaf_changes(
-    prefix: tuple[str, ...], before: dict[str, JSON], after: dict[str, JSON]
-) -> list[FieldChange]:
-    """One FieldChange per leaf of ``after`` that differs, in key order; a list is one leaf."""
+def strict_equal(left: JSON, right: JSON) -> bool:
+    """``==`` with JSON types: ``1``, ``1.0``, ``True`` and ``"1"`` are all different."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(
+            strict_equal(value, right[key]) for key, value in left.items()
+        )
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(strict_equal, left, right))
+    return bool(left == right)
+
+
+def values_match(path: str, live: JSON, expected: JSON) -> bool:
+    """Whether the live value at ``path`` already is ``expected`` (ABSENT only matches ABSENT)."""
+    return strict_equal(comparable(path, live), comparable(path, expected))
+
+
+def live_value(contact: Contact, keys: tuple[str, ...]) -> JSON:
+    """The value the ``keys`` lead to in a contact, ABSENT where one is missing."""
+    value: JSON = contact
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return ABSENT
+        value = value[key]
+    return value
+
+
+def merged(live: JSON, declared: JSON) -> JSON:
+    """The declared value laid over the live one: declared keys win, live keys stay."""
+    if not isinstance(declared, dict):
+        return declared
+    result: dict[str, JSON] = dict(live) if isinstance(live, dict) else {}
+    for key, value in declared.items():
+        result[key] = merged(result.get(key, ABSENT), value)
+    return result
+
+
+def attribute_change(keys: Sequence[str], before: JSON, after: JSON) -> FieldChange:
+    """A change at ``keys`` under an attribute object; ``keys`` kept when a key holds a dot."""
+    exact = tuple(keys) if any("." in key for key in keys) else ()
+    return FieldChange(".".join(keys), before, after, exact)
+
+
+def leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[FieldChange]:
+    """One FieldChange per leaf of ``after`` that differs from ``before``, in key order.
+
+    A list, a scalar, or a value whose type changed is one leaf; so is an object that did
+    not exist before. Nothing when the two are strictly equal.
+    """
+    if strict_equal(before, after):
+        return []
+    if not (type(before) is dict and type(after) is dict):
+        return [attribute_change(prefix, before, after)]
+    # Imported here: DeepDiff loads numpy, a cost only a nested difference should pay.
+    from deepdiff import DeepDiff
+
     # DeepDiff skips keys that start with "__" unless told not to: attribute keys may.
     difference = DeepDiff(
-        before, after, view="tree", threshold_to_diff_deeper=0, ignore_private_variables=False
+        before,
+        after,
+        view="tree",
+        threshold_to_diff_deeper=0,
+        ignore_private_variables=False,
+        zip_ordered_iterables=True,  # difflib would match 1 with True inside a list
     )
     changed: set[tuple[str, ...]] = set()
     for levels in difference.values():

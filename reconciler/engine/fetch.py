@@ -4,7 +4,8 @@ Three ways to find a contact, chosen by request count:
 
 * one GET per contact declared with an ``id``;
 * one search (``q=``, filtered for exact equality) per contact known only by identifier or email;
-* the whole paged listing (15 a page), when that takes fewer requests than the two above.
+* the whole paged listing (the target's page size), when that takes fewer requests than
+  the two above.
   The listing leaves out contacts with no email, phone or identifier, so a declared id it
   does not return is still read with one GET.
 """
@@ -17,8 +18,9 @@ from collections.abc import Callable, Iterable
 
 from reconciler.concurrency import gather_bounded
 from reconciler.errors import NotFoundError
+from reconciler.fields import KEY_FIELDS, comparable
 from reconciler.model import Contact, ContactKey, Declaration, LiveState
-from reconciler.targets.http.client import PAGE_SIZE, LiveDeskClient
+from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ ProgressCallback = Callable[[int], None]
 
 
 async def fetch_live(
-    client: LiveDeskClient,
+    client: ContactsApi,
     declaration: Declaration,
     *,
     on_progress: ProgressCallback | None = None,
@@ -39,7 +41,7 @@ async def fetch_live(
     found: dict[ContactKey, Contact | None]
     if _listing_may_be_cheaper(len(keys)):
         first_page, total = await client.list_page(1)
-        if math.ceil(total / PAGE_SIZE) <= len(set(keys)):
+        if math.ceil(total / client.capabilities.page_size) <= len(set(keys)):
             found = await _fetch_by_listing(client, keys, first_page, total, advance)
             return _live_state(keys, found, client.request_count - requests_before)
     found = await _fetch_one_by_one(client, keys, advance)
@@ -52,7 +54,7 @@ def _listing_may_be_cheaper(lookups: int) -> bool:
 
 
 async def _fetch_by_listing(
-    client: LiveDeskClient,
+    client: ContactsApi,
     keys: list[ContactKey],
     first_page: list[Contact],
     total: int,
@@ -62,10 +64,10 @@ async def _fetch_by_listing(
     index: dict[ContactKey, Contact] = {}
     for contact in listed:
         index[ContactKey("id", contact["id"])] = contact
-        if contact.get("identifier"):
-            index[ContactKey("identifier", contact["identifier"])] = contact
-        if contact.get("email"):
-            index[ContactKey("email", str(contact["email"]).lower())] = contact
+        for name in KEY_FIELDS:
+            value = contact.get(name)
+            if value:
+                index[ContactKey(name, comparable(name, value))] = contact  # type: ignore[arg-type]
     found: dict[ContactKey, Contact | None] = {}
     unlisted_ids: list[ContactKey] = []
     for key in dict.fromkeys(keys):
@@ -81,7 +83,7 @@ async def _fetch_by_listing(
 
 
 async def _fetch_one_by_one(
-    client: LiveDeskClient, keys: Iterable[ContactKey], advance: ProgressCallback
+    client: ContactsApi, keys: Iterable[ContactKey], advance: ProgressCallback
 ) -> dict[ContactKey, Contact | None]:
     unique = list(dict.fromkeys(keys))
 
@@ -94,17 +96,14 @@ async def _fetch_one_by_one(
     return dict(zip(unique, results, strict=True))
 
 
-async def read_contact(client: LiveDeskClient, key: ContactKey) -> Contact | None:
+async def read_contact(client: ContactsApi, key: ContactKey) -> Contact | None:
     """The one live contact ``key`` finds (GET by id, else exact search), None if none."""
     if key.field == "id":
         try:
             return await client.get_contact(int(key.value))
         except NotFoundError:
             return None
-    if key.field == "identifier":
-        matches = await client.find_contacts(identifier=str(key.value))
-    else:
-        matches = await client.find_contacts(email=str(key.value))
+    matches = await client.find_contacts(**{key.field: str(key.value)})
     return matches[0] if matches else None
 
 

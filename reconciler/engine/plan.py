@@ -1,31 +1,29 @@
 """Declaration + LiveState + Settings -> Plan: change only what differs.
 
-What counts, following the API contract (shared/livedesk-api.md):
+What counts, following the API contracts (shared/livedesk-api.md):
 
 * only the fields a contact declares, and only the attribute keys it declares; the live
   contact's other fields and keys are never read, so never touched;
-* emails compare lower-cased; ``""`` and null are alike for email, phone_number, identifier;
-* everything else compares with its JSON type: ``1``, ``1.0``, ``true`` and ``"1"`` all differ.
-  Python's ``True == 1 == 1.0``, so equality here is type-strict; it is also the fast path:
-  only attribute values that are not strictly equal are looked into, and DeepDiff only runs
-  (to find the leaf paths that changed) where they differ two or more levels deep;
+* values compare as ``reconciler.engine.diff`` says (type-strict; the field registry's
+  case-folding and blanks), and changed leaves are found there, in one place;
 * a declared nested attribute object (``social_profiles``) is merged into the live one,
-  because LiveDesk replaces a nested object whole: the PATCH sends the merged object, so
-  undeclared live keys survive.
+  because the server replaces a nested object whole: the update sends the merged object, so
+  undeclared live keys survive;
+* a create sends what one create can set (the target's capabilities) and updates the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
+from reconciler.engine.diff import leaf_changes, merged, values_match
 from reconciler.errors import PlanError
+from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, SCALARS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
-    CONTACTS_PATH,
     JSON,
     Action,
     Change,
@@ -34,29 +32,24 @@ from reconciler.model import (
     DeclaredContact,
     FieldChange,
     LiveState,
+    Operation,
+    OperationKind,
     Plan,
-    Request,
+    TargetIdentity,
 )
-
-CONTACT_PATH = CONTACTS_PATH + "/{id}"
-"""The PATCH path of one contact; apply fills ``{id}`` in for a contact it just created."""
-
-SCALAR_FIELDS = ("name", "email", "phone_number", "identifier", "blocked")
-ATTRIBUTE_OBJECTS = ("additional_attributes", "custom_attributes")
-CREATE_FIELDS = ("name", "email", "phone_number", "identifier")  # what POST can set
-BLANK_IS_NULL = frozenset({"email", "phone_number", "identifier"})
-JSON_SCALARS = frozenset({str, int, float, bool, type(None)})  # same type: == is strict
-JSON_TYPES = JSON_SCALARS | {dict, list}
+from reconciler.targets.base import Capabilities
 
 
 def make_plan(
     declaration: Declaration,
     live: LiveState,
     settings: Settings,
+    capabilities: Capabilities,
     *,
+    target: TargetIdentity | None = None,
     now: str | None = None,
 ) -> Plan:
-    """The changes that make LiveDesk match ``declaration``, in declaration order.
+    """The changes that make the target match ``declaration``, in declaration order.
 
     Raises PlanError listing every contact that can't be planned (one line each).
     """
@@ -72,17 +65,17 @@ def make_plan(
             where = declared.source.file_line
             if declared.id is not None:
                 problems.append(
-                    f"LiveDesk has no contact with id {declared.id} ({where}); "
+                    f"the target has no contact with id {declared.id} ({where}); "
                     "remove `id` to create it"
                 )
-            elif declared.inbox_id is None:
+            elif declared.inbox_id is None and capabilities.create_needs_inbox:
                 problems.append(
-                    f"{where}: the contact doesn't exist in LiveDesk and has no inbox to be "
+                    f"{where}: the contact doesn't exist yet and has no inbox to be "
                     "created in; set `inbox_id` on it or `defaults.inbox_id` in its file"
                 )
             else:
                 _ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
-                changes.append(_create(declared))
+                changes.append(_create(declared, capabilities))
             continue
         live_id = int(contact["id"])
         if live_id in seen_ids:
@@ -109,6 +102,7 @@ def make_plan(
         changes=tuple(changes),
         unchanged=unchanged,
         sources=declaration.sources,
+        target=target,
         created_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     over = change_limit_message(plan, settings)
@@ -129,95 +123,16 @@ def change_limit_message(plan: Plan, settings: Settings) -> str | None:
     )
 
 
-# Comparison -----------------------------------------------------------------------------
-
-
-def strict_equal(left: JSON, right: JSON) -> bool:
-    """``==`` with JSON types: ``1``, ``1.0``, ``True`` and ``"1"`` are all different."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        return left.keys() == right.keys() and all(
-            strict_equal(value, right[key]) for key, value in left.items()
-        )
-    if isinstance(left, list):
-        return len(left) == len(right) and all(map(strict_equal, left, right))
-    return bool(left == right)
-
-
-def comparable(path: str, value: JSON) -> JSON:
-    """The value as LiveDesk compares it: emails lower-cased, blank identifiers null."""
-    if path in BLANK_IS_NULL and value == "":
-        return None
-    if path == "email" and isinstance(value, str):
-        return value.lower()
-    return value
-
-
-def values_match(path: str, live: JSON, expected: JSON) -> bool:
-    """Whether the live value at ``path`` already is ``expected`` (ABSENT only matches ABSENT)."""
-    return strict_equal(comparable(path, live), comparable(path, expected))
-
-
-def live_value(contact: Contact, keys: tuple[str, ...]) -> JSON:
-    """The value the ``keys`` lead to in a contact, ABSENT where one is missing."""
-    value: JSON = contact
-    for key in keys:
-        if not isinstance(value, Mapping) or key not in value:
-            return ABSENT
-        value = value[key]
-    return value
-
-
-def attribute_change(keys: Sequence[str], before: JSON, after: JSON) -> FieldChange:
-    """A change at ``keys`` under an attribute object; ``keys`` kept when a key holds a dot."""
-    exact = tuple(keys) if any("." in key for key in keys) else ()
-    return FieldChange(".".join(keys), before, after, exact)
-
-
 # Updates --------------------------------------------------------------------------------
-
-
-def _matches_exactly(fields: Mapping[str, JSON], contact: Contact) -> bool:
-    """True only where _update would find nothing to change: the usual contact's shortcut."""
-    for name, value in fields.items():
-        before = contact.get(name, ABSENT)
-        if name in ATTRIBUTE_OBJECTS:
-            if type(before) is not dict:
-                return False
-            for key, declared_value in value.items():
-                if not _covers(before.get(key, ABSENT), declared_value):
-                    return False
-        elif not strict_equal(before, value):
-            return False
-    return True
-
-
-def _covers(live: JSON, declared: JSON) -> bool:
-    """``strict_equal(live, _merged(live, declared))``, without building the merged value."""
-    kind = type(declared)
-    if kind in JSON_SCALARS:
-        return type(live) is kind and bool(live == declared)
-    if not isinstance(declared, dict):
-        return strict_equal(live, declared)
-    if type(live) is not dict or not declared.keys() <= live.keys():
-        return False
-    for key, value in live.items():
-        # An undeclared value is compared with itself: unequal only if it holds a NaN.
-        if not (_covers(value, declared[key]) if key in declared else strict_equal(value, value)):
-            return False
-    return True
 
 
 def _update(
     declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
 ) -> Change | None:
     fields = _without_paths(declared.fields, ignored)
-    if _matches_exactly(fields, contact):
-        return None
     changes: list[FieldChange] = []
     body: dict[str, JSON] = {}
-    for name in SCALAR_FIELDS:
+    for name in SCALARS:
         if name not in fields:
             continue
         after = comparable(name, fields[name]) if name == "email" else fields[name]
@@ -236,11 +151,11 @@ def _update(
         sent: dict[str, JSON] = {}
         for key, declared_value in fields[name].items():
             before = live_object.get(key, ABSENT)
-            after = _merged(before, declared_value)
-            if strict_equal(before, after):
-                continue
-            changes.extend(_leaf_changes((name, key), before, after))
-            sent[key] = after  # a top-level key alone; a nested object whole
+            after = merged(before, declared_value)
+            found = leaf_changes((name, key), before, after)
+            if found:
+                changes.extend(found)
+                sent[key] = after  # a top-level key alone; a nested object whole
         if sent:
             body[name] = sent
     if not changes:
@@ -250,59 +165,9 @@ def _update(
         key=declared.key,
         source=declared.source,
         fields=tuple(changes),
-        requests=(Request("PATCH", CONTACT_PATH.format(id=live_id), body),),
+        operations=(Operation(OperationKind.UPDATE, body),),
         id=live_id,
     )
-
-
-def _merged(live: JSON, declared: JSON) -> JSON:
-    """The declared value laid over the live one: declared keys win, live keys stay."""
-    if not isinstance(declared, dict):
-        return declared
-    merged: dict[str, JSON] = dict(live) if isinstance(live, dict) else {}
-    for key, value in declared.items():
-        merged[key] = _merged(merged.get(key, ABSENT), value)
-    return merged
-
-
-def _leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[FieldChange]:
-    """One FieldChange per leaf that differs; a list or a changed type is one leaf."""
-    if not (isinstance(before, dict) and isinstance(after, dict)):
-        return [attribute_change(prefix, before, after)]
-    changes = _one_level_changes(prefix, before, after)
-    if changes is None:
-        # Imported here: DeepDiff loads numpy, a cost only a change deeper down should pay.
-        from reconciler.engine.diff import deep_leaf_changes
-
-        changes = deep_leaf_changes(prefix, before, after)
-    return changes
-
-
-def _one_level_changes(
-    prefix: tuple[str, ...], before: dict[str, JSON], after: dict[str, JSON]
-) -> list[FieldChange] | None:
-    """The leaf changes exactly as DeepDiff finds them, or None if one may lie deeper down.
-
-    Answered when each key that differs is one leaf: added, retyped, or a scalar changed.
-    Like DeepDiff's, the leaves are those of ``after``: a key only ``before`` has is none.
-    """
-    if type(before) is not dict or type(after) is not dict:
-        return None  # a dict subclass: DeepDiff sees a type change at the root
-    changes: list[FieldChange] = []
-    for key, value in after.items():
-        old = before.get(key, ABSENT)
-        if old is not ABSENT:
-            if strict_equal(old, value):
-                continue
-            kind = type(old)
-            if old is value or kind not in JSON_TYPES or type(value) not in JSON_TYPES:
-                return None  # DeepDiff ignores an identical value (one holding a NaN)
-            if kind is type(value) and kind not in JSON_SCALARS:
-                return None  # two lists or two objects: DeepDiff looks inside them
-        if type(key) is not str:
-            return None
-        changes.append(attribute_change((*prefix, key), old, value))
-    return changes or None
 
 
 # Ignore rules ---------------------------------------------------------------------------
@@ -328,7 +193,7 @@ def _names_contact(name: str, declared: DeclaredContact, live_id: int | None) ->
     if declared.fields.get("identifier") == name:
         return True
     email = declared.fields.get("email")
-    return isinstance(email, str) and email.lower() == name.lower()
+    return isinstance(email, str) and comparable("email", email) == comparable("email", name)
 
 
 def _without_paths(fields: Mapping[str, JSON], paths: Collection[str]) -> Mapping[str, JSON]:
@@ -353,43 +218,41 @@ def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JS
 # Creates --------------------------------------------------------------------------------
 
 
-def _create(declared: DeclaredContact) -> Change:
+def _create(declared: DeclaredContact, capabilities: Capabilities) -> Change:
     fields = declared.fields
-    post: dict[str, JSON] = {"inbox_id": declared.inbox_id}
-    patch: dict[str, JSON] = {}
+    create: dict[str, JSON] = {}
+    if declared.inbox_id is not None:
+        create["inbox_id"] = declared.inbox_id
+    update: dict[str, JSON] = {}
     changes: list[FieldChange] = []
-    for name in SCALAR_FIELDS:
+    for name in SCALARS:
         if name not in fields:
             continue
         value = comparable(name, fields[name]) if name == "email" else fields[name]
         changes.append(FieldChange(name, ABSENT, value))
-        if name not in CREATE_FIELDS:
-            patch[name] = value
+        if name not in capabilities.create_fields:
+            update[name] = value
         elif value not in (None, "") or name not in BLANK_IS_NULL:
             # Never a blank identifier (it breaks a unique index); but a null name is sent,
-            # or the contact would keep the "" LiveDesk gives a contact created without one.
-            post[name] = value
+            # or the contact would keep the "" the server gives a contact created without one.
+            create[name] = value
     for name in ATTRIBUTE_OBJECTS:
-        declared_object: Mapping[str, Any] = fields.get(name) or {}
-        if declared_object:
-            patch[name] = dict(declared_object)
+        declared_object: Mapping[str, JSON] = fields.get(name) or {}
+        if not declared_object:
+            continue
+        if name in capabilities.create_fields:
+            create[name] = dict(declared_object)
+        else:
+            update[name] = dict(declared_object)
         for key, value in declared_object.items():
-            changes.extend(_created_leaves((name, key), value))
-    requests = [Request("POST", CONTACTS_PATH, post)]
-    if patch:
-        requests.append(Request("PATCH", CONTACT_PATH, patch))
+            changes.extend(leaf_changes((name, key), ABSENT, value))
+    operations = [Operation(OperationKind.CREATE, create)]
+    if update:
+        operations.append(Operation(OperationKind.UPDATE, update))
     return Change(
         action=Action.CREATE,
         key=declared.key,
         source=declared.source,
         fields=tuple(changes),
-        requests=tuple(requests),
+        operations=tuple(operations),
     )
-
-
-def _created_leaves(keys: tuple[str, ...], value: JSON) -> Iterator[FieldChange]:
-    if isinstance(value, dict) and value:
-        for key, child in value.items():
-            yield from _created_leaves((*keys, key), child)
-    else:
-        yield attribute_change(keys, ABSENT, value)

@@ -1,12 +1,14 @@
-"""Plan <-> the JSON plan document that schemas/plan.schema.json describes.
+"""Plan <-> the JSON plan document that schemas/plan.schema.json describes (format 2).
 
 The document is what ``plan --format json`` prints and ``plan --out FILE`` saves, and what
 ``apply --plan FILE`` applies exactly. A value's JSON type survives the round trip (``1``
-and ``1.0`` stay apart); a key that was absent has no ``before`` at all.
+and ``1.0`` stay apart); a key that was absent has no ``before`` at all. It records the
+target it was made for and a checksum over its content. ``show`` also reads format 1.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanError, ReconcilerError
-from reconciler.input.declaration import validator_for
+from reconciler.input.schemas import validator_for
 from reconciler.model import (
     ABSENT,
     JSON,
@@ -23,25 +25,45 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    Operation,
+    OperationKind,
     Plan,
     Position,
-    Request,
     SourceFile,
+    TargetIdentity,
 )
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+SCHEMA_BY_VERSION = {"1": "plan.v1", "2": "plan"}
+_OPERATION_OF_METHOD = {"POST": OperationKind.CREATE, "PATCH": OperationKind.UPDATE}  # format 1
 
 
 def plan_to_document(plan: Plan) -> dict[str, JSON]:
-    return {
+    if plan.target is None:
+        raise AssertionError("a plan of format 2 records its target")
+    document: dict[str, JSON] = {
         "format_version": FORMAT_VERSION,
         "created_at": plan.created_at,
         "redacted": plan.redacted,
+        "target": {
+            "kind": plan.target.kind,
+            "endpoint": plan.target.endpoint,
+            "account": plan.target.account,
+        },
         "sources": [{"path": source.path, "sha256": source.sha256} for source in plan.sources],
         "summary": {"create": plan.creates, "update": plan.updates, "unchanged": plan.unchanged},
         "warnings": list(plan.warnings),
         "changes": [_change_to_document(change) for change in plan.changes],
     }
+    document["checksum"] = checksum(document)
+    return document
+
+
+def checksum(document: Mapping[str, JSON]) -> str:
+    """``sha256:`` and the digest of the document without its checksum, as canonical JSON."""
+    content = {key: value for key, value in document.items() if key != "checksum"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _change_to_document(change: Change) -> dict[str, JSON]:
@@ -51,9 +73,9 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
         "key": {"field": change.key.field, "value": change.key.value},
         "source": change.source.file_line,
         "fields": [_field_to_document(field) for field in change.fields],
-        "requests": [
-            {"method": request.method, "path": request.path, "body": dict(request.body)}
-            for request in change.requests
+        "operations": [
+            {"kind": operation.kind.value, "body": dict(operation.body)}
+            for operation in change.operations
         ],
     }
 
@@ -69,28 +91,42 @@ def _field_to_document(field: FieldChange) -> dict[str, JSON]:
 
 
 def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) -> Plan:
-    """The Plan a document holds; PlanError (one line) if it is not a plan this can apply.
+    """The Plan a document holds; PlanError (one line) if it is not a plan this can read.
 
-    ``allow_redacted`` is for showing a plan: a redacted one can never be applied.
+    ``allow_redacted`` is for showing a plan: a redacted one can never be applied, and
+    neither can one of format 1 (it records no target).
     """
     if not isinstance(doc, Mapping) or "format_version" not in doc:
         raise PlanError(f"{path} is not a reconciler plan (it has no format_version)")
-    if doc["format_version"] != FORMAT_VERSION:
+    version = doc["format_version"]
+    if version not in SCHEMA_BY_VERSION:
         raise PlanError(
-            f"{path} is a plan in format {doc['format_version']!r}, which this reconciler "
-            f"doesn't read (it reads {FORMAT_VERSION!r}); make the plan again"
+            f"{path} is a plan in format {version!r}, which this reconciler doesn't read "
+            f"(it reads {' and '.join(map(repr, SCHEMA_BY_VERSION))}); make the plan again"
         )
-    # Imported here: only reading a plan needs jsonschema; plan (even with --out) never does.
+    # Imported here: only reading a plan needs jsonschema's messages.
     from jsonschema.exceptions import best_match
 
-    error = best_match(validator_for("plan").iter_errors(doc))
+    error = best_match(validator_for(SCHEMA_BY_VERSION[version]).iter_errors(doc))
     if error is not None:
         raise PlanError(f"{path} is not a valid plan: {error.json_path}: {error.message}")
-    if doc["redacted"] and not allow_redacted:
+    if version == FORMAT_VERSION and doc["checksum"] != checksum(doc):
         raise PlanError(
-            f"{path} is a redacted plan (plan --redact): it can be shown but not applied; "
-            "make the plan again without --redact"
+            f"{path} was changed after it was made (its checksum doesn't match): nothing "
+            "was applied; make the plan again"
         )
+    if not allow_redacted:
+        if version != FORMAT_VERSION:
+            raise PlanError(
+                f"{path} is a plan in format {version!r}, made by an older reconciler: it "
+                "records no target, so it can be shown but not applied; make the plan again"
+            )
+        if doc["redacted"]:
+            raise PlanError(
+                f"{path} is a redacted plan (plan --redact): it can be shown but not "
+                "applied; make the plan again without --redact"
+            )
+    target = doc.get("target")
     plan = Plan(
         changes=tuple(_change_from_document(change) for change in doc["changes"]),
         unchanged=doc["summary"]["unchanged"],
@@ -98,6 +134,7 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
         redacted=doc["redacted"],
         sources=tuple(SourceFile(source["path"], source["sha256"]) for source in doc["sources"]),
         created_at=doc["created_at"],
+        target=None if target is None else TargetIdentity(**target),
     )
     summary = doc["summary"]
     if (summary["create"], summary["update"]) != (plan.creates, plan.updates):
@@ -107,6 +144,16 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
 
 def _change_from_document(change: Mapping[str, Any]) -> Change:
     file, _, line = change["source"].rpartition(":")
+    if "operations" in change:
+        operations = tuple(
+            Operation(OperationKind(operation["kind"]), operation["body"])
+            for operation in change["operations"]
+        )
+    else:
+        operations = tuple(
+            Operation(_OPERATION_OF_METHOD[request["method"]], request["body"])
+            for request in change["requests"]
+        )
     return Change(
         action=Action(change["action"]),
         key=ContactKey(change["key"]["field"], change["key"]["value"]),
@@ -120,10 +167,7 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
             )
             for field in change["fields"]
         ),
-        requests=tuple(
-            Request(request["method"], request["path"], request["body"])
-            for request in change["requests"]
-        ),
+        operations=operations,
         id=change["id"],
     )
 
@@ -172,3 +216,17 @@ def read_plan(path: str, *, allow_redacted: bool = False) -> Plan:
             f"column {error.colno})"
         ) from None
     return plan_from_document(doc, path=path, allow_redacted=allow_redacted)
+
+
+def changed_sources(plan: Plan) -> list[str]:
+    """What became of each source file whose bytes are no longer those the plan read."""
+    changed = []
+    for source in plan.sources:
+        try:
+            digest = hashlib.sha256(Path(source.path).read_bytes()).hexdigest()
+        except OSError:
+            changed.append(f"{source.path} is gone")
+            continue
+        if digest != source.sha256:
+            changed.append(f"{source.path} changed")
+    return changed

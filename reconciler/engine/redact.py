@@ -3,7 +3,7 @@
 Masked: the values of name, email, phone_number and identifier, and of every attribute key
 the settings list as ``sensitive`` (a bare key like ``date_of_birth`` at any depth of either
 attribute object, or a dotted path like ``additional_attributes.social_profiles``), in the
-field changes, in the request bodies and in the contact keys. Null, ``""`` and a key's
+field changes, in the operations' bodies and in the contact keys. Null, ``""`` and a key's
 absence stay as they are (they hold nothing personal), so a masked plan still shows what is
 set, changed or cleared. A redacted plan can be shown but never applied.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
-from reconciler.model import ABSENT, JSON, Change, ContactKey, FieldChange, Plan, Request
+from reconciler.fields import PERSONAL
+from reconciler.model import ABSENT, JSON, Change, ContactKey, FieldChange, Operation, Plan
 
 REDACTED = "(redacted)"
-PERSONAL_FIELDS = frozenset({"name", "email", "phone_number", "identifier"})
 
 
 def redact_plan(plan: Plan, sensitive: Collection[str]) -> Plan:
@@ -41,7 +41,7 @@ class _Masker:
             change,
             key=self.key(change.key),
             fields=tuple(self.field(field) for field in change.fields),
-            requests=tuple(self.request(request) for request in change.requests),
+            operations=tuple(self.operation(operation) for operation in change.operations),
         )
 
     def key(self, key: ContactKey) -> ContactKey:
@@ -55,9 +55,9 @@ class _Masker:
             field.path, self.value(parts, field.before), self.value(parts, field.after), field.keys
         )
 
-    def request(self, request: Request) -> Request:
-        body = {key: self.value((key,), value) for key, value in request.body.items()}
-        return replace(request, body=body)
+    def operation(self, operation: Operation) -> Operation:
+        body = {key: self.value((key,), value) for key, value in operation.body.items()}
+        return replace(operation, body=body)
 
     def value(self, parts: tuple[str, ...], value: JSON) -> JSON:
         """``value`` found at ``parts`` of a contact, masked where it is personal."""
@@ -69,7 +69,7 @@ class _Masker:
 
     def is_sensitive(self, parts: tuple[str, ...]) -> bool:
         if len(parts) == 1:
-            return parts[0] in PERSONAL_FIELDS
+            return parts[0] in PERSONAL
         if any(part in self.keys for part in parts[1:]):
             return True
         dotted = ".".join(parts)

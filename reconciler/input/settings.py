@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ConfigError, InputError
-from reconciler.input.declaration import check_document
+from reconciler.input.check import check_document
 from reconciler.input.document import load_document
 from reconciler.input.schemas import load_schema
 
@@ -40,6 +40,7 @@ class IgnoreRule:
 class Settings:
     """What reconciler.yaml says, defaults filled in."""
 
+    target: str  # a name in reconciler.targets.registry.TARGETS
     base_url: str | None
     concurrency: int
     timeout: float  # seconds for one answer
@@ -98,6 +99,7 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
     values = {**defaults, **data}
     rate_limit, max_changes = values["rate_limit"], values["max_changes"]
     return Settings(
+        target=values["target"],
         base_url=values["base_url"],
         # JSON Schema counts 8.0 as an integer; Python must too.
         concurrency=int(values["concurrency"]),

@@ -27,11 +27,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.errors import ConfigError
-from reconciler.model import CONTACTS_PATH
 from reconciler.sandbox import contacts
 from reconciler.sandbox.contacts import JSON, Invalid, ServerFault
 from reconciler.sandbox.faults import INTERNAL_ERROR_HTML, FaultInjection, Faults
 from reconciler.sandbox.store import SORT_COLUMNS, Store
+
+CONTACTS_PATH = "/api/v2/accounts/contacts"
 
 if TYPE_CHECKING:
     from reconciler.sandbox.server import SandboxOptions

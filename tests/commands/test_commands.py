@@ -308,14 +308,12 @@ def test_the_json_plan_validates_against_its_schema(
     jsonschema.validate(document, load_schema("plan"))
     assert document["summary"] == {"create": 1, "update": 1, "unchanged": 0}
     update, create = document["changes"]
-    assert update["requests"] == [
-        {
-            "method": "PATCH",
-            "path": f"/api/v2/accounts/contacts/{contact_id}",
-            "body": {"name": "Ada", "custom_attributes": {"seats": 3}},
-        }
+    assert update["operations"] == [
+        {"kind": "update", "body": {"name": "Ada", "custom_attributes": {"seats": 3}}}
     ]
-    assert [request["method"] for request in create["requests"]] == ["POST", "PATCH"]
+    assert [operation["kind"] for operation in create["operations"]] == ["create", "update"]
+    assert document["target"]["kind"] == "livedesk"
+    assert document["target"]["endpoint"] == sandbox.base_url
     assert create["id"] is None
 
 
@@ -375,7 +373,7 @@ def test_an_unknown_declared_id_is_a_plan_error(
     assert code == 1
     assert (
         err
-        == "error: LiveDesk has no contact with id 424242 (c/c.yaml:4); remove `id` to create it\n"
+        == "error: the target has no contact with id 424242 (c/c.yaml:4); remove `id` to create it\n"
     )
     assert "Traceback" not in err
 

@@ -16,8 +16,10 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    Operation,
+    OperationKind,
     Plan,
-    Request,
+    TargetIdentity,
 )
 
 CONTACTS = """\
@@ -27,6 +29,8 @@ contacts:
     custom_attributes:
       vip_level: platinum
 """
+
+TARGET = TargetIdentity("livedesk", "https://livedesk.example", "0123456789abcdef")
 
 
 @pytest.fixture
@@ -45,10 +49,9 @@ def saved_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             FieldChange("name", "Ada L.", "Ada Lovelace"),
             FieldChange("custom_attributes.vip_level", ABSENT, "platinum"),
         ),
-        requests=(
-            Request(
-                "PATCH",
-                "/api/v2/accounts/contacts/5",
+        operations=(
+            Operation(
+                OperationKind.UPDATE,
                 {"name": "Ada Lovelace", "custom_attributes": {"vip_level": "platinum"}},
             ),
         ),
@@ -59,6 +62,7 @@ def saved_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         unchanged=3,
         sources=declaration.sources,
         created_at="2025-01-01T00:00:00Z",
+        target=TARGET,
     )
     write_plan(plan, "plan.json")
     return tmp_path / "plan.json"
@@ -94,7 +98,7 @@ def test_show_accepts_a_redacted_plan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    write_plan(Plan(changes=(), unchanged=2, redacted=True), "redacted.json")
+    write_plan(Plan(changes=(), unchanged=2, redacted=True, target=TARGET), "redacted.json")
     code, out, err = run(capsys, "show", "redacted.json", "--format", "markdown")
     assert (code, err) == (0, "")
     assert out.startswith("**No changes. 2 contacts match the files.**")

@@ -15,9 +15,9 @@ from reconciler.engine.apply import Outcome, apply_plan, find_stale
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
 from reconciler.input.settings import default_settings
-from reconciler.model import JSON, Declaration, DeclaredContact, Plan, Position
+from reconciler.model import JSON, Declaration, DeclaredContact, OperationKind, Plan, Position
 from reconciler.sandbox.store import Store
-from reconciler.targets.http.client import Credentials, LiveDeskClient
+from reconciler.targets.livedesk import CAPABILITIES, Credentials, LiveDeskClient
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +63,7 @@ async def planned(app: ASGIApp, *contacts: DeclaredContact) -> Plan:
     async with client_on(app) as client:
         declaration = Declaration(contacts)
         live = await fetch_live(client, declaration)
-    return make_plan(declaration, live, default_settings())
+    return make_plan(declaration, live, default_settings(), CAPABILITIES)
 
 
 async def applied(app: ASGIApp, plan: Plan) -> tuple[Outcome, ...]:
@@ -88,7 +88,7 @@ async def test_a_silently_dropped_field_is_reported_as_failed(sandbox_app: Starl
     (outcome,) = await applied(lossy, plan)
 
     assert outcome.status == "failed"
-    assert str(outcome) == f"id {contact_id} (c.yaml:7): failed: LiveDesk did not keep name"
+    assert str(outcome) == f"id {contact_id} (c.yaml:7): failed: the target did not keep name"
     assert store(sandbox_app).get(contact_id) is not None
 
 
@@ -98,7 +98,10 @@ async def test_a_create_posts_then_patches_and_a_rerun_finishes_a_half_create(
     contact = declared(identifier="p-1", name="P", custom_attributes={"tier": "gold"})
     lossy = dropping_patch_key(sandbox_app, "custom_attributes")
     plan = await planned(lossy, contact)
-    assert [request.method for request in plan.changes[0].requests] == ["POST", "PATCH"]
+    assert [op.kind for op in plan.changes[0].operations] == [
+        OperationKind.CREATE,
+        OperationKind.UPDATE,
+    ]
 
     (outcome,) = await applied(lossy, plan)
     assert outcome.status == "failed"
@@ -156,7 +159,7 @@ async def test_a_nested_object_that_gained_a_key_since_the_plan_is_stale(
         sandbox_app,
         declared(id=contact_id, additional_attributes={"social_profiles": {"github": "new"}}),
     )
-    (request,) = plan.changes[0].requests
+    (request,) = plan.changes[0].operations
     assert request.body == {
         "additional_attributes": {"social_profiles": {**profiles, "github": "new"}}
     }

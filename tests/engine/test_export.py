@@ -12,16 +12,16 @@ from cli_testing import point_at, run, store_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.engine.diff import strict_equal
 from reconciler.engine.export import (
     UNLISTED_NOTE,
     default_inbox,
     drop_undeclarable,
     exported_contact,
-    render_file,
 )
-from reconciler.engine.plan import strict_equal
-from reconciler.input.declaration import CONTACTS_SCHEMA, check_document
+from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.document import load_document
+from reconciler.outputs.contactfiles import render_file
 from reconciler.sandbox.server import RunningSandbox
 
 # Values YAML would misread unquoted, and every JSON type, nested too.
@@ -208,7 +208,7 @@ def test_export_keeps_contacts_known_by_id_and_notes_the_gone(
     assert code == 0, err
     assert out == "Exported 3 contacts to contacts (3 files written).\n"
     assert "read 1 contact(s) the listing can't return" in err
-    assert "LiveDesk has no contact with id 999 any more" in err
+    assert "the target has no contact with id 999 any more" in err
     assert "contacts also holds files this export didn't write (contact-999.yaml)" in err
     walk_in = yaml.safe_load((directory / "contact-201.yaml").read_text(encoding="utf-8"))
     assert walk_in["contacts"] == [{"id": 201, "name": "Walk-in 201", "blocked": False}]

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from reconciler.engine.fetch import fetch_live
 from reconciler.model import JSON, Declaration, DeclaredContact, Position
 from reconciler.sandbox.store import Store
-from reconciler.targets.http.client import Credentials, LiveDeskClient
+from reconciler.targets.livedesk import Credentials, LiveDeskClient
 
 pytestmark = pytest.mark.anyio
 

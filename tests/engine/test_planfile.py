@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from reconciler.engine.planfile import (
+    checksum,
     plan_from_document,
     plan_to_document,
     read_plan,
@@ -21,13 +22,17 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    Operation,
+    OperationKind,
     Plan,
     Position,
-    Request,
     SourceFile,
+    TargetIdentity,
 )
 
 SCHEMA_PATH = Path(__file__).parents[2] / "schemas" / "plan.schema.json"
+
+TARGET = TargetIdentity("livedesk", "https://livedesk.example", "0123456789abcdef")
 
 
 def sample_plan() -> Plan:
@@ -41,10 +46,9 @@ def sample_plan() -> Plan:
             FieldChange("custom_attributes.flag", None, True),
             FieldChange("custom_attributes.code", ABSENT, "1"),
         ),
-        requests=(
-            Request(
-                "PATCH",
-                "/api/v2/accounts/contacts/318763",
+        operations=(
+            Operation(
+                OperationKind.UPDATE,
                 {"name": "New", "custom_attributes": {"seats": 1.0, "flag": True, "code": "1"}},
             ),
         ),
@@ -55,9 +59,9 @@ def sample_plan() -> Plan:
         key=ContactKey("identifier", "2222"),
         source=Position("contacts/partners.yaml", 20, 1),
         fields=(FieldChange("identifier", ABSENT, "2222"), FieldChange("blocked", ABSENT, True)),
-        requests=(
-            Request("POST", "/api/v2/accounts/contacts", {"inbox_id": 1, "identifier": "2222"}),
-            Request("PATCH", "/api/v2/accounts/contacts/{id}", {"blocked": True}),
+        operations=(
+            Operation(OperationKind.CREATE, {"inbox_id": 1, "identifier": "2222"}),
+            Operation(OperationKind.UPDATE, {"blocked": True}),
         ),
     )
     return Plan(
@@ -66,6 +70,7 @@ def sample_plan() -> Plan:
         warnings=("something to know",),
         sources=(SourceFile("contacts/vip.yaml", "ab" * 32),),
         created_at="2024-05-01T12:00:00Z",
+        target=TARGET,
     )
 
 
@@ -75,12 +80,20 @@ def test_the_document_has_the_documented_shape() -> None:
         "format_version",
         "created_at",
         "redacted",
+        "target",
         "sources",
         "summary",
         "warnings",
         "changes",
+        "checksum",
     ]
-    assert document["format_version"] == "1"
+    assert document["format_version"] == "2"
+    assert document["target"] == {
+        "kind": "livedesk",
+        "endpoint": "https://livedesk.example",
+        "account": "0123456789abcdef",
+    }
+    assert document["checksum"] == checksum(document)
     assert document["summary"] == {"create": 1, "update": 1, "unchanged": 96}
     assert document["sources"] == [{"path": "contacts/vip.yaml", "sha256": "ab" * 32}]
     update, create = document["changes"]
@@ -91,9 +104,8 @@ def test_the_document_has_the_documented_shape() -> None:
     assert update["fields"][2] == {"path": "custom_attributes.flag", "before": None, "after": True}
     assert update["fields"][3] == {"path": "custom_attributes.code", "after": "1"}
     assert create["id"] is None
-    assert create["requests"][1] == {
-        "method": "PATCH",
-        "path": "/api/v2/accounts/contacts/{id}",
+    assert create["operations"][1] == {
+        "kind": "update",
         "body": {"blocked": True},
     }
 
@@ -105,7 +117,9 @@ def test_the_document_validates_against_the_schema() -> None:
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
     validator.validate(plan_to_document(sample_plan()))
-    validator.validate(plan_to_document(Plan((), unchanged=0, created_at="2024-05-01T12:00:00Z")))
+    validator.validate(
+        plan_to_document(Plan((), unchanged=0, created_at="2024-05-01T12:00:00Z", target=TARGET))
+    )
 
 
 def test_write_then_read_gives_the_same_plan_json_types_included(tmp_path: Path) -> None:
@@ -128,10 +142,10 @@ def test_keys_holding_dots_are_kept_exactly(tmp_path: Path) -> None:
         ContactKey("id", 7),
         Position("c.yaml", 2, 5),
         (dotted, nested),
-        (Request("PATCH", "/api/v2/accounts/contacts/7", {"custom_attributes": {"a.b": 2}}),),
+        (Operation(OperationKind.UPDATE, {"custom_attributes": {"a.b": 2}}),),
         id=7,
     )
-    plan = Plan((change,), unchanged=0, created_at="2024-05-01T12:00:00Z")
+    plan = Plan((change,), unchanged=0, created_at="2024-05-01T12:00:00Z", target=TARGET)
     document = plan_to_document(plan)
     jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
     assert [field.get("keys") for field in document["changes"][0]["fields"]] == [
@@ -150,7 +164,7 @@ def test_a_plan_can_be_overwritten(tmp_path: Path) -> None:
     target = tmp_path / "plan.json"
     target.write_text("old")
     write_plan(sample_plan(), str(target))
-    assert json.loads(target.read_text())["format_version"] == "1"
+    assert json.loads(target.read_text())["format_version"] == "2"
 
 
 def test_writing_where_it_cannot_is_one_clear_error(tmp_path: Path) -> None:
@@ -165,21 +179,23 @@ def write(tmp_path: Path, content: Any) -> str:
 
 
 def changed(**overrides: Any) -> dict[str, Any]:
+    """The sample plan's document with ``overrides``, its checksum made to match again."""
     document = plan_to_document(sample_plan())
     document.update(overrides)
+    document["checksum"] = checksum(document)
     return document
 
 
 def action_delete() -> dict[str, Any]:
     document = changed()
     document["changes"][0]["action"] = "delete"
-    return document
+    return changed(**document)
 
 
 def create_with_id() -> dict[str, Any]:
     document = changed()
     document["changes"][1]["id"] = 5
-    return document
+    return changed(**document)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +204,7 @@ def create_with_id() -> dict[str, Any]:
         ("{not json", r"is not a reconciler plan \(not JSON: .* line 1, column 2\)"),
         ([1, 2], r"is not a reconciler plan \(it has no format_version\)"),
         ({"terraform_version": "1.8"}, r"it has no format_version"),
-        (changed(format_version="2"), r"in format '2'.*make the plan again"),
+        (changed(format_version="3"), r"in format '3'.*make the plan again"),
         (action_delete(), r"is not a valid plan: \$\.changes\[0\]\.action: 'delete' is not one of"),
         (create_with_id(), r"is not a valid plan: \$\.changes\[1\]\.id: 5 is not of type 'null'"),
         (changed(summary={"create": 5, "update": 1, "unchanged": 96}), r"summary doesn't match"),

@@ -9,12 +9,16 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    Operation,
+    OperationKind,
     Plan,
     Position,
-    Request,
+    TargetIdentity,
 )
 
 PERSONAL = ["Ada Lovelace", "Old Name", "ada@example.com", "+14155552671", "ext-2222", "1815-12-10"]
+
+TARGET = TargetIdentity("livedesk", "https://livedesk.example", "0123456789abcdef")
 
 
 def personal_plan() -> Plan:
@@ -29,10 +33,9 @@ def personal_plan() -> Plan:
             FieldChange("custom_attributes.vip_level", "gold", "platinum"),
             FieldChange("additional_attributes.social_profiles.github", "old", "ada-gh"),
         ),
-        requests=(
-            Request(
-                "PATCH",
-                "/api/v2/accounts/contacts/318763",
+        operations=(
+            Operation(
+                OperationKind.UPDATE,
                 {
                     "name": "Ada Lovelace",
                     "phone_number": "+14155552671",
@@ -53,13 +56,11 @@ def personal_plan() -> Plan:
             FieldChange("email", ABSENT, "ada@example.com"),
             FieldChange("identifier", ABSENT, None),
         ),
-        requests=(
-            Request(
-                "POST", "/api/v2/accounts/contacts", {"inbox_id": 1, "email": "ada@example.com"}
-            ),
-        ),
+        operations=(Operation(OperationKind.CREATE, {"inbox_id": 1, "email": "ada@example.com"}),),
     )
-    return Plan(changes=(update, create), unchanged=3, created_at="2024-05-01T12:00:00Z")
+    return Plan(
+        changes=(update, create), unchanged=3, created_at="2024-05-01T12:00:00Z", target=TARGET
+    )
 
 
 SENSITIVE = ("date_of_birth", "additional_attributes.social_profiles")
@@ -72,7 +73,7 @@ def everything_in(plan: Plan) -> str:
         parts.append(change.key.value)
         for field in change.fields:
             parts += [field.before, field.after]
-        for request in change.requests:
+        for request in change.operations:
             parts.append(request.body)
     return json.dumps(parts, default=str)
 
@@ -101,19 +102,19 @@ def test_masked_values_still_show_that_they_change() -> None:
 
 def test_request_bodies_are_masked_key_by_key() -> None:
     update, create = redact_plan(personal_plan(), SENSITIVE).changes
-    assert update.requests[0].path == "/api/v2/accounts/contacts/318763"
-    assert update.requests[0].body == {
+    assert update.operations[0].kind is OperationKind.UPDATE
+    assert update.operations[0].body == {
         "name": REDACTED,
         "phone_number": REDACTED,
         "custom_attributes": {"date_of_birth": REDACTED, "vip_level": "platinum"},
         "additional_attributes": {"social_profiles": REDACTED},
     }
-    assert create.requests[0].body == {"inbox_id": 1, "email": REDACTED}
+    assert create.operations[0].body == {"inbox_id": 1, "email": REDACTED}
 
 
 def test_a_bare_sensitive_key_matches_at_any_depth() -> None:
     redacted = redact_plan(personal_plan(), ["twitter", "github"])
-    body = redacted.changes[0].requests[0].body
+    body = redacted.changes[0].operations[0].body
     assert body["additional_attributes"] == {
         "social_profiles": {"github": REDACTED, "twitter": REDACTED}
     }

@@ -56,8 +56,8 @@ def own_schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def clear_schema_caches() -> None:
     schemas.schema_bytes.cache_clear()
     schemas.load_schema.cache_clear()
-    validate.validator_for.cache_clear()
-    validate._precheck_for.cache_clear()
+    schemas.validator_for.cache_clear()
+    schemas.fast_validator_for.cache_clear()
 
 
 def read(*paths: str) -> Declaration:

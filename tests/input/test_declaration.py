@@ -12,13 +12,10 @@ from jsonschema.validators import Draft202012Validator
 from reconciler.cli import main
 from reconciler.errors import InputError
 from reconciler.input import schemas
-from reconciler.input.declaration import (
-    _precheck_for,
-    check_document,
-    read_declaration,
-    validator_for,
-)
+from reconciler.input.check import check_document
+from reconciler.input.declaration import read_declaration
 from reconciler.input.document import load_document
+from reconciler.input.schemas import fast_validator_for, validator_for
 from reconciler.model import Position
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,7 +248,7 @@ def widget_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 
 
 def clear_schema_caches() -> None:
-    for cached in (schemas.schema_bytes, schemas.load_schema, validator_for, _precheck_for):
+    for cached in (schemas.schema_bytes, schemas.load_schema, validator_for, fast_validator_for):
         cached.cache_clear()
 
 

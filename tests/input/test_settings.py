@@ -34,6 +34,7 @@ def test_defaults_come_from_the_schema() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
     defaults = default_settings()
     assert defaults == Settings(
+        target=schema["properties"]["target"]["default"],
         base_url=schema["properties"]["base_url"]["default"],
         concurrency=schema["properties"]["concurrency"]["default"],
         timeout=schema["properties"]["timeout"]["default"],
@@ -85,6 +86,7 @@ ignore:
 """,
     )
     assert load_settings(path) == Settings(
+        target="livedesk",
         base_url="http://127.0.0.1:8080",
         concurrency=4,
         timeout=2.5,

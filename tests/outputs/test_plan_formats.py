@@ -16,9 +16,11 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    Operation,
+    OperationKind,
     Plan,
     Position,
-    Request,
+    TargetIdentity,
 )
 from reconciler.outputs.plan import (
     color_enabled,
@@ -29,6 +31,8 @@ from reconciler.outputs.plan import (
 )
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+TARGET = TargetIdentity("livedesk", "https://livedesk.example", "0123456789abcdef")
 
 
 def update(contact_id: int = 318763, *fields: FieldChange, line: int = 4) -> Change:
@@ -41,7 +45,7 @@ def update(contact_id: int = 318763, *fields: FieldChange, line: int = 4) -> Cha
             FieldChange("name", "Old", "New"),
             FieldChange("custom_attributes.vip_level", ABSENT, "platinum"),
         ),
-        requests=(Request("PATCH", f"/api/v2/accounts/contacts/{contact_id}", {"name": "New"}),),
+        operations=(Operation(OperationKind.UPDATE, {"name": "New"}),),
         id=contact_id,
     )
 
@@ -55,14 +59,14 @@ def create() -> Change:
             FieldChange("name", ABSENT, "Support"),
             FieldChange("email", ABSENT, "support@example.com"),
         ),
-        requests=(
-            Request("POST", "/api/v2/accounts/contacts", {"inbox_id": 1, "name": "Support"}),
-        ),
+        operations=(Operation(OperationKind.CREATE, {"inbox_id": 1, "name": "Support"}),),
     )
 
 
 def example_plan() -> Plan:
-    return Plan(changes=(update(), create()), unchanged=96, created_at="2024-05-01T12:00:00Z")
+    return Plan(
+        changes=(update(), create()), unchanged=96, created_at="2024-05-01T12:00:00Z", target=TARGET
+    )
 
 
 EXAMPLE_TEXT = """\
@@ -209,7 +213,7 @@ def test_markdown_without_changes_has_no_details() -> None:
 def big_plan(count: int) -> Plan:
     fields = tuple(FieldChange(f"custom_attributes.k{n}", n, n + 1) for n in range(20))
     changes = tuple(update(1000 + n, *fields, line=n + 1) for n in range(count))
-    return Plan(changes, unchanged=0)
+    return Plan(changes, unchanged=0, target=TARGET)
 
 
 @pytest.mark.parametrize("limit", [60_000, 5_000, 1_234])

@@ -21,7 +21,7 @@ from cli_testing import run, write_contacts
 from reliability_testing import client_options
 
 import reconciler
-from reconciler.targets.http.client import RetryPolicy
+from reconciler.targets.livedesk import RetryPolicy
 
 REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
 FEW_QUICK_RETRIES = RetryPolicy(

@@ -5,14 +5,14 @@ import ssl
 import pytest
 
 from reconciler.errors import ConfigError
-from reconciler.targets.http.client import (
+from reconciler.targets.http.client import _tls_context
+from reconciler.targets.http.connection import checked_base_url
+from reconciler.targets.livedesk import (
     DEFAULT_BASE_URL,
     Credentials,
     LiveDeskClient,
-    _tls_context,
     base_url_from_env,
 )
-from reconciler.targets.http.connection import checked_base_url
 
 SECRET = "s3cr3t-Zq9-never-shown"
 
@@ -64,7 +64,7 @@ def test_base_url_from_environment_then_settings_then_default() -> None:
     ],
 )
 def test_https_anywhere_and_plain_http_to_loopback_are_accepted(url: str) -> None:
-    assert checked_base_url(url) == url.rstrip("/")
+    assert checked_base_url(url, service="LiveDesk") == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_other_base_urls_are_refused(url: str, message: str) -> None:
 
 def test_a_base_url_holding_credentials_is_refused_without_echoing_them() -> None:
     with pytest.raises(ConfigError, match="must not hold credentials") as caught:
-        checked_base_url(f"https://key-1:{SECRET}@example.com")
+        checked_base_url(f"https://key-1:{SECRET}@example.com", service="LiveDesk")
     assert SECRET not in str(caught.value)
 
 

@@ -32,7 +32,7 @@ from reconciler.errors import (
 )
 from reconciler.model import JSON
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions
-from reconciler.targets.http.client import Credentials, LiveDeskClient, RetryPolicy
+from reconciler.targets.livedesk import Credentials, LiveDeskClient, RetryPolicy
 
 BASE_URL = "http://127.0.0.1"
 SANDBOX = Credentials("sandbox", "sandbox")

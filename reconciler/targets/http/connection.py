@@ -6,42 +6,11 @@ No httpx here; ``reconciler.targets.http.client`` re-exports these names.
 from __future__ import annotations
 
 import ipaddress
-import os
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from reconciler.errors import ConfigError
-
-DEFAULT_BASE_URL = "https://livedesk-api.engagelab.com"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """The API key and secret for HTTP Basic auth; the secret is left out of repr and str."""
-
-    api_key: str
-    api_secret: str = field(repr=False)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Credentials:
-        """Read LIVEDESK_API_KEY and LIVEDESK_API_SECRET; ConfigError names what is missing."""
-        missing = [
-            name for name in ("LIVEDESK_API_KEY", "LIVEDESK_API_SECRET") if not environ.get(name)
-        ]
-        if missing:
-            raise ConfigError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: "
-                "export the LiveDesk API key and secret in the environment"
-            )
-        return cls(environ["LIVEDESK_API_KEY"], environ["LIVEDESK_API_SECRET"])
-
-
-def base_url_from_env(
-    configured: str | None = None, environ: Mapping[str, str] = os.environ
-) -> str:
-    """LIVEDESK_BASE_URL, else the configured URL (settings), else LiveDesk's own."""
-    return (environ.get("LIVEDESK_BASE_URL") or configured or DEFAULT_BASE_URL).strip().rstrip("/")
 
 
 def _is_loopback(host: str) -> bool:
@@ -53,17 +22,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def checked_base_url(base_url: str) -> str:
+def checked_base_url(base_url: str, *, service: str) -> str:
     """The base URL without a trailing slash; ConfigError unless https, or http to loopback."""
     parts = urllib.parse.urlsplit(base_url.strip())
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
-            "the LiveDesk base URL must not hold credentials; "
-            "set LIVEDESK_API_KEY and LIVEDESK_API_SECRET instead"
+            f"the {service} base URL must not hold credentials; set them in the environment instead"
         )
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise ConfigError(f"the LiveDesk base URL {base_url!r} is not an https:// URL")
+        raise ConfigError(f"the {service} base URL {base_url!r} is not an https:// URL")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError(
             f"refusing to send credentials over plain http to {host}: use https:// "

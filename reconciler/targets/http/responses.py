@@ -1,4 +1,4 @@
-"""Reading LiveDesk's answers: the JSON shapes the contract promises, or a typed error.
+"""Reading an API's answers: the JSON document of a 2xx, or the typed error of the others.
 
 Pure functions of (status, content type, body bytes), so they don't need httpx. Error
 messages carry what the server said in one line, and summarise HTML or empty bodies
@@ -20,7 +20,7 @@ from reconciler.errors import (
     ServerError,
     UnprocessableError,
 )
-from reconciler.model import JSON, Contact
+from reconciler.model import JSON
 
 MAX_MESSAGE = 300
 
@@ -84,103 +84,29 @@ def _attributes_in(content_type: str, body: bytes) -> tuple[str, ...]:
     return ()
 
 
-def status_error(status: int, content_type: str, body: bytes) -> HTTPStatusError:
+def status_error(
+    status: int, content_type: str, body: bytes, service: str, auth_hint: str = ""
+) -> HTTPStatusError:
     """The typed error for a non-2xx answer, carrying the server's message."""
     message = server_message(content_type, body)
     if status == 401:
-        return AuthenticationError(message)
+        return AuthenticationError(f"{message} ({auth_hint})" if auth_hint else message, service)
     if status == 404:
-        return NotFoundError(status, message)
+        return NotFoundError(status, message, service)
     if status == 422:
-        return UnprocessableError(message, _attributes_in(content_type, body))
+        return UnprocessableError(message, _attributes_in(content_type, body), service)
     if status == 429:
-        return RateLimitedError(status, message)
+        return RateLimitedError(status, message, service)
     if status >= 500:
-        return ServerError(status, message)
-    return HTTPStatusError(status, message)
+        return ServerError(status, message, service)
+    return HTTPStatusError(status, message, service)
 
 
-def decode_json(what: str, status: int, content_type: str, body: bytes) -> JSON:
+def decode_json(what: str, status: int, content_type: str, body: bytes, service: str) -> JSON:
     """The JSON document of a 2xx answer to ``what`` ("GET /path")."""
     try:
         return json.loads(body)
     except ValueError:
         raise InvalidResponseError(
-            f"LiveDesk answered {what} with {status} and {describe_body(content_type, body)}"
+            f"{service} answered {what} with {status} and {describe_body(content_type, body)}"
         ) from None
-
-
-def _invalid(what: str, problem: str) -> InvalidResponseError:
-    return InvalidResponseError(
-        f"LiveDesk's answer to {what} is not what the API promises: {problem}"
-    )
-
-
-def _contact(value: JSON, what: str, where: str) -> Contact:
-    if not isinstance(value, dict):
-        raise _invalid(what, f"{where} is not a contact object")
-    contact_id = value.get("id")
-    if not isinstance(contact_id, int) or isinstance(contact_id, bool):
-        raise _invalid(what, f"{where} has no integer id")
-    return value
-
-
-def _payload(document: JSON, what: str) -> JSON:
-    if not isinstance(document, dict) or "payload" not in document:
-        raise _invalid(what, "no payload")
-    return document["payload"]
-
-
-def contact_in(document: JSON, what: str) -> Contact:
-    """The contact of a get or update answer: ``{"payload": contact}``."""
-    return _contact(_payload(document, what), what, "payload")
-
-
-def created_contact_in(document: JSON, what: str) -> Contact:
-    """The contact of a create answer: ``{"payload": {"contact": contact, ...}}``."""
-    payload = _payload(document, what)
-    if not isinstance(payload, dict):
-        raise _invalid(what, "payload is not an object")
-    return _contact(payload.get("contact"), what, "payload.contact")
-
-
-def _whole_number(value: JSON) -> int | None:
-    """An int, or a string of digits (``current_page`` echoes the raw parameter)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
-def page_in(document: JSON, what: str, page: int) -> tuple[list[Contact], int]:
-    """The contacts of a list or search page and ``meta.count``, the total of matches."""
-    meta = document.get("meta") if isinstance(document, dict) else None
-    if not isinstance(meta, dict):
-        raise _invalid(what, "no meta object")
-    count = _whole_number(meta.get("count"))
-    if count is None:
-        raise _invalid(what, f"meta.count is {meta.get('count')!r}, not a number")
-    if "current_page" in meta and _whole_number(meta["current_page"]) != page:
-        raise _invalid(
-            what, f"asked for page {page}, got meta.current_page {meta['current_page']!r}"
-        )
-    payload = _payload(document, what)
-    if not isinstance(payload, list):
-        raise _invalid(what, "payload is not a list")
-    contacts = [_contact(item, what, f"payload[{index}]") for index, item in enumerate(payload)]
-    return contacts, count
-
-
-def matches_exactly(contact: Contact, criteria: Mapping[str, str]) -> bool:
-    """Whether ``contact`` has every value of ``criteria`` (email case-insensitive)."""
-    for name, wanted in criteria.items():
-        value = contact.get(name)
-        if name == "email":
-            if not isinstance(value, str) or value.lower() != wanted.lower():
-                return False
-        elif value != wanted:
-            return False
-    return True

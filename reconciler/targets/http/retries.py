@@ -46,5 +46,5 @@ def unfindable(error: ApiError) -> ApiError:
         "to look it up by, it was not posted again"
     )
     if isinstance(error, ServerError):
-        return ServerError(error.status, error.message + note)
+        return ServerError(error.status, error.message + note, error.service)
     return TransportError(f"{error}{note}")

@@ -1,0 +1,116 @@
+"""The seam between the engine and a help desk's API: what a target is and what it can do.
+
+The engine talks to a target only through these: a ``Target`` (where, as whom, and what it
+can do) that opens ``ContactsApi`` sessions. It asks ``Capabilities`` instead of assuming
+one API's rules. Nothing here imports the HTTP stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from reconciler.model import JSON, Contact, TargetIdentity
+
+__all__ = ["Capabilities", "ContactsApi", "Target", "TargetIdentity", "account_fingerprint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What one API can do, for the engine to plan and fetch by."""
+
+    page_size: int  # contacts a listing page holds, fixed by the server
+    create_fields: frozenset[str]  # the managed fields one create request can set
+    create_needs_inbox: bool  # a create must name an inbox_id
+    lists_unkeyed: bool  # the listing returns contacts with no email, phone or identifier
+    search_adds: frozenset[str] = frozenset()  # additional_attributes keys search results add
+
+
+def account_fingerprint(kind: str, endpoint: str, account_key: str) -> str:
+    """A short digest that tells two accounts apart and reveals nothing of ``account_key``."""
+    material = "\0".join(("reconciler-account", kind, endpoint, account_key))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+class ContactsApi(Protocol):
+    """One session with a contacts API (``async with``); every method may raise ApiError."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def concurrency(self) -> int:
+        """Requests it sends at once."""
+        ...
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        """The contact with this id; NotFoundError when there is none."""
+        ...
+
+    async def find_contacts(
+        self,
+        *,
+        identifier: str | None = None,
+        email: str | None = None,
+        phone_number: str | None = None,
+    ) -> list[Contact]:
+        """Contacts equal to every given value (email case-insensitive, the others exact)."""
+        ...
+
+    async def list_page(self, page: int) -> tuple[list[Contact], int]:
+        """One page of the listing, and the total the server counts."""
+        ...
+
+    async def list_contacts(
+        self,
+        *,
+        first_page: tuple[list[Contact], int] | None = None,
+        include_contact_inboxes: bool = False,
+    ) -> list[Contact]:
+        """Every listed contact once; ``first_page`` is ``list_page(1)`` if already read."""
+        ...
+
+    async def search_contacts(
+        self, query: str, *, include_contact_inboxes: bool = False
+    ) -> list[Contact]:
+        """The server's own matches for a search text."""
+        ...
+
+    async def create_contact(self, body: Mapping[str, JSON]) -> Contact:
+        """Create a contact, never twice for one call; the contact as stored."""
+        ...
+
+    async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
+        """Change the fields the body holds; the contact as stored."""
+        ...
+
+
+class Target(Protocol):
+    """A help desk to reconcile against: its identity, capabilities, and sessions."""
+
+    @property
+    def identity(self) -> TargetIdentity: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def client(self) -> ContactsApi:
+        """A new session; open one per event loop."""
+        ...

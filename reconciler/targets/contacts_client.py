@@ -1,0 +1,215 @@
+"""A client for the contacts API of Chatwoot, and of LiveDesk, which follows it.
+
+The operations both serve alike: get by id, the paged listing, search, exact lookups (a
+search filtered for equality), create (duplicate-safe under retries) and update. A target
+module gives it the collection's path and an ``HttpSession`` that carries the auth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+
+from reconciler.concurrency import gather_all
+from reconciler.errors import UnprocessableError
+from reconciler.model import JSON, Contact
+from reconciler.targets.base import Capabilities
+from reconciler.targets.http.client import HttpSession
+from reconciler.targets.http.retries import Retryable, unfindable
+from reconciler.targets.shapes import contact_in, created_contact_in, matches_exactly, page_in
+
+logger = logging.getLogger(__name__)
+
+LIST_SORT = "created_at"  # fixed, so pages fetched at once neither skip nor repeat rows
+LOOKUP_FIELDS = ("identifier", "email", "phone_number")  # the order a lost create is sought by
+
+
+class ContactsClient:
+    """Async client of one account's contacts collection (use ``async with``)."""
+
+    def __init__(
+        self, session: HttpSession, contacts_path: str, capabilities: Capabilities
+    ) -> None:
+        self._session = session
+        self.contacts_path = contacts_path
+        self._capabilities = capabilities
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def base_url(self) -> str:
+        return self._session.base_url
+
+    @property
+    def concurrency(self) -> int:
+        return self._session.concurrency
+
+    @property
+    def request_count(self) -> int:
+        return self._session.request_count
+
+    @property
+    def retry(self) -> object:
+        return self._session.retry
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url} requests={self.request_count}>"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+    def _what(self, request: str) -> str:
+        return f"{self._session.service}'s answer to {request}"
+
+    # Operations
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        path = f"{self.contacts_path}/{int(contact_id)}"
+        return contact_in(await self._session.call("GET", path), self._what(f"GET {path}"))
+
+    async def list_page(self, page: int) -> tuple[list[Contact], int]:
+        """One page of the list under the fixed sort, and ``meta.count``."""
+        return await self._page(self._list_params(), page)
+
+    async def list_contacts(
+        self,
+        *,
+        first_page: tuple[list[Contact], int] | None = None,
+        include_contact_inboxes: bool = False,
+    ) -> list[Contact]:
+        """Every listed contact exactly once (those with an email, phone or identifier).
+
+        ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
+        ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too.
+        """
+        return await self._collect(self._list_params(include_contact_inboxes), first_page)
+
+    async def search_contacts(
+        self, query: str, *, include_contact_inboxes: bool = False
+    ) -> list[Contact]:
+        """Raw ``q=`` matches, every page: substrings and wildcards included."""
+        return await self._collect({"q": query, **self._list_params(include_contact_inboxes)})
+
+    async def find_contacts(
+        self,
+        *,
+        identifier: str | None = None,
+        email: str | None = None,
+        phone_number: str | None = None,
+    ) -> list[Contact]:
+        """Contacts equal to every given value (email case-insensitive, the others exact)."""
+        given = {"identifier": identifier, "email": email, "phone_number": phone_number}
+        criteria = {name: value for name, value in given.items() if value}
+        if not criteria:
+            raise ValueError("find_contacts needs an identifier, an email or a phone_number")
+        query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
+        return [
+            contact
+            for contact in await self.search_contacts(query)
+            if matches_exactly(contact, criteria)
+        ]
+
+    async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
+        path = f"{self.contacts_path}/{int(contact_id)}"
+        return contact_in(
+            await self._session.call("PATCH", path, body=dict(body)), self._what(f"PATCH {path}")
+        )
+
+    async def create_contact(self, body: Mapping[str, JSON]) -> Contact:
+        """POST a contact; after an ambiguous failure, look it up before posting again."""
+        what = self._what(f"POST {self.contacts_path}")
+        criteria = {
+            name: body[name]
+            for name in LOOKUP_FIELDS
+            if isinstance(body.get(name), str) and body[name]
+        }
+        maybe_written = False
+        try:
+            async for attempt in self._session.retrying():
+                with attempt:
+                    if maybe_written and (found := await self._find_written(criteria)):
+                        return found
+                    try:
+                        document = await self._session.attempt(
+                            "POST", self.contacts_path, body=dict(body)
+                        )
+                    except Retryable as failure:
+                        if failure.maybe_written and not criteria:
+                            raise unfindable(failure.error) from None
+                        maybe_written = maybe_written or failure.maybe_written
+                        raise
+                    except UnprocessableError:
+                        # "already taken": the lost write may have landed after our lookup
+                        if maybe_written and (found := await self._find_written(criteria)):
+                            return found
+                        raise
+                    return created_contact_in(document, what)
+        except Retryable as failure:
+            raise failure.error from None
+        raise AssertionError("unreachable")
+
+    async def _find_written(self, criteria: Mapping[str, str]) -> Contact | None:
+        found = await self.find_contacts(**criteria)
+        if found:
+            logger.debug("a failed POST had created contact %s: not posting again", found[0]["id"])
+        return found[0] if found else None
+
+    # Paging
+
+    @staticmethod
+    def _list_params(include_contact_inboxes: bool = False) -> dict[str, str]:
+        inboxes = "true" if include_contact_inboxes else "false"
+        return {"sort": LIST_SORT, "include_contact_inboxes": inboxes}
+
+    async def _page(self, params: Mapping[str, str], page: int) -> tuple[list[Contact], int]:
+        document = await self._session.call(
+            "GET", self.contacts_path, params={**params, "page": str(page)}
+        )
+        return page_in(document, self._what(f"GET {self.contacts_path} page {page}"), page)
+
+    async def _collect(
+        self,
+        params: Mapping[str, str],
+        first_page: tuple[list[Contact], int] | None = None,
+    ) -> list[Contact]:
+        """Page 1 for the total, the other pages at once, each contact once (by id)."""
+        first, count = first_page or await self._page(params, 1)
+        by_id: dict[int, Contact] = {contact["id"]: contact for contact in first}
+        if first and len(by_id) < count:
+            last = -(-count // len(first))
+            pages = await gather_all([self._page(params, page) for page in range(2, last + 1)])
+            for contacts, _ in pages:
+                for contact in contacts:
+                    by_id.setdefault(contact["id"], contact)
+            # Contacts created meanwhile push others onto later pages: read on to the total.
+            page = last + 1
+            while len(by_id) < count:
+                contacts, _ = await self._page(params, page)
+                if not contacts:
+                    break
+                for contact in contacts:
+                    by_id.setdefault(contact["id"], contact)
+                page += 1
+        if len(by_id) < count:
+            logger.warning(
+                "%s counted %d contacts but listed %d: it changed while being read",
+                self._session.service,
+                count,
+                len(by_id),
+            )
+        return list(by_id.values())

@@ -1,0 +1,87 @@
+"""The JSON envelopes of Chatwoot's contacts API, which LiveDesk's follows field for field.
+
+Pure functions of a decoded document: the contact, created contact or page it must hold,
+or an InvalidResponseError that says what the document lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reconciler.errors import InvalidResponseError
+from reconciler.model import JSON, Contact
+
+
+def _invalid(what: str, problem: str) -> InvalidResponseError:
+    # ``what`` names the service: "LiveDesk's answer to GET /path"
+    return InvalidResponseError(f"{what} is not what the API promises: {problem}")
+
+
+def _contact(value: JSON, what: str, where: str) -> Contact:
+    if not isinstance(value, dict):
+        raise _invalid(what, f"{where} is not a contact object")
+    contact_id = value.get("id")
+    if not isinstance(contact_id, int) or isinstance(contact_id, bool):
+        raise _invalid(what, f"{where} has no integer id")
+    return value
+
+
+def _payload(document: JSON, what: str) -> JSON:
+    if not isinstance(document, dict) or "payload" not in document:
+        raise _invalid(what, "no payload")
+    return document["payload"]
+
+
+def contact_in(document: JSON, what: str) -> Contact:
+    """The contact of a get or update answer: ``{"payload": contact}``."""
+    return _contact(_payload(document, what), what, "payload")
+
+
+def created_contact_in(document: JSON, what: str) -> Contact:
+    """The contact of a create answer: ``{"payload": {"contact": contact, ...}}``."""
+    payload = _payload(document, what)
+    if not isinstance(payload, dict):
+        raise _invalid(what, "payload is not an object")
+    return _contact(payload.get("contact"), what, "payload.contact")
+
+
+def _whole_number(value: JSON) -> int | None:
+    """An int, or a string of digits (``current_page`` echoes the raw parameter)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def page_in(document: JSON, what: str, page: int) -> tuple[list[Contact], int]:
+    """The contacts of a list or search page and ``meta.count``, the total of matches."""
+    meta = document.get("meta") if isinstance(document, dict) else None
+    if not isinstance(meta, dict):
+        raise _invalid(what, "no meta object")
+    count = _whole_number(meta.get("count"))
+    if count is None:
+        raise _invalid(what, f"meta.count is {meta.get('count')!r}, not a number")
+    if "current_page" in meta and _whole_number(meta["current_page"]) != page:
+        raise _invalid(
+            what, f"asked for page {page}, got meta.current_page {meta['current_page']!r}"
+        )
+    payload = _payload(document, what)
+    if not isinstance(payload, list):
+        raise _invalid(what, "payload is not a list")
+    contacts = [_contact(item, what, f"payload[{index}]") for index, item in enumerate(payload)]
+    return contacts, count
+
+
+def matches_exactly(contact: Contact, criteria: Mapping[str, str]) -> bool:
+    """Whether ``contact`` has every value of ``criteria`` (email case-insensitive)."""
+    for name, wanted in criteria.items():
+        value = contact.get(name)
+        if name == "email":
+            if not isinstance(value, str) or value.lower() != wanted.lower():
+                return False
+        elif value != wanted:
+            return False
+    return True
