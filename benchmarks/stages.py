@@ -27,7 +27,6 @@ from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.commands.connect import Target  # noqa: E402
 from reconciler.concurrency import run  # noqa: E402
 from reconciler.engine.apply import apply_plan  # noqa: E402
 from reconciler.engine.fetch import fetch_live  # noqa: E402
@@ -37,7 +36,12 @@ from reconciler.input.settings import Settings, load_settings  # noqa: E402
 from reconciler.model import Contact  # noqa: E402
 from reconciler.outputs.plan import render_plan  # noqa: E402
 from reconciler.runtime import young_collections_only  # noqa: E402
-from reconciler.targets.livedesk import Credentials, LiveDeskClient  # noqa: E402
+from reconciler.targets.livedesk import (  # noqa: E402
+    CAPABILITIES,
+    Credentials,
+    LiveDesk,
+    LiveDeskClient,
+)
 
 IMPORTED = time.perf_counter()
 
@@ -68,7 +72,7 @@ def _rss_mib() -> float:
 
 def _client(base_url: str, settings: Settings) -> LiveDeskClient:
     """The client the commands use: settings.concurrency, rate_limit and timeout."""
-    return Target(base_url, Credentials("sandbox", "sandbox"), settings).client()
+    return LiveDesk(base_url, Credentials("sandbox", "sandbox"), settings).client()
 
 
 class Laps:
@@ -104,12 +108,12 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
         async with _client(args.base_url, settings) as client:
             return await fetch_live(client, declaration)
 
-    with young_collections_only():  # as commands/plan.py's plan_against does
+    with young_collections_only():  # as the CLI does for every command
         cpu_before = time.process_time()
         live = run(fetch())
         report["fetch_cpu_s"] = time.process_time() - cpu_before
         lap("fetch")
-        plan = make_plan(declaration, live, settings)
+        plan = make_plan(declaration, live, settings, CAPABILITIES)
         lap("diff")
     rendered = render_plan(plan, "text", color=False)
     lap("render")

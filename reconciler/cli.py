@@ -14,6 +14,10 @@ from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.runtime import young_collections_only
 
+# The names of the output formats, without loading the modules that render them.
+PROBLEM_FORMATS = ("text", "github", "json")
+PLAN_FORMATS = ("text", "json", "markdown")
+
 EXIT_BUG = 3
 
 
@@ -43,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check contact files offline")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
-    validate.add_argument("--format", choices=("text", "github", "json"), default="text")
+    validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
     validate.add_argument(
         "--no-cache", action="store_true", help="ignore and don't write .reconciler/cache/"
     )
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="show what apply would change")
     plan.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
     plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for apply --plan")
-    plan.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -95,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="render a plan saved with plan --out")
     show.add_argument("plan_file", metavar="FILE")
-    show.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    show.add_argument("--format", choices=PLAN_FORMATS, default="text")
 
     sandbox = commands.add_parser("sandbox", help="serve a local stand-in for LiveDesk")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -11,8 +11,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, TextIO
 
 from rich.text import Text
 
@@ -34,13 +34,10 @@ def color_enabled(stream: TextIO) -> bool:
 
 def render_plan(plan: Plan, output_format: str, *, color: bool = False) -> str:
     """The plan in one of the formats ``plan --format`` and ``show --format`` accept."""
-    if output_format == "json":
-        return render_json(plan)
-    if output_format == "markdown":
-        return render_markdown(plan)
-    if output_format == "text":
-        return render_text(plan, color=color)
-    raise AssertionError(f"unknown plan format {output_format!r}")
+    render = PLAN_FORMAT_BY_NAME.get(output_format)
+    if render is None:
+        raise AssertionError(f"unknown plan format {output_format!r}")
+    return render(plan, color)
 
 
 def print_plan(plan: Plan, output_format: str) -> None:
@@ -184,3 +181,11 @@ def _longest_backtick_run(blocks: list[str]) -> int:
 def _cut(text: str, limit: int) -> str:
     # Only a limit too small for even the head of the comment gets here with a long text.
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+PLAN_FORMAT_BY_NAME: Final[Mapping[str, Callable[[Plan, bool], str]]] = {
+    "text": lambda plan, color: render_text(plan, color=color),
+    "json": lambda plan, _color: render_json(plan),
+    "markdown": lambda plan, _color: render_markdown(plan),
+}
+"""Each plan format by the name ``--format`` gives it; colour matters to text alone."""

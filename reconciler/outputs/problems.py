@@ -10,23 +10,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from reconciler.model import Problem
 
-FORMATS: Final = ("text", "github", "json")
+
+def _text(problems: Sequence[Problem]) -> str:
+    return "\n".join(str(problem) for problem in problems)
+
+
+def _github(problems: Sequence[Problem]) -> str:
+    return "\n".join(_github_annotation(problem) for problem in problems)
+
+
+def _json(problems: Sequence[Problem]) -> str:
+    return json.dumps([_as_json(problem) for problem in problems], indent=2, ensure_ascii=False)
+
+
+PROBLEM_FORMAT_BY_NAME: Final[Mapping[str, Callable[[Sequence[Problem]], str]]] = {
+    "text": _text,
+    "github": _github,
+    "json": _json,
+}
+FORMATS: Final = tuple(PROBLEM_FORMAT_BY_NAME)
 
 
 def render_problems(problems: Sequence[Problem], output_format: str) -> str:
     """All the problems in one format, without a trailing newline."""
-    if output_format == "text":
-        return "\n".join(str(problem) for problem in problems)
-    if output_format == "github":
-        return "\n".join(_github_annotation(problem) for problem in problems)
-    if output_format == "json":
-        return json.dumps([_as_json(problem) for problem in problems], indent=2, ensure_ascii=False)
-    raise ValueError(f"unknown problem format {output_format!r}; expected one of {FORMATS}")
+    render = PROBLEM_FORMAT_BY_NAME.get(output_format)
+    if render is None:
+        raise ValueError(f"unknown problem format {output_format!r}; expected one of {FORMATS}")
+    return render(problems)
 
 
 def _as_json(problem: Problem) -> dict[str, str | int]:

@@ -372,8 +372,8 @@ def test_an_unknown_declared_id_is_a_plan_error(
     code, _, err = run(capsys, "plan", "c")
     assert code == 1
     assert (
-        err
-        == "error: the target has no contact with id 424242 (c/c.yaml:4); remove `id` to create it\n"
+        err == "error: the target has no contact with id 424242 (c/c.yaml:4); "
+        "remove `id` to create it\n"
     )
     assert "Traceback" not in err
 

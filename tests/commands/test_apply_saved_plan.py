@@ -1,0 +1,185 @@
+"""apply --plan: a saved plan goes only to the target it was made for, only as it was made.
+
+Each case runs the CLI over HTTP against real uvicorn sandboxes and checks that nothing
+was written when the plan is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_testing import point_at, run, snapshot, store_of, stored, write_contacts
+
+from reconciler.engine.planfile import checksum
+from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
+
+Document = dict[str, Any]
+
+
+@pytest.fixture
+def other_sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    options = SandboxOptions(port=0, db=str(tmp_path / "other.sqlite"))
+    with start_in_thread(options) as running:
+        yield running
+
+
+def saved_plan(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[Path, int]:
+    """An update of one seeded contact and a create, saved to plan.json; the contact's id."""
+    point_at(monkeypatch, sandbox, tmp_path)
+    contact_id = int(store_of(sandbox).insert({"identifier": "ada", "name": "Ada"})["id"])
+    files = write_contacts(
+        tmp_path / "contacts",
+        [
+            {"identifier": "ada", "name": "Ada L.", "custom_attributes": {"tier": "gold"}},
+            {"identifier": "bob", "name": "Bob", "custom_attributes": {"seats": 2}},
+        ],
+    )
+    code, _, err = run(capsys, "plan", str(files), "--out", "plan.json")
+    assert (code, err) == (0, "")
+    return tmp_path / "plan.json", contact_id
+
+
+def edited(path: Path, edit: Callable[[Document], None], *, rechecksum: bool = True) -> None:
+    document = json.loads(path.read_text("utf-8"))
+    edit(document)
+    if rechecksum:
+        document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document), "utf-8")
+
+
+def test_the_plan_names_its_target_and_applies_there(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan, contact_id = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    target = json.loads(plan.read_text("utf-8"))["target"]
+    assert target["kind"] == "livedesk"
+    assert target["endpoint"] == live_sandbox.base_url
+    assert "sandbox" not in json.dumps(target)  # neither the key nor the secret
+    code, out, _ = run(capsys, "apply", "--plan", str(plan))
+    assert code == 0, out
+    assert stored(live_sandbox, contact_id)["name"] == "Ada L."
+
+
+@pytest.mark.parametrize("change", ["base URL", "account"])
+def test_a_plan_for_another_target_is_refused_with_nothing_sent(
+    live_sandbox: RunningSandbox,
+    other_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: str,
+) -> None:
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    if change == "base URL":
+        store_of(other_sandbox).insert({"identifier": "ada", "name": "Ada"})
+        point_at(monkeypatch, other_sandbox, tmp_path)
+        watched = other_sandbox
+    else:
+        monkeypatch.setenv("LIVEDESK_API_KEY", "another-key")
+        watched = live_sandbox
+    before = snapshot(watched)
+    code, out, err = run(capsys, "apply", "--plan", str(plan))
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "was made for livedesk at" in err
+    assert "nothing was applied" in err
+    assert "another-key" not in err
+    assert out == ""
+    assert snapshot(watched) == before
+
+
+def _set_id(document: Document) -> None:
+    document["changes"][0]["id"] = 99999
+
+
+def _extra_body_key(document: Document) -> None:
+    document["changes"][0]["operations"][0]["body"]["blocked"] = True
+
+
+def _other_value(document: Document) -> None:
+    document["changes"][0]["operations"][0]["body"]["name"] = "Mallory"
+
+
+def _unredact(document: Document) -> None:
+    document["redacted"] = False
+
+
+def _redacted_value(document: Document) -> None:
+    document["changes"][1]["operations"][0]["body"]["name"] = "(redacted)"
+    document["changes"][1]["fields"][0]["after"] = "(redacted)"
+
+
+def _old_version(document: Document) -> None:
+    document["format_version"] = "7"
+
+
+@pytest.mark.parametrize(
+    ("edit", "rechecksum", "message"),
+    [
+        (_other_value, False, "checksum doesn't match"),
+        (_set_id, True, "changed since"),  # the stale check reads contact 99999: gone
+        (_extra_body_key, True, "sends blocked, which its field changes don't call for"),
+        (_other_value, True, "sends another value for name"),
+        (_redacted_value, True, "holds a redacted value"),
+        (_old_version, True, "format '7'"),
+    ],
+)
+def test_a_tampered_plan_is_refused_with_nothing_written(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[Document], None],
+    rechecksum: bool,
+    message: str,
+) -> None:
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    edited(plan, edit, rechecksum=rechecksum)
+    before = snapshot(live_sandbox)
+    code, _, err = run(capsys, "apply", "--plan", str(plan))
+    assert code == 1
+    assert message in err
+    assert snapshot(live_sandbox) == before
+
+
+def test_a_redacted_plan_with_its_flag_flipped_is_refused(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    files = write_contacts(tmp_path / "contacts", [{"identifier": "new-1", "name": "New"}])
+    assert run(capsys, "plan", str(files), "--redact", "--out", "plan.json")[0] == 0
+    edited(tmp_path / "plan.json", _unredact)
+    before = snapshot(live_sandbox)
+    code, _, err = run(capsys, "apply", "--plan", "plan.json")
+    assert code == 1
+    assert "holds a redacted value" in err
+    assert snapshot(live_sandbox) == before
+
+
+def test_apply_plan_warns_when_the_files_changed_since(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    (tmp_path / "contacts" / "c.yaml").write_text("contacts: []\n", "utf-8")
+    code, _, err = run(capsys, "apply", "--plan", str(plan))
+    assert code == 0
+    assert "warning: " in err
+    assert "contacts/c.yaml changed" in err
