@@ -134,31 +134,6 @@ class HttpSession:
 
     def retrying(self) -> AsyncIterator[stamina.Attempt]:
         """Attempts under the retry policy, for a caller that decides between them."""
-        return self._retrying()
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: JSON = None,
-    ) -> JSON:
-        """The JSON answer to one request, retried when that is safe."""
-        return await self._call(method, path, params=params, body=body)
-
-    async def attempt(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: JSON = None,
-    ) -> JSON:
-        """One HTTP request: the document of a 2xx, else a typed error (Retryable if worth it)."""
-        return await self._attempt(method, path, params=params, body=body)
-
-    def _retrying(self) -> AsyncIterator[stamina.Attempt]:
         policy = self.retry
         return stamina.retry_context(
             on=self._backoff,
@@ -172,7 +147,7 @@ class HttpSession:
     def _backoff(self, exception: Exception) -> bool | float:
         return retry_wait(exception, self.retry.retry_after_cap)
 
-    async def _call(
+    async def call(
         self,
         method: str,
         path: str,
@@ -182,9 +157,9 @@ class HttpSession:
     ) -> JSON:
         """The JSON answer to one request, retried when that is safe."""
         try:
-            async for attempt in self._retrying():
+            async for attempt in self.retrying():
                 with attempt:
-                    return await self._attempt(method, path, params=params, body=body)
+                    return await self.attempt(method, path, params=params, body=body)
         except Retryable as failure:
             raise failure.error from None
         raise AssertionError("unreachable")
@@ -195,7 +170,7 @@ class HttpSession:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         return f"{self.base_url}{path}{query}"
 
-    async def _attempt(
+    async def attempt(
         self,
         method: str,
         path: str,
