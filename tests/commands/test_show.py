@@ -143,3 +143,41 @@ def test_show_refuses_what_is_not_a_plan(
     assert err == "error: notes.json is not a reconciler plan (it has no format_version)\n"
     code, _, err = run(capsys, "show", "missing.json")
     assert (code, err) == (1, "error: missing.json: no such plan file\n")
+
+
+V1_PLAN = {
+    "format_version": "1",
+    "created_at": "2024-05-01T12:00:00Z",
+    "redacted": False,
+    "sources": [],
+    "summary": {"create": 0, "update": 1, "unchanged": 0},
+    "warnings": [],
+    "changes": [
+        {
+            "action": "update",
+            "id": 7,
+            "key": {"field": "id", "value": 7},
+            "source": "c.yaml:3",
+            "fields": [{"path": "name", "before": "Old", "after": "New"}],
+            "requests": [
+                {"method": "PATCH", "path": "/api/v2/accounts/contacts/7", "body": {"name": "New"}}
+            ],
+        }
+    ],
+}
+
+
+def test_show_renders_a_plan_of_format_1_that_apply_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "old.json").write_text(json.dumps(V1_PLAN), "utf-8")
+    code, out, err = run(capsys, "show", "old.json")
+    assert (code, err) == (0, "")
+    assert '~ name: "Old" -> "New"' in out
+    for name, value in (("API_KEY", "k"), ("API_SECRET", "s"), ("BASE_URL", "http://127.0.0.1:9")):
+        monkeypatch.setenv(f"LIVEDESK_{name}", value)
+    code, _, err = run(capsys, "apply", "--plan", "old.json", "--auto-approve")
+    assert code == 1
+    assert "format '1'" in err
+    assert "make the plan again" in err
