@@ -64,7 +64,8 @@ async def read_export(
         live = [_without_search_keys(contact, added) for contact in found]
     else:
         live = await client.list_contacts(include_contact_inboxes=True)
-        notes.append(UNLISTED_NOTE)
+        if not client.capabilities.lists_unkeyed:
+            notes.append(UNLISTED_NOTE)
         listed = {int(contact["id"]) for contact in live}
         unlisted = sorted(set(known_ids) - listed)
         if unlisted:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from reconciler.engine.diff import leaf_changes, merged, values_match
 from reconciler.errors import PlanError
-from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, SCALARS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, BY_NAME, SCALARS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -75,7 +75,7 @@ def make_plan(
                 )
             else:
                 _ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
-                changes.append(_create(declared, capabilities))
+                changes.append(create_change(declared, capabilities))
             continue
         live_id = int(contact["id"])
         if live_id in seen_ids:
@@ -123,6 +123,11 @@ def change_limit_message(plan: Plan, settings: Settings) -> str | None:
     )
 
 
+def _sent(name: str, value: JSON) -> JSON:
+    """A scalar as planned and sent: as the server stores it where it folds case."""
+    return comparable(name, value) if BY_NAME[name].folds_case else value
+
+
 # Updates --------------------------------------------------------------------------------
 
 
@@ -135,7 +140,7 @@ def _update(
     for name in SCALARS:
         if name not in fields:
             continue
-        after = comparable(name, fields[name]) if name == "email" else fields[name]
+        after = _sent(name, fields[name])
         before = contact.get(name, ABSENT)
         # A contact object always carries its scalars; a missing one can only mean null.
         if values_match(name, None if before is ABSENT else before, after):
@@ -218,7 +223,8 @@ def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JS
 # Creates --------------------------------------------------------------------------------
 
 
-def _create(declared: DeclaredContact, capabilities: Capabilities) -> Change:
+def create_change(declared: DeclaredContact, capabilities: Capabilities) -> Change:
+    """The change that creates ``declared``: what one create can set, then an update."""
     fields = declared.fields
     create: dict[str, JSON] = {}
     if declared.inbox_id is not None:
@@ -228,7 +234,7 @@ def _create(declared: DeclaredContact, capabilities: Capabilities) -> Change:
     for name in SCALARS:
         if name not in fields:
             continue
-        value = comparable(name, fields[name]) if name == "email" else fields[name]
+        value = _sent(name, fields[name])
         changes.append(FieldChange(name, ABSENT, value))
         if name not in capabilities.create_fields:
             update[name] = value

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from reconciler.engine.diff import strict_equal
+from reconciler.engine.plan import create_change
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
-from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, SCALARS
+from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.model import (
     ABSENT,
     JSON,
     Action,
     Change,
+    DeclaredContact,
     OperationKind,
     Plan,
     TargetIdentity,
@@ -75,27 +77,40 @@ def _unfollowed(change: Change, capabilities: Capabilities) -> str | None:
         if kinds != [OperationKind.UPDATE] or change.id is None:
             return "has operations other than one update"
         return _body_problem(change, change.operations[0].body)
-    if kinds not in ([OperationKind.CREATE], [OperationKind.CREATE, OperationKind.UPDATE]):
-        return "has operations other than a create and an update"
+    return _create_problem(change, capabilities)
+
+
+def _create_problem(change: Change, capabilities: Capabilities) -> str | None:
+    """A create's operations must be exactly those plan makes from its field changes."""
     if change.id is not None or any(field.before is not ABSENT for field in change.fields):
         return "creates a contact that existed"
-    create = dict(change.operations[0].body)
-    inbox_id = create.pop("inbox_id", None)
+    fields: dict[str, JSON] = {}
+    for field in change.fields:
+        keys = field.key_path
+        if len(keys) == 1 and keys[0] in SCALARS:
+            fields[keys[0]] = field.after
+        elif len(keys) == 2 and keys[0] in ATTRIBUTE_OBJECTS:
+            fields.setdefault(keys[0], {})[keys[1]] = field.after
+        else:
+            return f"changes {field.path}"
+    inbox_id = change.operations[0].body.get("inbox_id") if change.operations else None
     if (inbox_id is None and capabilities.create_needs_inbox) or not (
         inbox_id is None or (type(inbox_id) is int and inbox_id >= 1)
     ):
         return "names no valid inbox_id"
-    if not set(create) <= capabilities.create_fields:
-        return "creates with fields one create can't set"
-    update = change.operations[1].body if len(change.operations) > 1 else {}
-    if set(create) & set(update):
-        return "sends a field twice"
-    return _body_problem(change, {**create, **update}, creating=True)
+    expected = create_change(
+        DeclaredContact(change.source, fields, inbox_id=inbox_id), capabilities
+    ).operations
+    if len(expected) != len(change.operations) or not all(
+        planned.kind is sent.kind and strict_equal(dict(planned.body), dict(sent.body))
+        for planned, sent in zip(expected, change.operations, strict=True)
+    ):
+        return "has operations other than the create (and update) they call for"
+    return None
 
 
-def _body_problem(
-    change: Change, body: Mapping[str, JSON], *, creating: bool = False
-) -> str | None:
+def _body_problem(change: Change, body: Mapping[str, JSON]) -> str | None:
+    """How an update's body strays from its field changes, or None."""
     accounted: set[tuple[str, ...]] = set()
     for field in change.fields:
         keys = field.key_path
@@ -103,8 +118,6 @@ def _body_problem(
             if keys[0] not in SCALARS:
                 return f"changes {field.path}"
             if keys[0] not in body:
-                if creating and keys[0] in BLANK_IS_NULL and field.after in (None, ""):
-                    continue  # a blank key field is never sent with a create
                 return f"doesn't send {field.path}"
         elif keys[0] not in ATTRIBUTE_OBJECTS:
             return f"changes {field.path}"

@@ -52,10 +52,6 @@ class ContactsClient:
     def request_count(self) -> int:
         return self._session.request_count
 
-    @property
-    def retry(self) -> object:
-        return self._session.retry
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url} requests={self.request_count}>"
 
