@@ -121,6 +121,18 @@ def _redacted_value(document: Document) -> None:
     document["changes"][1]["fields"][0]["after"] = "(redacted)"
 
 
+def _create_extra_field(document: Document) -> None:
+    document["changes"][1]["operations"][0]["body"]["email"] = "mallory@example.com"
+
+
+def _create_without_inbox(document: Document) -> None:
+    del document["changes"][1]["operations"][0]["body"]["inbox_id"]
+
+
+def _create_other_attribute(document: Document) -> None:
+    document["changes"][1]["operations"][1]["body"]["custom_attributes"]["seats"] = 200
+
+
 def _old_version(document: Document) -> None:
     document["format_version"] = "7"
 
@@ -133,6 +145,9 @@ def _old_version(document: Document) -> None:
         (_extra_body_key, True, "sends blocked, which its field changes don't call for"),
         (_other_value, True, "sends another value for name"),
         (_redacted_value, True, "holds a redacted value"),
+        (_create_extra_field, True, "has operations other than the create"),
+        (_create_without_inbox, True, "names no valid inbox_id"),
+        (_create_other_attribute, True, "has operations other than the create"),
         (_old_version, True, "format '7'"),
     ],
 )
