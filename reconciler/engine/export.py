@@ -23,6 +23,7 @@ from reconciler.concurrency import gather_bounded
 from reconciler.errors import InputError, NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, KEY_FIELDS, SCALARS
 from reconciler.input.check import CONTACTS_SCHEMA
+from reconciler.input.declaration import YAML_SUFFIXES, yaml_files_under
 from reconciler.input.document import load_document
 from reconciler.input.schemas import validator_for
 from reconciler.model import JSON, Contact
@@ -122,12 +123,12 @@ def known_ids(path: str | None) -> set[int]:
     if path is None or not Path(path).exists():
         return set()
     root = Path(path)
-    files = [root] if root.is_file() else sorted(root.rglob("*"))
+    if root.is_file():
+        files = [root] if root.suffix in YAML_SUFFIXES else []
+    else:
+        files = [Path(file) for file in yaml_files_under(path)]
     ids: set[int] = set()
     for file in files:
-        relative = file.relative_to(root).parts if file != root else ()
-        if file.suffix not in (".yaml", ".yml") or any(p.startswith(".") for p in relative):
-            continue
         try:
             data = load_document(str(file), file.read_bytes()).data
         except (InputError, OSError):

@@ -51,7 +51,7 @@ def _contact_files(paths: Sequence[str], problems: list[Problem]) -> list[str]:
     seen: set[str] = set()
     for given in paths:
         if Path(given).is_dir():
-            found = _yaml_files_under(given)
+            found = yaml_files_under(given)
             if not found:
                 message = "holds no .yaml or .yml files; give the directory of the contact files"
                 problems.append(Problem(Position(given, 1, 1), "$", message))
@@ -69,7 +69,8 @@ def _contact_files(paths: Sequence[str], problems: list[Problem]) -> list[str]:
     return files
 
 
-def _yaml_files_under(directory: str) -> list[str]:
+def yaml_files_under(directory: str) -> list[str]:
+    """The contact files below ``directory``, in sorted order."""
     # Hidden entries (.github, .reconciler, ...) and the settings file are never contacts.
     found: list[str] = []
     for parent, subdirectories, names in os.walk(directory):
