@@ -5,9 +5,9 @@ team can adopt the contacts the desk already has, and ``plan`` on the result pri
 Each contact is written with its ``id`` and every managed field it has: ``name``,
 ``blocked``, the attribute objects (keys sorted, values with their JSON types), and
 ``email``, ``phone_number`` and ``identifier`` when set. A blank one (null or ``""``, alike to
-LiveDesk) is left out rather than written as null, which would make plan clear any value
+the server) is left out rather than written as null, which would make plan clear any value
 someone adds later. Server-managed fields are never written. A live value that a contact
-file can't declare (the schema wants text and LiveDesk holds a number) is left out with a
+file can't declare (the schema wants text and the server holds a number) is left out with a
 note: unmanaged, it stays as it is.
 """
 

@@ -81,7 +81,7 @@ def make_plan(
         if live_id in seen_ids:
             problems.append(
                 f"{seen_ids[live_id].source.file_line} and {declared.source.file_line} declare "
-                f"the same LiveDesk contact (id {live_id}); declare it once"
+                f"the same contact (id {live_id}); declare it once"
             )
             continue
         seen_ids[live_id] = declared
