@@ -15,11 +15,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from reconciler.fields import comparable
 from reconciler.model import ABSENT, JSON, Contact, FieldChange
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
 
 def strict_equal(left: JSON, right: JSON) -> bool:
     """``==`` with JSON types: ``1``, ``1.0``, ``True`` and ``"1"`` are all different."""
-    if type(left) is not type(right):
+    kind = type(left)
+    if kind is not type(right):
         return False
+    if kind in _SCALAR_TYPES:  # the common case first: same type, so == is strict
+        return bool(left == right)
     if isinstance(left, dict):
         return left.keys() == right.keys() and all(
             strict_equal(value, right[key]) for key, value in left.items()

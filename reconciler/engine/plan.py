@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.engine.diff import leaf_changes, merged, values_match
+from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, BY_NAME, SCALARS, comparable
 from reconciler.input.settings import Settings
@@ -128,6 +128,26 @@ def _sent(name: str, value: JSON) -> JSON:
     return comparable(name, value) if BY_NAME[name].folds_case else value
 
 
+def _already_so(fields: Mapping[str, JSON], contact: Contact) -> bool:
+    """True when every declared value is already the live one, to the letter and type.
+
+    The usual contact's shortcut: most declared contacts are unchanged, and an exact match
+    needs neither the field rules nor a diff. False only means "look closer".
+    """
+    for name, value in fields.items():
+        before = contact.get(name, ABSENT)
+        if name in ATTRIBUTE_OBJECTS:
+            if type(before) is not dict:
+                return False
+            for key, declared_value in value.items():
+                live = before.get(key, ABSENT)
+                if not strict_equal(live, merged(live, declared_value)):
+                    return False
+        elif not strict_equal(before, value):
+            return False
+    return True
+
+
 # Updates --------------------------------------------------------------------------------
 
 
@@ -135,6 +155,8 @@ def _update(
     declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
 ) -> Change | None:
     fields = _without_paths(declared.fields, ignored)
+    if _already_so(fields, contact):
+        return None
     changes: list[FieldChange] = []
     body: dict[str, JSON] = {}
     for name in SCALARS:
