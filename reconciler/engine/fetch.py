@@ -5,9 +5,11 @@ Three ways to find a contact, chosen by request count:
 * one GET per contact declared with an ``id``;
 * one search (``q=``, filtered for exact equality) per contact known only by identifier or email;
 * the whole paged listing (the target's page size), when that takes fewer requests than
-  the two above.
-  The listing leaves out contacts with no email, phone or identifier, so a declared id it
-  does not return is still read with one GET.
+  the two above. A listing proves that a contact exists, never that it doesn't: it leaves
+  out contacts with no email, phone or identifier, and the server orders ties in the sort
+  key differently for each page, so a walk repeats some contacts and misses others. A
+  declared contact the listing doesn't return is looked up exactly (GET by id, or the
+  exact search) before plan may call it absent.
 """
 
 from __future__ import annotations
@@ -69,16 +71,14 @@ async def _fetch_by_listing(
             if value:
                 index[ContactKey(name, comparable(name, value))] = contact  # type: ignore[arg-type]
     found: dict[ContactKey, Contact | None] = {}
-    unlisted_ids: list[ContactKey] = []
+    missing: list[ContactKey] = []
     for key in dict.fromkeys(keys):
         if key in index:
             found[key] = index[key]
-        elif key.field == "id":
-            unlisted_ids.append(key)
         else:
-            found[key] = None  # the listing holds every contact that has an identifier or email
-    advance(len(keys) - len(unlisted_ids))
-    found.update(await _fetch_one_by_one(client, unlisted_ids, advance))
+            missing.append(key)  # a listing can't prove absence: look it up exactly
+    advance(len(keys) - len(missing))
+    found.update(await _fetch_one_by_one(client, missing, advance))
     return found
 
 

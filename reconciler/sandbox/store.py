@@ -4,13 +4,21 @@ The columns serve uniqueness (email, identifier), search and sorting. One connec
 guarded by a lock so that a test thread may read while uvicorn's thread serves.
 
 Paging is by page number, so each page of a sorted list would cost an OFFSET scan. Instead
-the ordered ids of a listing are computed once and cached until the next write (ours, or
-another process's): reading 100,000 contacts 15 at a time stays linear.
+the ordered ids of a listing, in groups of equal sort keys, are computed once and cached
+until the next write (ours, or another process's): reading 100,000 contacts 15 at a time
+stays linear.
+
+Like the real server (PostgreSQL, ``ORDER BY key LIMIT 15 OFFSET n`` with no tie-breaker),
+a listing orders contacts with equal sort keys arbitrarily, and differently for each page
+request: a page that falls in a group of ties gets a random few of that group, so a full
+walk over ties repeats some contacts and misses others. Without a sort, every contact ties.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import random
 import sqlite3
 import threading
 from array import array
@@ -73,6 +81,35 @@ _HAS_A_LABEL = (
     "EXISTS (SELECT 1 FROM json_each(contacts.data, '$.labels') WHERE lower(value) IN ({marks}))"
 )
 _CACHED_LISTINGS = 16
+NULLS_FIRST_DESCENDING = frozenset({"email", "phone_number", "name"})
+"""Sort keys whose descending order puts nulls first, as the real server's does."""
+
+
+class _Listing:
+    """A listing's ids in sort order, and where each group of equal sort keys ends."""
+
+    __slots__ = ("group_ends", "ids")
+
+    def __init__(self, ids: array[int], group_ends: list[int]) -> None:
+        self.ids = ids
+        self.group_ends = group_ends  # ascending; the last is len(ids)
+
+    def window(self, start: int, stop: int, chance: random.Random) -> list[int]:
+        """Positions ``start`` to ``stop``: within a group of ties, any of its members."""
+        chosen: list[int] = []
+        group = bisect.bisect_right(self.group_ends, start)
+        while start < stop and group < len(self.group_ends):
+            group_start = self.group_ends[group - 1] if group else 0
+            group_end = self.group_ends[group]
+            count = min(stop, group_end) - start
+            members = self.ids[group_start:group_end]
+            if len(members) == 1:
+                chosen.append(members[0])
+            else:
+                chosen.extend(chance.sample(list(members), count))
+            start += count
+            group += 1
+        return chosen
 
 
 class Store:
@@ -82,7 +119,8 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._listings: OrderedDict[tuple[JSON, ...], array[int]] = OrderedDict()
+        self._listings: OrderedDict[tuple[JSON, ...], _Listing] = OrderedDict()
+        self._chance = random.Random()  # not for security: the order of tied rows
         self._data_version = -1
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
@@ -166,24 +204,27 @@ class Store:
         ``query`` is a LIKE pattern's inside (``%`` and ``_`` are wildcards, ``\\``
         escapes): case-insensitive on name, email, phone_number and company name,
         case-sensitive on identifier. ``labels`` keeps contacts with any of them. Ties in
-        ``sort`` are broken by id, so the order is total and pages never overlap.
+        ``sort`` are not broken: each request orders them anew (see the module's docstring).
         """
         with self._lock:
-            ids = self._matching_ids(query, tuple(labels), sort, descending)
-            chosen = ids[(number - 1) * size : number * size] if number >= 1 else array("q")
+            listing = self._matching_ids(query, tuple(labels), sort, descending)
+            total = len(listing.ids)
+            if number < 1:
+                return total, []
+            chosen = listing.window((number - 1) * size, min(number * size, total), self._chance)
             if not chosen:
-                return len(ids), []
+                return total, []
             marks = ",".join("?" * len(chosen))
             rows = self._db.execute(
                 f"SELECT id, data FROM contacts WHERE id IN ({marks})",  # noqa: S608
                 tuple(chosen),
             ).fetchall()
         by_id = dict(rows)
-        return len(ids), [_load(by_id[contact_id]) for contact_id in chosen]
+        return total, [_load(by_id[contact_id]) for contact_id in chosen]
 
     def _matching_ids(
         self, query: str | None, labels: tuple[str, ...], sort: str | None, descending: bool
-    ) -> array[int]:
+    ) -> _Listing:
         # data_version moves when another connection (another process) has written.
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         if version != self._data_version:
@@ -207,15 +248,26 @@ class Store:
         direction = "DESC" if descending else "ASC"
         if sort in SORT_COLUMNS:
             column = SORT_COLUMNS[sort]
-            order = f"({column} IS NULL), {column} {direction}, id {direction}"
+            nulls = "DESC" if descending and sort in NULLS_FIRST_DESCENDING else "ASC"
+            order = f"({column} IS NULL) {nulls}, {column} {direction}"
         else:
-            order = "id"
-        sql = f"SELECT id FROM contacts WHERE {' AND '.join(conditions)} ORDER BY {order}"  # noqa: S608
-        ids = array("q", (row[0] for row in self._db.execute(sql, parameters)))
-        self._listings[key] = ids
+            column, order = "NULL", "id"  # no sort: every contact ties with every other
+        where = " AND ".join(conditions)
+        sql = f"SELECT id, {column} FROM contacts WHERE {where} ORDER BY {order}"  # noqa: S608
+        ids: array[int] = array("q")
+        group_ends: list[int] = []
+        previous: object = object()
+        for contact_id, value in self._db.execute(sql, parameters):
+            if value != previous and ids:
+                group_ends.append(len(ids))
+            ids.append(contact_id)
+            previous = value
+        group_ends.append(len(ids))
+        listing = _Listing(ids, group_ends)
+        self._listings[key] = listing
         if len(self._listings) > _CACHED_LISTINGS:
             self._listings.popitem(last=False)
-        return ids
+        return listing
 
     # Writing
 
@@ -287,9 +339,10 @@ def _sort_indexes() -> list[tuple[str, str]]:
     for key, column in SORT_COLUMNS.items():
         for direction in ("ASC", "DESC"):
             name = f"contacts_sort_{key}_{direction.lower()}"
+            nulls = "DESC" if direction == "DESC" and key in NULLS_FIRST_DESCENDING else "ASC"
             statement = (
                 f"CREATE INDEX {name} ON contacts"
-                f"(({column} IS NULL), {column} {direction}, id {direction}) WHERE listed"
+                f"(({column} IS NULL) {nulls}, {column} {direction}) WHERE listed"
             )
             indexes.append((name, statement))
     return indexes

@@ -71,7 +71,8 @@ class ContactsApi(Protocol):
         email: str | None = None,
         phone_number: str | None = None,
     ) -> list[Contact]:
-        """Contacts equal to every given value (email case-insensitive, the others exact)."""
+        """Contacts equal to every given value (email case-insensitive, the others exact):
+        an exact lookup, that proves absence."""
         ...
 
     async def list_page(self, page: int) -> tuple[list[Contact], int]:
@@ -83,14 +84,19 @@ class ContactsApi(Protocol):
         *,
         first_page: tuple[list[Contact], int] | None = None,
         include_contact_inboxes: bool = False,
+        walks: int = 1,
     ) -> list[Contact]:
-        """Every listed contact once; ``first_page`` is ``list_page(1)`` if already read."""
+        """Every listed contact seen once; ``first_page`` is ``list_page(1)`` if already read.
+
+        A listing can prove that a contact exists, never that it doesn't: ties in the
+        server's order hide some contacts from a walk. Up to ``walks`` walks are made.
+        """
         ...
 
     async def search_contacts(
-        self, query: str, *, include_contact_inboxes: bool = False
+        self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:
-        """The server's own matches for a search text."""
+        """The server's own matches for a search text (the same caveat as the listing)."""
         ...
 
     async def create_contact(self, body: Mapping[str, JSON]) -> Contact:

@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 
 LIST_SORT = "created_at"  # fixed, so pages fetched at once neither skip nor repeat rows
 LOOKUP_FIELDS = ("identifier", "email", "phone_number")  # the order a lost create is sought by
+LOOKUP_WALKS = 5
+"""Walks over an exact lookup's search results, while ties hide some of them."""
+
+
+def search_text(value: str) -> str:
+    """``value`` as a search's ``q`` that matches it literally: ``\\``, ``%`` and ``_`` are
+    the server's LIKE escape and wildcards."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class ContactsClient:
@@ -87,19 +95,23 @@ class ContactsClient:
         *,
         first_page: tuple[list[Contact], int] | None = None,
         include_contact_inboxes: bool = False,
+        walks: int = 1,
     ) -> list[Contact]:
-        """Every listed contact exactly once (those with an email, phone or identifier).
+        """Every listed contact it saw, once (those with an email, phone or identifier).
 
         ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
-        ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too.
+        ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too. Ties
+        in the server's order can hide contacts from one walk: up to ``walks`` are made.
         """
-        return await self._collect(self._list_params(include_contact_inboxes), first_page)
+        params = self._list_params(include_contact_inboxes)
+        return await self._collect(params, first_page, walks=walks)
 
     async def search_contacts(
-        self, query: str, *, include_contact_inboxes: bool = False
+        self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:
         """Raw ``q=`` matches, every page: substrings and wildcards included."""
-        return await self._collect({"q": query, **self._list_params(include_contact_inboxes)})
+        params = {"q": query, **self._list_params(include_contact_inboxes)}
+        return await self._collect(params, walks=walks)
 
     async def find_contacts(
         self,
@@ -114,9 +126,10 @@ class ContactsClient:
         if not criteria:
             raise ValueError("find_contacts needs an identifier, an email or a phone_number")
         query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
+        params = {"q": search_text(query), **self._list_params()}
         return [
             contact
-            for contact in await self.search_contacts(query)
+            for contact in await self._collect(params, walks=LOOKUP_WALKS)
             if matches_exactly(contact, criteria)
         ]
 
@@ -182,13 +195,23 @@ class ContactsClient:
         self,
         params: Mapping[str, str],
         first_page: tuple[list[Contact], int] | None = None,
+        *,
+        walks: int = 1,
     ) -> list[Contact]:
-        """Page 1 for the total, the other pages at once, each contact once (by id)."""
+        """Page 1 for the total, the other pages at once, each contact once (by id).
+
+        The server orders ties in the sort key arbitrarily for each page request, so one
+        walk may repeat some contacts and miss others: up to ``walks`` walks are made
+        while fewer contacts than the total have been seen.
+        """
         first, count = first_page or await self._page(params, 1)
         by_id: dict[int, Contact] = {contact["id"]: contact for contact in first}
-        if first and len(by_id) < count:
+        for walk in range(walks):
+            if not first or len(by_id) >= count:
+                break
             last = -(-count // len(first))
-            pages = await gather_all([self._page(params, page) for page in range(2, last + 1)])
+            numbers = range(2 if walk == 0 else 1, last + 1)
+            pages = await gather_all([self._page(params, page) for page in numbers])
             for contacts, _ in pages:
                 for contact in contacts:
                     by_id.setdefault(contact["id"], contact)
@@ -202,8 +225,8 @@ class ContactsClient:
                     by_id.setdefault(contact["id"], contact)
                 page += 1
         if len(by_id) < count:
-            logger.warning(
-                "%s counted %d contacts but listed %d: it changed while being read",
+            logger.info(
+                "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",
                 self._session.service,
                 count,
                 len(by_id),

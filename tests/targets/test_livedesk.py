@@ -12,10 +12,11 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -175,24 +176,49 @@ async def test_create_get_update_round_trip(sandbox_app: ASGIApp) -> None:
 
 
 async def seed(client: LiveDeskClient, count: int, **fields: JSON) -> list[JSON]:
+    """Contacts created through the API: all in one second, so tied in created_at."""
     return await asyncio.gather(*(client.create_contact(person(n, **fields)) for n in range(count)))
 
 
-async def test_paging_100_contacts_returns_each_exactly_once(sandbox_app: ASGIApp) -> None:
+def seed_in_order(app: ASGIApp, count: int) -> list[int]:
+    """Contacts stored with distinct created_at: the listing's order has no ties."""
+    store = cast(Starlette, app).state.store
+    return [
+        int(store.insert({**person(n), "created_at": 1_700_000_000 + n})["id"])
+        for n in range(count)
+    ]
+
+
+async def test_paging_100_contacts_without_ties_returns_each_exactly_once(
+    sandbox_app: ASGIApp,
+) -> None:
+    created = seed_in_order(sandbox_app, 100)
     async with client_for(sandbox_app) as client:
-        created = await seed(client, 100)
-        before = client.request_count
         listed = await client.list_contacts()
-        assert client.request_count - before == 7  # ceil(100 / 15) pages, no more
-        assert sorted(contact["id"] for contact in listed) == sorted(c["id"] for c in created)
+        assert client.request_count == 7  # ceil(100 / 15) pages, no more
+        assert sorted(contact["id"] for contact in listed) == created
         last_page, count = await client.list_page(7)
         assert (len(last_page), count) == (10, 100)
         assert await client.list_page(8) == ([], 100)
 
 
-async def test_paging_reuses_a_first_page_the_caller_already_has(sandbox_app: ASGIApp) -> None:
+async def test_a_walk_over_ties_lists_each_contact_at_most_once_and_more_walks_find_the_rest(
+    sandbox_app: ASGIApp,
+) -> None:
     async with client_for(sandbox_app) as client:
-        await seed(client, 40)
+        created = sorted(contact["id"] for contact in await seed(client, 100))
+        one_walk = [contact["id"] for contact in await client.list_contacts()]
+        assert len(one_walk) == len(set(one_walk)) and set(one_walk) <= set(created)
+        assert len(one_walk) < 100  # ties hid some: a listing can't prove absence
+        before = client.request_count
+        walked = await client.list_contacts(walks=25)
+        assert sorted(contact["id"] for contact in walked) == created
+        assert client.request_count - before < 25 * 7  # it stops once all are seen
+
+
+async def test_paging_reuses_a_first_page_the_caller_already_has(sandbox_app: ASGIApp) -> None:
+    seed_in_order(sandbox_app, 40)
+    async with client_for(sandbox_app) as client:
         first_page = await client.list_page(1)
         before = client.request_count
         assert len(await client.list_contacts(first_page=first_page)) == 40
@@ -206,8 +232,7 @@ async def test_current_page_may_be_a_string_or_an_int(sandbox_app: ASGIApp, as_i
         document["meta"]["current_page"] = int(page) if as_int else str(page)
         return document
 
-    async with client_for(sandbox_app) as seeder:
-        await seed(seeder, 31)
+    seed_in_order(sandbox_app, 31)
     async with client_for(rewriting(sandbox_app, retype)) as client:
         assert len({contact["id"] for contact in await client.list_contacts()}) == 31
 
@@ -231,8 +256,8 @@ async def test_a_count_that_never_fills_stops_at_the_first_empty_page(
         document["meta"]["count"] += 3
         return document
 
-    async with client_for(sandbox_app) as seeder:
-        await seed(seeder, 30)
+    caplog.set_level(logging.INFO)
+    seed_in_order(sandbox_app, 30)
     async with client_for(rewriting(sandbox_app, overcount)) as client:
         listed = await client.list_contacts()
         assert len(listed) == 30
@@ -278,9 +303,20 @@ async def test_find_contacts_keeps_exact_matches_only(sandbox_app: ASGIApp) -> N
             await client.find_contacts()
 
 
-async def test_search_reads_every_page(sandbox_app: ASGIApp) -> None:
+@pytest.mark.parametrize("identifier", ["bs\\path\\x", "100%_sure", "a_b", "50%"])
+async def test_an_exact_lookup_finds_values_holding_the_search_wildcards(
+    sandbox_app: ASGIApp, identifier: str
+) -> None:
     async with client_for(sandbox_app) as client:
-        await seed(client, 20)
+        wanted = await client.create_contact(person(1, identifier=identifier))
+        await client.create_contact(person(2, identifier=f"x{identifier}"))  # a substring
+        found = await client.find_contacts(identifier=identifier)
+        assert [contact["id"] for contact in found] == [wanted["id"]]
+
+
+async def test_search_reads_every_page(sandbox_app: ASGIApp) -> None:
+    seed_in_order(sandbox_app, 20)
+    async with client_for(sandbox_app) as client:
         before = client.request_count
         found = await client.search_contacts("person-0")
         assert len({contact["id"] for contact in found}) == 20
@@ -663,7 +699,7 @@ class TestUnderFaults:
             random.Random(0).shuffle(work)
             await asyncio.gather(*work)
             operations_sent = client.request_count
-            listed = await client.list_contacts()
+        listed = live_sandbox.app.state.store.all()  # every contact, listed or not
         elapsed = time.monotonic() - started
         print(f"1,000 operations: {operations_sent} HTTP requests, {elapsed:.1f} s")
 
