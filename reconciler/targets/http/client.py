@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 import urllib.parse
@@ -222,6 +223,10 @@ def _transport_failure(
     # Nothing reached the server when connecting failed, so even a POST may simply be retried.
     unsent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     base_url, timeout = session.base_url, session.timeout
+    if isinstance(error, httpx.ConnectError):
+        # Refused, a name that doesn't resolve, a certificate or TLS failure: trying again
+        # in a few seconds changes nothing, so say it at once.
+        return TransportError(f"{what}: can't connect to {base_url}: {_connect_reason(error)}")
     if isinstance(error, httpx.TimeoutException):
         message = f"{what}: no answer from {base_url} within {timeout:g} s"
     elif isinstance(error, httpx.TransportError):
@@ -232,3 +237,22 @@ def _transport_failure(
             f"{session.service}'s answer to {what} could not be read: {error}"
         )
     return Retryable(TransportError(message), maybe_written=not unsent)
+
+
+def _connect_reason(error: httpx.ConnectError) -> str:
+    """What stopped a connection, in a few words, from the exceptions under httpx's."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"its TLS certificate can't be verified ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed ({cause.reason or cause})"
+        if isinstance(cause, socket.gaierror):
+            return "the host name doesn't resolve (check the base URL)"
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused (is the server running at that address?)"
+        cause = cause.__cause__ or cause.__context__
+    text = str(error)
+    if "refused" in text.lower() or "connect call failed" in text.lower():
+        return "the connection was refused (is the server running at that address?)"
+    return text or type(error).__name__
