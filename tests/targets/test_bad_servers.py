@@ -132,6 +132,10 @@ CASES = {
         response("404 Not Found", b'{"error": "Resource could not be found"}', "application/json"),
         "error: LiveDesk answered 404: Resource could not be found",
     ),
+    "not the contacts api": (  # a wrong base URL: the web server's own 404 page
+        response("404 Not Found", b"<html><body>Not Found</body></html>", "text/html"),
+        "error: http://127.0.0.1:",
+    ),
     "html 502 every time": (
         response("502 Bad Gateway", HTML, "text/html"),
         "error: LiveDesk answered 502: an HTML page, no error message",
@@ -166,6 +170,9 @@ def test_a_bad_server_is_one_line_and_exit_1(
     assert out == ""
     assert len(err.splitlines()) == 1, err
     assert err.startswith(first_words), err
+    if case == "not the contacts api":
+        assert "does not answer like a LiveDesk contacts API: 404 with an HTML page" in err
+        assert "check the base URL" in err
     assert "Traceback" not in err
     retried = case in ("body cut short", "html 502 every time", "hang past the timeout")
     assert requests == (FEW_QUICK_RETRIES.attempts if retried else 1)

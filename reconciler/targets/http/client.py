@@ -25,7 +25,12 @@ from reconciler.errors import ApiError, ConfigError, InvalidResponseError, Trans
 from reconciler.model import JSON
 from reconciler.targets.http.connection import RetryPolicy, checked_base_url, loggable_query
 from reconciler.targets.http.ratelimit import RateLimiter, parse_retry_after
-from reconciler.targets.http.responses import decode_json, status_error
+from reconciler.targets.http.responses import (
+    decode_json,
+    describe_body,
+    is_api_error,
+    status_error,
+)
 from reconciler.targets.http.retries import Retryable, retry_wait
 
 logger = logging.getLogger(__name__)
@@ -204,6 +209,11 @@ class HttpSession:
         if response.is_success:
             return decode_json(
                 what, response.status_code, content_type, response.content, self.service
+            )
+        if response.status_code == 404 and not is_api_error(response.content):
+            raise InvalidResponseError(
+                f"{self.base_url}{path} does not answer like a {self.service} contacts API: "
+                f"404 with {describe_body(content_type, response.content)}; check the base URL"
             )
         error = status_error(
             response.status_code, content_type, response.content, self.service, self.auth_hint

@@ -59,6 +59,16 @@ def _message_in(document: JSON) -> str | None:
     return None
 
 
+def is_api_error(body: bytes) -> bool:
+    """Whether a body is an API's JSON error (``error``, ``message`` or ``errors``), as the
+    contacts API answers an unknown id, rather than a web server's page for a wrong URL."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return _message_in(document) is not None
+
+
 def server_message(content_type: str, body: bytes) -> str:
     """The server's own message in one line, or a summary of a body that has none."""
     try:
