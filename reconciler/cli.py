@@ -19,6 +19,7 @@ PROBLEM_FORMATS = ("text", "github", "json")
 PLAN_FORMATS = ("text", "json", "markdown")
 
 EXIT_BUG = 3
+VERBOSE_HELP = "log each request (method, path, status, time) and the counts to stderr"
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -40,19 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Terraform-style plan/apply for the contacts of a help desk (LiveDesk).",
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log requests and timings to stderr"
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    # -v after the command too; SUPPRESS keeps a subcommand from resetting the main -v.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check contact files offline")
+    validate = commands.add_parser(
+        "validate", parents=[verbose], help="check contact files offline"
+    )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
     validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
     validate.add_argument(
         "--no-cache", action="store_true", help="ignore and don't write .reconciler/cache/"
     )
 
-    plan = commands.add_parser("plan", help="show what apply would change")
+    plan = commands.add_parser("plan", parents=[verbose], help="show what apply would change")
     plan.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
     plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for apply --plan")
     plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
@@ -66,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(plan)
 
-    apply = commands.add_parser("apply", help="make the help desk match the files")
+    apply = commands.add_parser(
+        "apply", parents=[verbose], help="make the help desk match the files"
+    )
     apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
     apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
     apply.add_argument(
@@ -82,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(apply)
 
-    export = commands.add_parser("export", help="write the live contacts as contact files")
+    export = commands.add_parser(
+        "export", parents=[verbose], help="write the live contacts as contact files"
+    )
     export.add_argument(
         "path",
         nargs="?",
@@ -97,11 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(export)
 
-    show = commands.add_parser("show", help="render a plan saved with plan --out")
+    show = commands.add_parser(
+        "show", parents=[verbose], help="render a plan saved with plan --out"
+    )
     show.add_argument("plan_file", metavar="FILE")
     show.add_argument("--format", choices=PLAN_FORMATS, default="text")
 
-    sandbox = commands.add_parser("sandbox", help="serve a local stand-in for LiveDesk")
+    sandbox = commands.add_parser(
+        "sandbox", parents=[verbose], help="serve a local stand-in for LiveDesk"
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--db", metavar="PATH", default=".reconciler/sandbox.sqlite")
@@ -137,20 +151,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextmanager
 def _logging_to_stderr(*, verbose: bool) -> Iterator[None]:
-    """Log to stderr for one run; put the logging configuration back after it."""
+    """Log reconciler's own records to stderr for one run; put the configuration back after.
+
+    Only the ``reconciler`` loggers are shown: their records hold no query value, no
+    personal data and no credential. httpx's and httpcore's (URLs with queries, headers)
+    and stamina's (its retries are in reconciler's own records) are never shown.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root, stamina = logging.getLogger(), logging.getLogger("stamina")
-    saved = root.level, stamina.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    # stamina warns on every retry; a retried request that then succeeds is no news.
-    stamina.setLevel(logging.NOTSET if verbose else logging.ERROR)
+    ours, stamina = logging.getLogger("reconciler"), logging.getLogger("stamina")
+    saved = ours.level, stamina.level
+    ours.addHandler(handler)
+    ours.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    stamina.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
+        ours.removeHandler(handler)
+        ours.setLevel(saved[0])
         stamina.setLevel(saved[1])
 
 

@@ -95,7 +95,7 @@ async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
                     raise AssertionError(f"an update before the contact exists: {change.key}")
                 written = await client.update_contact(contact_id, operation.body)
     except ReconcilerError as error:
-        log.debug("%s failed", change.key, exc_info=True)
+        log.debug("the change at %s failed: %s", change.source.file_line, type(error).__name__)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
     if written is None:
         raise AssertionError(f"a change with no operations: {change.key}")

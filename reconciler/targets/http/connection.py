@@ -53,8 +53,8 @@ class RetryPolicy:
 
 
 def loggable_query(params: Mapping[str, str] | None) -> str:
-    """The query for the debug log, with the search text (personal data) masked."""
+    """The query for the debug log: parameter names, and the page number, no other value."""
     if not params:
         return ""
-    shown = {name: "***" if name == "q" else value for name, value in params.items()}
-    return "?" + urllib.parse.urlencode(shown, safe="*")
+    shown = [name if name != "page" else f"page={value}" for name, value in params.items()]
+    return "?" + "&".join(shown)
