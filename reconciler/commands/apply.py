@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from reconciler.commands import EXIT_ERROR, EXIT_OK
 from reconciler.commands.connect import open_target
-from reconciler.commands.plan import plan_against
+from reconciler.commands.plan import context_line, plan_against
 from reconciler.concurrency import run
 from reconciler.engine.apply import Outcome, Stale, apply_plan, find_stale
 from reconciler.engine.plan import change_limit_message
@@ -67,6 +67,7 @@ def apply_command(
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(plan_against(target, declaration, settings))
+        print(context_line(settings, plan), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:
             return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
@@ -37,10 +38,17 @@ def plan_command(
         plan = redact_plan(plan, settings.sensitive)
     if out is not None:
         write_plan(plan, out)
+    print(context_line(settings, plan), file=sys.stderr)  # stdout holds the plan alone
     print_plan(plan, output_format)
     if detailed_exitcode and plan.changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def context_line(settings: Settings, plan: Plan) -> str:
+    """The header of a plan for people: which settings file and which target it used."""
+    used = settings.source or "no reconciler.yaml (the defaults)"
+    return f"Settings: {used}. Target: {plan.target}."
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from reconciler.input.schemas import load_schema
 
 SETTINGS_SCHEMA = "settings"
 SETTINGS_FILES = ("reconciler.yaml", "reconciler.yml")
-"""Looked for in the current directory when no --config is given."""
+"""Looked for, without --config, from the current directory up to the repository's root."""
 
 PERCENT_LIMIT_MIN_CONTACTS = 10
 """A percentage ``max_changes`` applies only from this many managed contacts on."""
@@ -48,6 +49,7 @@ class Settings:
     max_changes: int | str  # a count, or a percentage like "25%"
     sensitive: tuple[str, ...]  # attribute keys --redact masks, besides the personal fields
     ignore: tuple[IgnoreRule, ...]
+    source: str | None = field(default=None, compare=False)  # the file read; None: defaults
 
     def change_limit(self, managed: int) -> int | None:
         """How many contacts a plan may change without --force; None: no limit."""
@@ -59,16 +61,31 @@ class Settings:
         return math.floor(percent * managed / 100)
 
 
+def find_settings(start: Path | None = None) -> Path | None:
+    """The nearest reconciler.yaml from ``start`` (the current directory) up to the root of
+    the repository it is in (the first directory holding ``.git``), as ruff and pre-commit
+    find theirs; None when there is none."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        for name in SETTINGS_FILES:
+            if (directory / name).is_file():
+                return directory / name
+        if (directory / ".git").exists():
+            return None
+    return None
+
+
 def load_settings(path: str | None) -> Settings:
-    """Settings from ``path``, else from ./reconciler.yaml if there is one, else the defaults.
+    """Settings from ``path``, else from the nearest reconciler.yaml, else the defaults.
 
     A settings file with problems raises InputError with every one of them, reported like
     the contact files' problems.
     """
     if path is None:
-        path = next((name for name in SETTINGS_FILES if Path(name).is_file()), None)
-        if path is None:
+        found = find_settings()
+        if found is None:
             return default_settings()
+        path = os.path.relpath(found)
     try:
         content = Path(path).read_bytes()
     except FileNotFoundError:
@@ -81,7 +98,7 @@ def load_settings(path: str | None) -> Settings:
     problems = check_document(document, SETTINGS_SCHEMA)
     if problems:
         raise InputError(problems)
-    return settings_from_mapping(document.data)
+    return replace(settings_from_mapping(document.data), source=path)
 
 
 @functools.cache

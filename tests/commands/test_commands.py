@@ -389,3 +389,34 @@ def test_missing_credentials_are_one_line(
     code, _, err = run(capsys, "plan", str(files))
     assert code == 1
     assert err.count("\n") == 1 and "LIVEDESK_API_SECRET" in err
+
+
+def test_settings_are_found_from_a_subdirectory_and_named_in_the_header(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "reconciler.yaml").write_text(
+        "sensitive: [date_of_birth]\nignore: [name]\n", "utf-8"
+    )
+    (contact_id,) = seed(sandbox, {"identifier": "ada", "name": "Ada"})
+    files = write_contacts(
+        tmp_path / "contacts",
+        [
+            {
+                "identifier": "ada",
+                "name": "Ignored by the settings",
+                "custom_attributes": {"date_of_birth": "1815-12-10"},
+            }
+        ],
+    )
+    monkeypatch.chdir(files)  # run from the contacts' own directory
+    code, out, err = run(capsys, "plan", ".", "--redact")
+    assert code == 0
+    assert err.startswith("Settings: ../reconciler.yaml. Target: livedesk at ")
+    assert "name" not in out  # the ignore rule applied
+    assert "custom_attributes.date_of_birth" in out
+    assert "1815-12-10" not in out  # the sensitive key was masked
+    assert stored(sandbox, contact_id)["name"] == "Ada"

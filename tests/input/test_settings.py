@@ -11,6 +11,7 @@ from reconciler.input.settings import (
     IgnoreRule,
     Settings,
     default_settings,
+    find_settings,
     load_settings,
     settings_from_mapping,
 )
@@ -180,3 +181,24 @@ def test_yaml_errors_are_problems_too(tmp_path: Path) -> None:
 def test_change_limit(max_changes: int | str, managed: int, limit: int | None) -> None:
     settings = settings_from_mapping({"max_changes": max_changes})
     assert settings.change_limit(managed) == limit
+
+
+def test_settings_are_found_from_a_subdirectory_up_to_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "reconciler.yaml"  # above the repository: never used
+    outside.write_text("max_changes: 1\n", "utf-8")
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    deep = repository / "contacts" / "vip"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_settings() is None
+    assert load_settings(None) == default_settings()
+    (repository / "reconciler.yml").write_text("max_changes: 7\n", "utf-8")
+    assert find_settings() == repository / "reconciler.yml"
+    settings = load_settings(None)
+    assert settings.max_changes == 7
+    assert settings.source == str(Path("..", "..", "reconciler.yml"))
+    (repository / "contacts" / "reconciler.yaml").write_text("max_changes: 3\n", "utf-8")
+    assert load_settings(None).max_changes == 3  # the nearest wins
