@@ -18,7 +18,7 @@ from typing import Literal
 from reconciler.concurrency import gather_bounded
 from reconciler.engine.diff import live_value, strict_equal, values_match
 from reconciler.engine.fetch import read_contact
-from reconciler.errors import ReconcilerError
+from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.fields import ATTRIBUTE_OBJECTS
 from reconciler.model import (
     ABSENT,
@@ -93,7 +93,13 @@ async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
             else:
                 if contact_id is None:
                     raise AssertionError(f"an update before the contact exists: {change.key}")
-                written = await client.update_contact(contact_id, operation.body)
+                body = operation.body
+                if change.action is Action.UPDATE and _sends_an_object_whole(body):
+                    fresh = await _fresh_body(client, change, contact_id)
+                    if isinstance(fresh, str):
+                        return Outcome(change, "failed", contact_id, fresh)
+                    body = fresh
+                written = await client.update_contact(contact_id, body)
     except ReconcilerError as error:
         log.debug("the change at %s failed: %s", change.source.file_line, type(error).__name__)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
@@ -113,6 +119,58 @@ async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
             reason += f" (the contact was created with id {contact_id})"
         return Outcome(change, "failed", contact_id, reason)
     return Outcome(change, status, contact_id)
+
+
+def _sends_an_object_whole(body: Mapping[str, JSON]) -> bool:
+    return any(
+        isinstance(value, dict)
+        for name in ATTRIBUTE_OBJECTS
+        for value in (body.get(name) or {}).values()
+    )
+
+
+async def _fresh_body(
+    client: ContactsApi, change: Change, contact_id: int
+) -> dict[str, JSON] | str:
+    """The update's body rebuilt on the contact as it is now, or why it can't be sent.
+
+    The server replaces a nested object whole, and no ETag guards a read-modify-write: so
+    the contact is read again just before the write, each nested object sent is the fresh
+    one with the planned leaves set, and a key someone added since the plan survives. A
+    planned field whose live value is no longer the plan's ``before`` fails the contact.
+    """
+    try:
+        live = await client.get_contact(contact_id)
+    except NotFoundError:
+        return "no longer exists; run plan again"
+    moved = [
+        field.path
+        for field in change.fields
+        if not values_match(field.path, live_value(live, field.key_path), field.before)
+    ]
+    if moved:
+        return f"changed since the plan: {', '.join(moved)}; run plan again"
+    body = copy.deepcopy(dict(change.operations[0].body))
+    for name in ATTRIBUTE_OBJECTS:
+        for key, sent in (body.get(name) or {}).items():
+            fresh = live_value(live, (name, key))
+            if isinstance(sent, dict) and isinstance(fresh, dict):
+                rebuilt = copy.deepcopy(fresh)
+                for field in change.fields:
+                    if field.key_path[:2] == (name, key) and len(field.key_path) > 2:
+                        _set(rebuilt, field.key_path[2:], field.after)
+                body[name][key] = rebuilt
+    return body
+
+
+def _set(target: dict[str, JSON], keys: tuple[str, ...], value: JSON) -> None:
+    *parents, last = keys
+    for key in parents:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            child = target[key] = {}
+        target = child
+    target[last] = value
 
 
 def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> str:

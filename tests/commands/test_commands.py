@@ -420,3 +420,74 @@ def test_settings_are_found_from_a_subdirectory_and_named_in_the_header(
     assert "custom_attributes.date_of_birth" in out
     assert "1815-12-10" not in out  # the sensitive key was masked
     assert stored(sandbox, contact_id)["name"] == "Ada"
+
+
+def test_a_profile_added_while_apply_waits_for_yes_survives(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profiles = {"github": "ada", "twitter": "ada_t"}
+    (contact_id,) = seed(
+        sandbox, {"identifier": "ada", "additional_attributes": {"social_profiles": profiles}}
+    )
+    files = write_contacts(
+        tmp_path / "c",
+        [{"identifier": "ada", "additional_attributes": {"social_profiles": {"github": "ada-l"}}}],
+    )
+
+    def someone_edits_then_yes(prompt: str) -> str:
+        # While the prompt waits, a person adds a LinkedIn profile in the LiveDesk UI.
+        record = stored(sandbox, contact_id)
+        record["additional_attributes"]["social_profiles"]["linkedin"] = "ada-lovelace"
+        store_of(sandbox).replace(record)
+        return "yes"
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", someone_edits_then_yes)
+    code, out, _ = run(capsys, "apply", str(files))
+    assert code == 0, out
+    assert stored(sandbox, contact_id)["additional_attributes"]["social_profiles"] == {
+        "github": "ada-l",
+        "twitter": "ada_t",
+        "linkedin": "ada-lovelace",
+    }
+    assert run(capsys, "plan", str(files))[1].startswith("No changes.")
+
+
+def test_a_declared_value_changed_while_apply_waits_fails_that_contact_only(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = seed(
+        sandbox,
+        {"identifier": "ada", "additional_attributes": {"social_profiles": {"github": "a"}}},
+        {"identifier": "bob", "name": "Bob"},
+    )
+    files = write_contacts(
+        tmp_path / "c",
+        [
+            {"identifier": "ada", "additional_attributes": {"social_profiles": {"github": "b"}}},
+            {"identifier": "bob", "name": "Robert"},
+        ],
+    )
+
+    def someone_edits_then_yes(prompt: str) -> str:
+        record = stored(sandbox, first)
+        record["additional_attributes"]["social_profiles"]["github"] = "someone-else"
+        store_of(sandbox).replace(record)
+        return "yes"
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", someone_edits_then_yes)
+    code, out, _ = run(capsys, "apply", str(files))
+    assert code == 1
+    assert "changed since the plan: additional_attributes.social_profiles.github" in out
+    assert "Apply complete: 0 created, 1 updated, 1 failed." in out
+    assert stored(sandbox, first)["additional_attributes"]["social_profiles"] == {
+        "github": "someone-else"
+    }
+    assert stored(sandbox, second)["name"] == "Robert"
