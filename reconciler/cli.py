@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from reconciler import __version__
-from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.runtime import young_collections_only
 
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         print(

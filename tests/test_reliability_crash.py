@@ -128,3 +128,61 @@ def test_an_apply_killed_while_writing_is_finished_by_the_next(
     code, out, _ = run(capsys, "plan", str(files), "--config", str(config), "--detailed-exitcode")
     assert code == 0, out
     assert out.startswith("No changes.")
+
+
+def test_ctrl_c_during_apply_finishes_the_writes_under_way_and_says_what_is_left(
+    slow_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store = store_of(slow_sandbox)
+    work = workload(store, updates=UPDATES, creates=CREATES, unchanged=UNCHANGED, seed=7)
+    files = write_contacts(tmp_path / "contacts", work.declared)
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(SETTINGS, encoding="utf-8")
+    point_at(monkeypatch, slow_sandbox, tmp_path)
+    apply = ["apply", str(files), "--auto-approve", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *apply],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = lines_of(process)
+        printed: list[str] = []
+        outcomes = 0
+        while outcomes < 10:
+            line = lines.get(timeout=60)
+            assert line is not None, "\n".join(printed)
+            printed.append(line)
+            outcomes += bool(OUTCOME.search(line))
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        while (line := lines.get(timeout=10)) is not None:
+            printed.append(line)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    done = sum(1 for line in printed if OUTCOME.search(line))
+    summary = re.fullmatch(
+        r"Apply interrupted: (\d+) created, (\d+) updated, 0 failed, (\d+) not started; "
+        r"run apply again to finish\.",
+        printed[-1],
+    )
+    assert summary is not None, printed[-5:]
+    created, updated, not_started = map(int, summary.groups())
+    assert created + updated == done  # every write under way was finished and reported
+    assert done + not_started == UPDATES + CREATES
+    assert not_started > 0
+
+    code, out, _ = run(capsys, *apply)
+    assert code == 0, out
+    assert "Plan: " in out
+    assert_converged(store, work)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from reconciler.commands import EXIT_ERROR, EXIT_OK
+from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.commands.plan import context_line, plan_against
 from reconciler.concurrency import run
@@ -62,8 +64,8 @@ def apply_command(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
                 )
-            outcomes = run(_apply(target, plan, shown))
-        return _summary(outcomes)
+            applied = run(_apply(target, plan, shown))
+        return _summary(applied)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(plan_against(target, declaration, settings))
@@ -75,18 +77,29 @@ def apply_command(
         if not auto_approve and not _confirmed():
             print("Apply cancelled.")
             return EXIT_ERROR
-        outcomes = run(_apply(target, plan, shown))
-    return _summary(outcomes)
+        applied = run(_apply(target, plan, shown))
+    return _summary(applied)
 
 
-def _summary(outcomes: Sequence[Outcome]) -> int:
+def _summary(applied: Applied) -> int:
+    outcomes = applied.outcomes
     failed = sum(1 for outcome in outcomes if outcome.status == "failed")
     created = sum(1 for outcome in outcomes if outcome.status == "created")
-    print(
-        f"Apply complete: {created} created, {len(outcomes) - created - failed} updated, "
-        f"{failed} failed."
-    )
+    counts = f"{created} created, {len(outcomes) - created - failed} updated, {failed} failed"
+    if applied.not_started:
+        print(
+            f"Apply interrupted: {counts}, {applied.not_started} not started; "
+            "run apply again to finish."
+        )
+        return EXIT_INTERRUPTED
+    print(f"Apply complete: {counts}.")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcomes: tuple[Outcome, ...]
+    not_started: int  # changes never begun: Ctrl-C came first
 
 
 async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
@@ -94,17 +107,33 @@ async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
         return await find_stale(client, plan)
 
 
-async def _apply(
-    target: Target, plan: Plan, shown: Callable[[Change], Change]
-) -> tuple[Outcome, ...]:
-    async with target.client() as client:
-        with progress_bar("Applying", len(plan.changes)) as advance:
+async def _apply(target: Target, plan: Plan, shown: Callable[[Change], Change]) -> Applied:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
-            def report(outcome: Outcome) -> None:
-                advance(1)
-                print(replace(outcome, change=shown(outcome.change)), flush=True)
+    def interrupted() -> None:
+        print(
+            "\nInterrupted: finishing the writes under way, starting no more "
+            "(Ctrl-C again to abort at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts at once
 
-            return await apply_plan(client, plan, on_outcome=report)
+    loop.add_signal_handler(signal.SIGINT, interrupted)
+    try:
+        async with target.client() as client:
+            with progress_bar("Applying", len(plan.changes)) as advance:
+
+                def report(outcome: Outcome) -> None:
+                    advance(1)
+                    print(replace(outcome, change=shown(outcome.change)), flush=True)
+
+                outcomes = await apply_plan(client, plan, on_outcome=report, stop=stop)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    return Applied(outcomes, len(plan.changes) - len(outcomes))
 
 
 def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:

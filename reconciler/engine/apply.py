@@ -9,6 +9,7 @@ and names those whose live values are no longer the plan's ``before``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -68,9 +69,21 @@ class Stale:
 
 
 async def apply_plan(
-    client: ContactsApi, plan: Plan, *, on_outcome: OutcomeCallback | None = None
+    client: ContactsApi,
+    plan: Plan,
+    *,
+    on_outcome: OutcomeCallback | None = None,
+    stop: asyncio.Event | None = None,
 ) -> tuple[Outcome, ...]:
-    async def apply_one(change: Change) -> Outcome:
+    """The outcome of each change started, in plan order.
+
+    Once ``stop`` is set no further change starts; those under way finish (a contact is
+    never left half-written by us), and the changes never started have no outcome.
+    """
+
+    async def apply_one(change: Change) -> Outcome | None:
+        if stop is not None and stop.is_set():
+            return None
         outcome = await _apply_change(client, change)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -79,7 +92,7 @@ async def apply_plan(
     outcomes = await gather_bounded(
         (apply_one(change) for change in plan.changes), limit=client.concurrency * 2
     )
-    return tuple(outcomes)
+    return tuple(outcome for outcome in outcomes if outcome is not None)
 
 
 async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
