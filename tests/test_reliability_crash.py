@@ -184,5 +184,7 @@ def test_ctrl_c_during_apply_finishes_the_writes_under_way_and_says_what_is_left
 
     code, out, _ = run(capsys, *apply)
     assert code == 0, out
-    assert "Plan: " in out
+    replanned = re.search(r"Plan: (\d+) to create, (\d+) to update", out)
+    assert replanned is not None, out
+    assert sum(map(int, replanned.groups())) == not_started  # exactly what was left
     assert_converged(store, work)
