@@ -8,7 +8,11 @@ the problems of an invalid one (without the file name: two files with the same b
 an entry).
 
 Entries are marshal data (fast, and unlike pickle it can't run code when read) behind a
-header and a digest of the payload: a truncated or altered entry is ignored, never trusted.
+header and an HMAC of the payload under a key of this user's, kept outside the working tree
+(``$XDG_CACHE_HOME/reconciler/cache.key``, made on first use, readable by its owner only).
+An entry that doesn't carry the right HMAC is ignored, never trusted: a truncated or
+altered one, and one forged or committed to the repository, can only make a file slower to
+read, never make it pass. Without a key (an unwritable home), nothing is cached.
 Writes go to a temporary file renamed into place, so a reader never sees half an entry.
 Failing to read or write the cache never fails a command.
 """
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
 import marshal
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -30,9 +36,10 @@ from reconciler.input.contactfile import ContactFile
 from reconciler.model import Position, Problem
 
 DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
-CACHE_FORMAT: Final = 2
+CACHE_FORMAT: Final = 3
 _MAGIC: Final = b"reconciler-cache\n"
 _DIGEST_SIZE: Final = 32
+_KEY_SIZE: Final = 32
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +57,41 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-class FileCache:
-    """Checked contact files by content, for one schema."""
+def _key_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reconciler" / "cache.key"
 
-    def __init__(self, directory: Path, schema_digest: str) -> None:
+
+@functools.cache
+def user_key() -> bytes | None:
+    """This user's secret key for cache entries, made on first use; None if it can't be."""
+    path = _key_path()
+    try:
+        key = path.read_bytes()
+        if len(key) == _KEY_SIZE:
+            return key
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(secrets.token_bytes(_KEY_SIZE))
+        Path(temporary).replace(path)  # mkstemp's file is its owner's alone (0600)
+        key = path.read_bytes()
+    except OSError as error:
+        log.debug("no cache key, so no cache: %s", error)
+        return None
+    return key if len(key) == _KEY_SIZE else None
+
+
+class FileCache:
+    """Checked contact files by content, for one schema, sealed with this user's key."""
+
+    def __init__(self, directory: Path, schema_digest: str, key: bytes) -> None:
         self.directory = directory
         self.schema_digest = schema_digest
+        self._key = key
 
     def entry_path(self, content_sha256: str) -> Path:
         key = f"{content_sha256}:{self.schema_digest}:{code_version()}"
@@ -69,7 +105,8 @@ class FileCache:
             return None
         header = len(_MAGIC) + _DIGEST_SIZE
         payload = raw[header:]
-        if raw[: len(_MAGIC)] != _MAGIC or raw[len(_MAGIC) : header] != _sha256(payload):
+        seal = raw[len(_MAGIC) : header]
+        if raw[: len(_MAGIC)] != _MAGIC or not hmac.compare_digest(seal, self._seal(payload)):
             log.debug("ignoring a damaged cache entry for %s", file)
             return None
         try:
@@ -87,7 +124,7 @@ class FileCache:
             descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             try:
                 with os.fdopen(descriptor, "wb") as stream:
-                    stream.write(_MAGIC + _sha256(payload) + payload)
+                    stream.write(_MAGIC + self._seal(payload) + payload)
                 Path(temporary).replace(target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -95,9 +132,8 @@ class FileCache:
         except OSError as error:
             log.debug("not caching %s: %s", target, error)
 
-
-def _sha256(payload: bytes) -> bytes:
-    return hashlib.sha256(payload).digest()
+    def _seal(self, payload: bytes) -> bytes:
+        return hmac.digest(self._key, payload, "sha256")
 
 
 def _encode(result: ContactFile | list[Problem]) -> tuple[Any, ...]:

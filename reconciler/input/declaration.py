@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler.errors import InputError
-from reconciler.input.cache import DEFAULT_CACHE_DIR, FileCache
+from reconciler.input.cache import DEFAULT_CACHE_DIR, FileCache, user_key
 from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.contactfile import ContactFile, FirstPlaces, contact_file
 from reconciler.input.document import MAX_FILE_BYTES, load_document, oversize_problem
@@ -24,7 +24,10 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
     """Read, check and gather every contact of every file; InputError lists every problem."""
     problems: list[Problem] = []
     files = _contact_files(paths, problems)
-    cache = FileCache(DEFAULT_CACHE_DIR, schema_digest(CONTACTS_SCHEMA)) if use_cache else None
+    key = user_key() if use_cache else None
+    cache = (
+        None if key is None else FileCache(DEFAULT_CACHE_DIR, schema_digest(CONTACTS_SCHEMA), key)
+    )
     unique_fields = _unique_fields()
     first_places: FirstPlaces = {}
     contacts: list[DeclaredContact] = []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import marshal
 import shutil
 from collections.abc import Callable, Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.cli import main
 from reconciler.errors import InputError
 from reconciler.input import cache as cache_module
 from reconciler.input import declaration as validate
@@ -20,6 +22,7 @@ from reconciler.model import Declaration, Position, Problem
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 CONTACT = "contacts:\n  - email: {}@example.com\n    name: Someone\n"
+KEY = b"k" * 32
 
 
 @pytest.fixture
@@ -157,9 +160,9 @@ def test_a_damaged_entry_is_ignored(
 
 
 def test_a_well_sealed_entry_of_the_wrong_shape_is_ignored(tmp_path: Path) -> None:
-    file_cache = FileCache(tmp_path, "schema")
+    file_cache = FileCache(tmp_path, "schema", KEY)
     for payload in (b"\xff\xfe garbage", marshal.dumps(("document", 1)), marshal.dumps([1])):
-        sealed = cache_module._MAGIC + cache_module._sha256(payload) + payload
+        sealed = cache_module._MAGIC + file_cache._seal(payload) + payload
         file_cache.entry_path("0" * 64).write_bytes(sealed)
         assert file_cache.get("0" * 64, "a.yaml") is None
 
@@ -176,8 +179,8 @@ def test_an_unwritable_cache_never_fails_the_command(workdir: Path) -> None:
 
 def test_the_key_depends_on_the_schema_digest(tmp_path: Path) -> None:
     digest = "1" * 64
-    one = FileCache(tmp_path, schema_digest("contacts")).entry_path(digest)
-    other = FileCache(tmp_path, "another schema").entry_path(digest)
+    one = FileCache(tmp_path, schema_digest("contacts"), KEY).entry_path(digest)
+    other = FileCache(tmp_path, "another schema", KEY).entry_path(digest)
     assert one != other
 
 
@@ -189,7 +192,7 @@ def test_a_cached_contact_file_round_trips(tmp_path: Path) -> None:
     )
     document = load_document("a.yaml", content)
     read_file = contact_file(document, {"id": "exact", "email": "case-insensitive"})
-    file_cache = FileCache(tmp_path, "schema")
+    file_cache = FileCache(tmp_path, "schema", KEY)
     file_cache.put(document.sha256, read_file)
     cached = file_cache.get(document.sha256, "renamed.yaml")
     assert isinstance(cached, ContactFile)
@@ -230,8 +233,32 @@ def test_cached_problems_round_trip(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_document("a.yaml", b"a: 1\na: 2\n")
     problems = list(caught.value.problems)
-    file_cache = FileCache(tmp_path, "schema")
+    file_cache = FileCache(tmp_path, "schema", KEY)
     file_cache.put("f" * 64, problems)
     cached = file_cache.get("f" * 64, "a.yaml")
     assert cached == problems
     assert all(isinstance(problem, Problem) for problem in problems)
+
+
+def test_a_forged_entry_cannot_make_an_invalid_file_pass(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invalid = workdir / "a.yaml"
+    invalid.write_text("contacts:\n  - email: not-an-email\n", "utf-8")
+    forged_contacts = contact_file(load_document("a.yaml", CONTACT.format("forged").encode()), {})
+    content = invalid.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    # Sealed with another key (as someone who can write the tree but not read our key) ...
+    FileCache(DEFAULT_CACHE_DIR, schema_digest("contacts"), b"x" * 32).put(
+        digest, replace(forged_contacts, sha256=digest)
+    )
+    # ... and with no key at all, as a plain digest of the payload.
+    entry = FileCache(DEFAULT_CACHE_DIR, schema_digest("contacts"), b"x" * 32).entry_path(digest)
+    payload = entry.read_bytes()[len(cache_module._MAGIC) + 32 :]
+    for seal in (b"", hashlib.sha256(payload).digest()):
+        if seal:
+            entry.write_bytes(cache_module._MAGIC + seal + payload)
+        assert main(["validate", str(invalid)]) == 1
+        out = capsys.readouterr().out
+        assert "1 problem in 1 file." in out
+        assert "is not an email address" in out
