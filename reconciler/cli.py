@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--query", metavar="Q", help="only contacts the help desk's search finds for Q"
     )
+    export.add_argument(
+        "--force", action="store_true", help="overwrite files that export didn't write"
+    )
     _add_config(export)
 
     show = commands.add_parser(
@@ -229,7 +232,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from reconciler.commands.export import export_command
 
         return export_command(
-            args.path, split=args.split, query=args.query, config=args.config, sandbox=args.sandbox
+            args.path,
+            split=args.split,
+            query=args.query,
+            force=args.force,
+            config=args.config,
+            sandbox=args.sandbox,
         )
     if args.command == "show":
         from reconciler.commands.show import show_command

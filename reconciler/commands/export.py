@@ -15,7 +15,13 @@ from reconciler.targets.base import Target
 
 
 def export_command(
-    path: str | None, *, split: bool, query: str | None, config: str | None, sandbox: bool
+    path: str | None,
+    *,
+    split: bool,
+    query: str | None,
+    force: bool,
+    config: str | None,
+    sandbox: bool,
 ) -> int:
     """Write the live contacts as contact files: PATH, a file per contact, or stdout."""
     contactfiles.check_destination(path, split=split)
@@ -35,7 +41,7 @@ def export_command(
         sys.stdout.write(contactfiles.render_file(found.contacts, found.inbox_id, schema))
         summary = f"Exported {count}."
     else:
-        written, file_notes = contactfiles.write_export(found, path, split=split)
+        written, file_notes = contactfiles.write_export(found, path, split=split, force=force)
         notes += file_notes
         summary = f"Exported {count} to {path} ({plural(len(written), 'file')} written)."
     for note in notes:

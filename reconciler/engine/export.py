@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.concurrency import gather_bounded
 from reconciler.errors import InputError, NotFoundError
-from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, KEY_FIELDS, SCALARS
+from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, KEY_FIELDS, SCALARS, comparable
 from reconciler.input.check import CONTACTS_SCHEMA
 from reconciler.input.declaration import YAML_SUFFIXES, yaml_files_under
 from reconciler.input.document import load_document
@@ -119,11 +119,7 @@ def some(items: Sequence[object], limit: int = 20) -> str:
 
 
 def known_ids(path: str | None) -> set[int]:
-    """The ids that the contact files already at ``path`` declare.
-
-    Read leniently: a file with problems (which export is about to overwrite) still gives
-    the ids it holds; only one that isn't YAML at all gives none.
-    """
+    """The ids that the contact files already at ``path`` declare (read leniently)."""
     if path is None or not Path(path).exists():
         return set()
     root = Path(path)
@@ -131,7 +127,16 @@ def known_ids(path: str | None) -> set[int]:
         files = [root] if root.suffix in YAML_SUFFIXES else []
     else:
         files = [Path(file) for file in yaml_files_under(path)]
-    ids: set[int] = set()
+    return {value for (field, value) in declared_keys(files) if field == "id"}
+
+
+def declared_keys(files: Iterable[Path]) -> dict[tuple[str, JSON], Path]:
+    """What finds each contact the files declare, (field, value), and the file declaring it.
+
+    Read leniently: a file with problems (which export is about to overwrite) still gives
+    the keys it holds; only one that isn't YAML at all gives none.
+    """
+    keys: dict[tuple[str, JSON], Path] = {}
     for file in files:
         try:
             data = load_document(str(file), file.read_bytes()).data
@@ -139,9 +144,22 @@ def known_ids(path: str | None) -> set[int]:
             continue
         contacts = data.get("contacts") if isinstance(data, dict) else None
         for contact in contacts if isinstance(contacts, list) else ():
-            if isinstance(contact, dict) and type(contact.get("id")) is int:
-                ids.add(contact["id"])
-    return ids
+            if isinstance(contact, dict):
+                for key in contact_keys(contact):
+                    keys.setdefault(key, file)
+    return keys
+
+
+def contact_keys(contact: Mapping[str, JSON]) -> list[tuple[str, JSON]]:
+    """Every key that could find ``contact``: its id, and its key fields' values."""
+    keys: list[tuple[str, JSON]] = []
+    if type(contact.get("id")) is int:
+        keys.append(("id", contact["id"]))
+    for name in KEY_FIELDS:
+        value = contact.get(name)
+        if isinstance(value, str) and value:
+            keys.append((name, comparable(name, value)))
+    return keys
 
 
 # Contacts -> declared contacts ----------------------------------------------------------

@@ -16,13 +16,16 @@ from typing import Any
 
 import yaml
 
-from reconciler.engine.export import Export, some
+from reconciler.engine.export import Export, contact_keys, declared_keys, some
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.input.declaration import yaml_files_under
 from reconciler.model import JSON
 
 SCHEMA_LOCATION = Path("schemas") / "contacts.schema.json"
 """Where the schema comment points: ``schemas/`` in the directory export runs in."""
 SPLIT_PREFIX = "contact-"
+EXPORT_MARK = "# Written by `reconciler export`"
+"""The line that tells a file export wrote (and may overwrite) from one a person wrote."""
 _LARGE_WIDTH = 1_000_000  # one line per value: diffs stay one line per change
 
 
@@ -77,7 +80,7 @@ def render_file(contacts: Sequence[Mapping[str, JSON]], inbox_id: int | None, sc
     )
     header = (
         f"# yaml-language-server: $schema={schema}\n"
-        "# Written by `reconciler export`; `reconciler plan` shows what an edit would change.\n"
+        f"{EXPORT_MARK}; `reconciler plan` shows what an edit would change.\n"
     )
     return header + _indented_contacts(text)
 
@@ -127,39 +130,77 @@ def check_destination(path: str | None, *, split: bool) -> None:
         raise ConfigError(f"{path} is a directory: give a file name, or use --split")
 
 
-def write_export(export: Export, path: str, *, split: bool) -> tuple[list[str], list[str]]:
-    """Write the files; the files written (changed or new) and notes about the others."""
+def write_export(
+    export: Export, path: str, *, split: bool, force: bool = False
+) -> tuple[list[str], list[str]]:
+    """Write the files; the files written (changed or new) and notes about the others.
+
+    ConfigError, with nothing written, when a file to write exists and export didn't write
+    it (unless ``force``), or when another file in the tree already declares a contact
+    being exported: validate would refuse the result.
+    """
     directory = Path(path) if split else Path(path).parent
+    schema = schema_reference(directory)
+    if split:
+        planned = {
+            directory / split_file_name(contact): render_file([contact], export.inbox_id, schema)
+            for contact in export.contacts
+        }
+    else:
+        planned = {Path(path): render_file(export.contacts, export.inbox_id, schema)}
+    if not force:
+        foreign = [file for file in planned if file.is_file() and not _written_by_export(file)]
+        if foreign:
+            raise ConfigError(
+                f"{foreign[0]} exists and was not written by reconciler export: nothing was "
+                "written; use --force to overwrite it, or export somewhere else"
+            )
+    others = [
+        Path(file)
+        for file in (yaml_files_under(str(directory)) if directory.is_dir() else [])
+        if Path(file).resolve() not in {target.resolve() for target in planned}
+    ]
+    _refuse_duplicates(export, declared_keys(others))
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReconcilerError(f"can't create the directory {directory}: {error.strerror}") from None
-    if not split:
-        text = render_file(export.contacts, export.inbox_id, schema_reference(directory))
-        return ([path] if _write_if_changed(Path(path), text) else []), []
-    schema = schema_reference(directory)
-    written: list[str] = []
-    names: set[str] = set()
-    for contact in export.contacts:
-        name = split_file_name(contact)
-        names.add(name)
-        if _write_if_changed(directory / name, render_file([contact], export.inbox_id, schema)):
-            written.append(str(directory / name))
-    others = sorted(
-        str(file.relative_to(directory))
-        for file in directory.rglob("*")
-        if file.suffix in (".yaml", ".yml")
-        and not file.name.startswith(".")
-        and file.name not in names
-        and file.is_file()
-    )
+    written = [str(file) for file, text in planned.items() if _write_if_changed(file, text)]
     notes = []
-    if others:
+    if split and others:
+        shown = sorted(str(file.relative_to(directory)) for file in others)
         notes.append(
-            f"{path} also holds files this export didn't write ({some(others, 10)}); a "
-            "contact declared twice fails validate: delete those that are out of date"
+            f"{path} also holds files this export didn't write ({some(shown, 10)}); none "
+            "declares an exported contact"
         )
     return written, notes
+
+
+def _written_by_export(file: Path) -> bool:
+    try:
+        with file.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    return EXPORT_MARK.encode() in head
+
+
+def _refuse_duplicates(export: Export, declared: Mapping[tuple[str, JSON], Path]) -> None:
+    clashes = [
+        (key, declared[key])
+        for contact in export.contacts
+        for key in contact_keys(contact)
+        if key in declared
+    ]
+    if clashes:
+        (field, value), file = clashes[0]
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        what = f"id {value}" if field == "id" else f"the contact's {field}"
+        raise ConfigError(
+            f"{file} already declares {what}{more}: the export would declare it twice, which "
+            "validate refuses; nothing was written: export to another directory, or remove "
+            "those contacts first"
+        )
 
 
 def _write_if_changed(target: Path, text: str) -> bool:

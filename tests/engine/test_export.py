@@ -198,9 +198,11 @@ def test_export_keeps_contacts_known_by_id_and_notes_the_gone(
     point_at(monkeypatch, live_sandbox, tmp_path)
     directory = tmp_path / "contacts"
     directory.mkdir()
-    # A file with a problem still says which ids it knows.
+    # A file an earlier export wrote, since edited into a problem, still says which ids it
+    # knows (and export may overwrite it).
     (directory / "contact-201.yaml").write_text(
-        "contacts:\n  - id: 201\n    emial: typo\n", encoding="utf-8"
+        "# Written by `reconciler export`\ncontacts:\n  - id: 201\n    emial: typo\n",
+        encoding="utf-8",
     )
     (directory / "contact-999.yaml").write_text("contacts:\n  - id: 999\n", encoding="utf-8")
 
@@ -337,3 +339,43 @@ def test_tricky_values_read_back_with_their_types() -> None:
     assert json.dumps(read_back, sort_keys=True) == json.dumps(
         exported_contact(contact), sort_keys=True
     )
+
+
+def test_export_never_overwrites_a_file_it_did_not_write_without_force(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_of(live_sandbox).seed_if_empty([_live_contact(1)])
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    hand_written = tmp_path / "mine.yaml"
+    hand_written.write_text("contacts:\n  - identifier: mine\n", encoding="utf-8")
+    code, out, err = run(capsys, "export", "mine.yaml")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: mine.yaml exists and was not written by reconciler export")
+    assert hand_written.read_text(encoding="utf-8") == "contacts:\n  - identifier: mine\n"
+    code, _, err = run(capsys, "export", "mine.yaml", "--force")
+    assert code == 0, err
+    assert "Written by `reconciler export`" in hand_written.read_text(encoding="utf-8")
+    assert run(capsys, "export", "mine.yaml")[0] == 0  # its own file: no --force needed
+
+
+def test_export_refuses_a_tree_where_its_contacts_are_declared_already(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_of(live_sandbox).seed_if_empty([_live_contact(1), _live_contact(2)])
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    assert run(capsys, "export", "contacts/all.yaml")[0] == 0
+    before = (tmp_path / "contacts" / "all.yaml").read_bytes()
+    for argv in (["export", "--split", "contacts"], ["export", "contacts/again.yaml", "--force"]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (1, "")
+        assert "contacts/all.yaml already declares id 1 (and " in err
+        assert "nothing was written" in err
+    assert sorted(path.name for path in (tmp_path / "contacts").iterdir()) == ["all.yaml"]
+    assert (tmp_path / "contacts" / "all.yaml").read_bytes() == before
+    assert run(capsys, "validate", "contacts")[0] == 0
