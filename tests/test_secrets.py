@@ -119,7 +119,7 @@ def test_no_command_shows_the_secret(
     assert "nothing was applied" in cli("apply", "--plan", plan_file, expect=1)
 
     cli("export")
-    cli("export", str(tmp_path / "exported.yaml"))
+    cli("export", str(tmp_path / "exported" / "contacts.yaml"))
     cli("export", str(tmp_path / "split"), "--split")
     cli("export", "--query", "example.com")
 

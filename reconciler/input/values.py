@@ -28,6 +28,7 @@ from yaml.events import (
 )
 from yaml.nodes import ScalarNode
 
+from reconciler.input.yamlversions import version_problem
 from reconciler.model import JSON, Position, Problem
 
 KeyPath: TypeAlias = tuple[str | int, ...]
@@ -395,6 +396,10 @@ class ValueBuilder:
             )
         elif tag not in (_MERGE_TAG, _VALUE_TAG):  # ``<<`` or ``=`` as a value: just text
             self._tag_problem(event, path)
+        if event.tag is None and event.implicit[0] and tag != _TIMESTAMP:
+            problem = version_problem(text, value if tag not in (_MERGE_TAG, _VALUE_TAG) else text)
+            if problem is not None and not self._refused(path):
+                self._value_problem(event, path, problem)
         if event.anchor is not None:
             entries: list[tuple[int, KeyPath, Any]] = [(_VALUE, (), self.marks[path])]
             if path in self.bool_texts:
@@ -426,6 +431,10 @@ class ValueBuilder:
             )
             return event.value
         return value
+
+    def _refused(self, path: KeyPath) -> bool:
+        """Whether a problem was already found at ``path`` (one problem a value)."""
+        return bool(self.problems) and self.problems[-1].path == json_path(path)
 
     def _value_problem(self, event: Any, path: KeyPath, message: str) -> None:
         mark = event.start_mark

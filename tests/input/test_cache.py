@@ -187,7 +187,7 @@ def test_the_key_depends_on_the_schema_digest(tmp_path: Path) -> None:
 def test_a_cached_contact_file_round_trips(tmp_path: Path) -> None:
     content = (
         b"defaults:\n  inbox_id: 2\ncontacts:\n"
-        b"  - id: 1\n    name: 'NO'\n    custom_attributes: {x: Off, y: 1.0, z: [1, '1']}\n"
+        b"  - id: 1\n    name: 'NO'\n    custom_attributes: {x: false, y: 1.0, z: [1, '1']}\n"
         b"  - email: Ada@Example.com\n    inbox_id: 3\n"
     )
     document = load_document("a.yaml", content)

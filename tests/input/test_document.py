@@ -42,7 +42,7 @@ def assert_plain(value: Any) -> None:
 
 
 def test_values_and_positions_of_every_node() -> None:
-    document = load("contacts:\n  - id: 7\n    name: Ada\n    tags: [a, {b: NO}]\n")
+    document = load("contacts:\n  - id: 7\n    name: Ada\n    tags: [a, {b: FALSE}]\n")
     assert document.data == {"contacts": [{"id": 7, "name": "Ada", "tags": ["a", {"b": False}]}]}
     assert document.marks.raw == {
         (): (1, 1),
@@ -57,7 +57,7 @@ def test_values_and_positions_of_every_node() -> None:
     }
     assert document.key_marks[("contacts", 0, "name")] == Position("f.yaml", 3, 5)
     assert document.marks[("contacts", 0, "id")] == Position("f.yaml", 2, 9)
-    assert document.bool_texts == {("contacts", 0, "tags", 1, "b"): "NO"}
+    assert document.bool_texts == {("contacts", 0, "tags", 1, "b"): "FALSE"}
 
 
 def test_columns_count_characters_not_bytes() -> None:
@@ -83,10 +83,33 @@ def test_values_equal_pyyaml_safe_load_on_the_examples() -> None:
         assert load_document(str(path), content).data == yaml.load(content, Loader=yaml.CSafeLoader)
 
 
-def test_yaml_1_1_scalars_resolve_as_pyyaml_does() -> None:
-    text = "a: 0x1F\nb: 0o17\nc: 017\nd: 1_000\ne: -2.5e3\nf: ~\ng: Off\nh: '12'\ni: \nj: 1:30\n"
+def test_scalars_yaml_1_1_and_1_2_agree_on_resolve_as_pyyaml_does() -> None:
+    text = "a: 0x1F\ne: -2.5e+3\nf: ~\nh: '12'\ni: \nk: TRUE\nl: 1.\nm: .5\nn: +7\n"
     assert load(text).data == yaml.safe_load(text)
-    assert load(text).data["c"] == 15
+
+
+@pytest.mark.parametrize(
+    ("scalar", "spellings"),
+    [
+        ("yes", 'write true or "yes"'),
+        ("Off", 'write false or "Off"'),
+        ("on", 'write true or "on"'),
+        ("017", 'write 15 or 17 or "017"'),  # octal to YAML 1.1, decimal to 1.2
+        ("0o17", 'write "0o17" or 15'),
+        ("1_000", 'write 1000 or "1_000"'),
+        ("1:30", 'write 90 or "1:30"'),  # sexagesimal in YAML 1.1
+        ("1e3", 'write "1e3" or 1000.0'),  # no dot: text to YAML 1.1
+        ("2.5e3", 'write "2.5e3" or 2500.0'),  # no exponent sign: text to YAML 1.1
+    ],
+)
+def test_a_scalar_yaml_1_1_and_1_2_read_differently_is_refused_with_both_spellings(
+    scalar: str, spellings: str
+) -> None:
+    (problem,) = problems(f"contacts:\n  - custom_attributes: {{x: [{scalar}]}}\n")
+    assert problem.startswith("f.yaml:2:29: error: $.contacts[0].custom_attributes.x[0]: ")
+    assert "to reconciler (YAML 1.1) but" in problem
+    assert "to editors and other tools (YAML 1.2)" in problem
+    assert problem.endswith(f"{spellings}, whichever you mean")
 
 
 def test_empty_file_and_comments_only_are_null() -> None:
