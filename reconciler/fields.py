@@ -8,6 +8,7 @@ checks that the two agree. Adding a field: an entry here and its property in the
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -25,6 +26,7 @@ class Field:
     name: str
     kind: Kind
     folds_case: bool = False  # compared (and stored by the server) lower-cased
+    nfc: bool = False  # compared in Unicode NFC: "é" and "e" + U+0301 are one value
     blank_is_null: bool = False  # "" and null are the same value
     key_rank: int | None = None  # identifies a contact, after the id: lower ranks first
     personal: bool = False  # masked by --redact
@@ -33,6 +35,8 @@ class Field:
         """The value as the server compares it: lower-cased, or null for a blank."""
         if self.blank_is_null and value == "":
             return None
+        if self.nfc and isinstance(value, str):
+            value = unicodedata.normalize("NFC", value)
         if self.folds_case and isinstance(value, str):
             return value.lower()
         return value
@@ -42,7 +46,7 @@ FIELDS: tuple[Field, ...] = (
     Field("name", Kind.SCALAR, personal=True),
     Field("email", Kind.SCALAR, folds_case=True, blank_is_null=True, key_rank=2, personal=True),
     Field("phone_number", Kind.SCALAR, blank_is_null=True, personal=True),
-    Field("identifier", Kind.SCALAR, blank_is_null=True, key_rank=1, personal=True),
+    Field("identifier", Kind.SCALAR, nfc=True, blank_is_null=True, key_rank=1, personal=True),
     Field("blocked", Kind.SCALAR),
     Field("additional_attributes", Kind.ATTRIBUTES),
     Field("custom_attributes", Kind.ATTRIBUTES),

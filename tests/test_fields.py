@@ -20,7 +20,7 @@ def contact_properties() -> dict[str, Any]:
         name: subschema
         for name, subschema in properties.items()
         if name not in NOT_MANAGED
-        and not subschema.get("not")  # refused fields
+        and subschema.get("not") != {}  # refused fields are "not": {}
         and "type" in subschema
     }
 

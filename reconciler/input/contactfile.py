@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from reconciler.fields import comparable
 from reconciler.input.document import Document, json_path
 from reconciler.model import JSON, DeclaredContact, Position, Problem
 
@@ -94,12 +95,12 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
     rows: list[ContactRow] = []
     unique_values: list[UniqueValue] = []
     for index, contact in enumerate(data["contacts"]):
-        for field, mode in unique_fields.items():
+        for field in unique_fields:
             value = contact.get(field)
             if value is None:
                 continue
-            if mode == "case-insensitive" and isinstance(value, str):
-                value = value.lower()
+            if isinstance(value, str):
+                value = comparable(field, value)  # as the server compares it: case, NFC
             line, column = marks[("contacts", index, field)]
             unique_values.append(((field, value), line, column, index))
         inbox_id = contact.get("inbox_id", default_inbox)

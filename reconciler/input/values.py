@@ -430,6 +430,10 @@ class ValueBuilder:
                 "JSON can't hold; quote it to keep it as text",
             )
             return event.value
+        if isinstance(value, float):
+            problem = _unstorable_float(value)
+            if problem is not None:
+                self._value_problem(event, path, problem)
         return value
 
     def _refused(self, path: KeyPath) -> bool:
@@ -468,3 +472,19 @@ def _resolve(text: str) -> str:
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+
+
+FLOAT_LIMIT: Final = 1e16
+"""From here on the server (PostgreSQL jsonb, then Ruby) reads a float back as an integer."""
+
+
+def _unstorable_float(value: float) -> str | None:
+    """Why the server would store ``value`` as another value, so it would never match."""
+    if abs(value) >= FLOAT_LIMIT:
+        return (
+            "is a float of 1e16 or more, which the server stores as a whole number, so it "
+            f"would never match: write {int(value)} for the number, or quote it for text"
+        )
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "is -0.0, which the server stores as 0.0, so it would never match: write 0.0"
+    return None
