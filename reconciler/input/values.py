@@ -217,6 +217,8 @@ class ValueBuilder:
                     mark = event.start_mark
                     marks[path] = (mark.line + 1, mark.column + 1)
                     value = text
+                    if "\x00" in text:
+                        self._value_problem(event, path, NUL_PROBLEM)
                 else:
                     value = self._scalar(event, path)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
@@ -376,7 +378,8 @@ class ValueBuilder:
             tag = _resolve(text) if event.implicit[0] else _STR
         value: JSON = text
         if tag in (_STR, "!"):
-            pass
+            if "\x00" in text:
+                self._value_problem(event, path, NUL_PROBLEM)
         elif tag == _NULL:
             value = None
         elif tag == _BOOL:
@@ -474,6 +477,7 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
+NUL_PROBLEM: Final = "holds a NUL character (\\0), which the server can't store; remove it"
 FLOAT_LIMIT: Final = 1e16
 """From here on the server (PostgreSQL jsonb, then Ruby) reads a float back as an integer."""
 

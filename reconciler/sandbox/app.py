@@ -173,9 +173,19 @@ class _ContactsApi:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw, parse_constant=_reject_constant)
+            body = json.loads(
+                raw, parse_constant=_reject_constant, parse_float=contacts.stored_float
+            )
         except (ValueError, UnicodeDecodeError):
             return _json({"error": "The request body is not valid JSON"}, 400)
+        except RecursionError:
+            body = None
+        if body is None or contacts.depth(body) > contacts.MAX_NESTING:
+            # Rails' JSON parser stops at 100 levels: 400, nothing stored.
+            return _json({"error": "The request body is nested too deeply"}, 400)
+        if contacts.holds_nul(body):
+            # PostgreSQL can't store U+0000 in text or jsonb: the write fails, nothing stored.
+            return _json({"status": 500, "error": "Internal Server Error"}, 500)
         # Rails files a non-object JSON body under params["_json"]: no contact fields.
         return body if isinstance(body, dict) else {}
 
@@ -259,6 +269,9 @@ class _ContactsApi:
             return body
         changes = contacts.permitted(body, contacts.UPDATE_KEYS)
         updated = contacts.changed(record, changes)
+        poisoned = contacts.location_problem(record)  # stored by an earlier save
+        if poisoned is not None:
+            return _unprocessable([poisoned])
         problems = contacts.validate(
             updated,
             lambda field, value: self._store.taken(field, value, other_than=record["id"]),

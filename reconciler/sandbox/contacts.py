@@ -9,6 +9,7 @@ object, in LiveDesk's key order.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -82,7 +83,7 @@ def permitted(body: Mapping[str, JSON], keys: tuple[str, ...]) -> dict[str, JSON
         value = body[key]
         if key in _OBJECT_KEYS:
             if isinstance(value, dict):
-                accepted[key] = value
+                accepted[key] = without_nulls_in_lists(value)
         elif key == "blocked":
             accepted[key] = _cast_boolean(value)
         elif key in _STRING_KEYS and (value is None or isinstance(value, str | int | float)):
@@ -157,6 +158,73 @@ def new_record(fields: Mapping[str, JSON], *, now: int | None = None) -> Record:
         "contact_inboxes": list(fields.get("contact_inboxes") or ()),
     }
     return changed(record, {key: fields[key] for key in ("email", "avatar_url") if key in fields})
+
+
+MAX_NESTING = 100
+"""Levels of JSON nesting Rails' parser accepts in a request body."""
+FLOAT_AS_INTEGER = 1e16
+"""From here on a float is read back from PostgreSQL's jsonb as an integer."""
+
+
+def stored_float(text: str) -> JSON:
+    """A JSON number with a fraction or exponent, as the server ends up storing it."""
+    value = float(text)
+    if not math.isfinite(value):
+        return None  # 1e400: Rails' as_json makes a non-finite float null
+    if value == 0:
+        return 0.0  # -0.0 is stored as 0.0
+    if abs(value) >= FLOAT_AS_INTEGER:
+        return int(value)
+    return value
+
+
+def depth(value: JSON) -> int:
+    """How deeply ``value`` nests (a scalar is 0), without recursing in Python."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def holds_nul(value: JSON) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def without_nulls_in_lists(value: JSON) -> JSON:
+    """Rails' deep_munge: every null inside an array of the parameters is dropped."""
+    if isinstance(value, list):
+        return [without_nulls_in_lists(item) for item in value if item is not None]
+    if isinstance(value, dict):
+        return {key: without_nulls_in_lists(item) for key, item in value.items()}
+    return value
+
+
+def location_problem(record: Mapping[str, JSON]) -> Invalid | None:
+    """The 422 every save of a contact gets once it holds a city or country over 255.
+
+    The server validates the attributes, then copies city and country into 255-character
+    columns: a longer one is accepted once, and then every later save fails.
+    """
+    attributes = record.get("additional_attributes") or {}
+    for key in ("city", "country"):
+        value = attributes.get(key)
+        if isinstance(value, str) and len(value) > MAX_LENGTH:
+            return Invalid("location", f"Location is too long (maximum is {MAX_LENGTH} characters)")
+    return None
 
 
 def changed(record: Mapping[str, JSON], changes: Mapping[str, JSON]) -> Record:
