@@ -254,7 +254,7 @@ json_scalars = (
     | st.floats(allow_nan=False, allow_infinity=False).filter(
         lambda f: abs(f) < 1e16 and not (f == 0 and math.copysign(1, f) < 0)
     )
-    | st.text(max_size=20)
+    | st.text(st.characters(exclude_characters="\x00"), max_size=20)  # NUL: refused
 )
 
 
@@ -288,3 +288,10 @@ def test_loads_what_pyyaml_loads_with_a_position_for_every_value(value: Any, flo
     assert document.data == expected
     assert_plain(document.data)
     assert set(every_path(expected)) <= set(document.marks)
+
+
+def test_a_nul_character_is_refused_where_it_stands() -> None:
+    assert problems('contacts:\n  - name: "Ada\\0Lovelace"\n') == [
+        "f.yaml:2:11: error: $.contacts[0].name: holds a NUL character (\\0), which the "
+        "server can't store; remove it"
+    ]
