@@ -39,6 +39,7 @@ LineColumn: TypeAlias = tuple[int, int]
 MAX_VALUES: Final = 4_000_000
 MAX_ALIAS_VALUES: Final = 200_000
 MAX_DEPTH: Final = 100
+MAX_NUMBER_DIGITS: Final = 4_300  # Python's own limit for int() of a text (CVE-2020-10735)
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + name for name in ("str", "null", "bool", "int", "float"))
@@ -399,9 +400,14 @@ class ValueBuilder:
             )
         elif tag not in (_MERGE_TAG, _VALUE_TAG):  # ``<<`` or ``=`` as a value: just text
             self._tag_problem(event, path)
-        if event.tag is None and event.implicit[0] and tag != _TIMESTAMP:
+        if (
+            event.tag is None
+            and event.implicit[0]
+            and tag != _TIMESTAMP
+            and not self._refused(path)
+        ):
             problem = version_problem(text, value if tag not in (_MERGE_TAG, _VALUE_TAG) else text)
-            if problem is not None and not self._refused(path):
+            if problem is not None:
                 self._value_problem(event, path, problem)
         if event.anchor is not None:
             entries: list[tuple[int, KeyPath, Any]] = [(_VALUE, (), self.marks[path])]
@@ -412,6 +418,14 @@ class ValueBuilder:
 
     def _number(self, event: Any, path: KeyPath, tag: str) -> JSON:
         text: str = event.value
+        if len(text) > MAX_NUMBER_DIGITS:
+            self._value_problem(
+                event,
+                path,
+                f"is a number of more than {MAX_NUMBER_DIGITS:,} digits, which no JSON reader "
+                "takes; quote it to keep it as text",
+            )
+            return text
         if tag == _INT and text.isdecimal() and (text[0] != "0" or text == "0"):
             return int(text)  # the common case; a leading 0 is octal in YAML 1.1
         node = ScalarNode(tag, text)

@@ -132,6 +132,11 @@ CASES = {
         response("404 Not Found", b'{"error": "Resource could not be found"}', "application/json"),
         "error: LiveDesk answered 404: Resource could not be found",
     ),
+    "deeply nested json": (
+        response("200 OK", b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        "error: LiveDesk answered GET /api/v2/accounts/contacts with 200 and JSON nested too "
+        "deeply to read",
+    ),
     "not the contacts api": (  # a wrong base URL: the web server's own 404 page
         response("404 Not Found", b"<html><body>Not Found</body></html>", "text/html"),
         "error: http://127.0.0.1:",

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 
+from reconciler.cli import main
 from reconciler.errors import ConfigError
 from reconciler.targets.http.client import _tls_context
 from reconciler.targets.http.connection import checked_base_url
@@ -77,6 +79,9 @@ def test_https_anywhere_and_plain_http_to_loopback_are_accepted(url: str) -> Non
         ("ftp://example.com", "not an https:// URL"),
         ("livedesk-api.engagelab.com", "not an https:// URL"),
         ("https://", "not an https:// URL"),
+        ("http://[::1", "malformed"),
+        ("http://127.0.0.1:99999", "malformed"),
+        ("https://exa mple.com", "spaces or control characters"),
     ],
 )
 def test_other_base_urls_are_refused(url: str, message: str) -> None:
@@ -106,3 +111,31 @@ def test_tls_verifies_and_plain_http_skips_the_ca_bundle() -> None:
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert https.cert_store_stats()["x509_ca"] > 0
     assert plain.cert_store_stats()["x509_ca"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://[::1", "is malformed (Invalid IPv6 URL)"),
+        ("https://127.0.0.1:99999", "is malformed (Port out of range 0-65535)"),
+        (f"https://desk.example/?token={SECRET}", "must not hold a query"),
+        (f"https://desk.example/#{SECRET}", "must not hold a query or a fragment"),
+    ],
+)
+def test_a_malformed_base_url_is_one_line_and_exit_1(
+    url: str,
+    words: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("contacts:\n  - identifier: a\n", "utf-8")
+    for name, value in (("BASE_URL", url), ("API_KEY", "key"), ("API_SECRET", SECRET)):
+        monkeypatch.setenv(f"LIVEDESK_{name}", value)
+    assert main(["plan", "c.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: the LiveDesk base URL ")
+    assert words in err
+    assert "Traceback" not in err
+    assert SECRET not in err

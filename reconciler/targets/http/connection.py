@@ -23,15 +23,33 @@ def _is_loopback(host: str) -> bool:
 
 
 def checked_base_url(base_url: str, *, service: str) -> str:
-    """The base URL without a trailing slash; ConfigError unless https, or http to loopback."""
-    parts = urllib.parse.urlsplit(base_url.strip())
+    """The base URL without a trailing slash; ConfigError unless https, or http to loopback.
+
+    Messages never repeat a query, a fragment or a user part: they may hold a credential.
+    """
+    try:
+        parts = urllib.parse.urlsplit(base_url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as error:
+        raise ConfigError(
+            f"the {service} base URL is malformed ({error}); write it like https://host[:port]"
+        ) from None
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
             f"the {service} base URL must not hold credentials; set them in the environment instead"
         )
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"the {service} base URL must not hold a query or a fragment (a token there would "
+            "travel in logs and messages); credentials belong in the environment"
+        )
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise ConfigError(f"the {service} base URL {base_url!r} is not an https:// URL")
+        raise ConfigError(
+            f"the {service} base URL is not an https:// URL; write it like https://host[:port]"
+        )
+    if not host.isprintable() or any(character.isspace() for character in host):
+        raise ConfigError(f"the {service} base URL's host holds spaces or control characters")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError(
             f"refusing to send credentials over plain http to {host}: use https:// "

@@ -73,7 +73,7 @@ def server_message(content_type: str, body: bytes) -> str:
     """The server's own message in one line, or a summary of a body that has none."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     message = _message_in(document)
     if message is not None:
@@ -86,7 +86,7 @@ def server_message(content_type: str, body: bytes) -> str:
 def _attributes_in(content_type: str, body: bytes) -> tuple[str, ...]:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ()
     attributes = document.get("attributes") if isinstance(document, Mapping) else None
     if isinstance(attributes, list):
@@ -119,4 +119,8 @@ def decode_json(what: str, status: int, content_type: str, body: bytes, service:
     except ValueError:
         raise InvalidResponseError(
             f"{service} answered {what} with {status} and {describe_body(content_type, body)}"
+        ) from None
+    except RecursionError:
+        raise InvalidResponseError(
+            f"{service} answered {what} with {status} and JSON nested too deeply to read"
         ) from None
