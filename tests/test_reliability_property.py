@@ -38,7 +38,9 @@ KEYS = st.sampled_from(["a", "b", "a.b", ".", "", "__", "__a", "a b", "é"]) | s
 )
 INVISIBLE = set("\u00ad\u061c\u180e\ufeff") | {chr(c) for c in range(0x200B, 0x2010)}
 INVISIBLE |= {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2060, 0x2070))}
-VISIBLE_TEXT = st.characters(blacklist_characters="".join(INVISIBLE) + "\x00")
+VISIBLE_TEXT = st.characters(
+    exclude_categories=["Cs"], exclude_characters="".join(INVISIBLE) + "\x00"
+)
 """Names, emails and identifiers may not hold invisible or format characters (the schema)."""
 NAMES = st.none() | st.text(VISIBLE_TEXT, max_size=8)
 SCALAR_VALUES = (
@@ -49,7 +51,9 @@ SCALAR_VALUES = (
     | st.floats(allow_nan=False, allow_infinity=False).filter(
         lambda f: abs(f) < 1e16 and not (f == 0 and math.copysign(1, f) < 0)
     )
-    | st.text(st.characters(blacklist_characters="\x00"), max_size=5)  # the server can't store NUL
+    | st.text(
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=5
+    )  # the server can't store NUL
 )
 VALUES = st.recursive(
     SCALAR_VALUES,
@@ -96,7 +100,9 @@ def attribute_values(live: Mapping[str, Any], fresh: st.SearchStrategy[Any]) -> 
 @st.composite
 def additional_attributes(draw: st.DrawFn, live: Mapping[str, Any] | None = None) -> Any:
     """additional_attributes the contact schema accepts: its known keys hold text or null."""
-    text = st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=5)
+    text = st.none() | st.text(
+        st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=5
+    )
     if live is None:
         attributes = draw(st.dictionaries(KEYS.map(lambda key: "x" + key), VALUES, max_size=2))
     else:

@@ -24,7 +24,7 @@ from reconciler.errors import InputError, NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, KEY_FIELDS, SCALARS, comparable
 from reconciler.input.check import CONTACTS_SCHEMA
 from reconciler.input.declaration import YAML_SUFFIXES, yaml_files_under
-from reconciler.input.document import load_document
+from reconciler.input.document import load_document, read_regular_file
 from reconciler.input.schemas import validator_for
 from reconciler.model import JSON, Contact
 from reconciler.targets.base import ContactsApi
@@ -139,7 +139,7 @@ def declared_keys(files: Iterable[Path]) -> dict[tuple[str, JSON], Path]:
     keys: dict[tuple[str, JSON], Path] = {}
     for file in files:
         try:
-            data = load_document(str(file), file.read_bytes()).data
+            data = load_document(str(file), read_regular_file(str(file))).data
         except (InputError, OSError):
             continue
         contacts = data.get("contacts") if isinstance(data, dict) else None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanError, ReconcilerError
+from reconciler.input.document import NotAFile, read_regular_file
 from reconciler.input.schemas import validator_for
 from reconciler.model import (
     ABSENT,
@@ -34,6 +35,7 @@ from reconciler.model import (
 )
 
 FORMAT_VERSION = "2"
+MAX_PLAN_BYTES = 512 * 2**20  # a plan of a million contacts is about 400 MB
 SCHEMA_BY_VERSION = {"1": "plan.v1", "2": "plan"}
 _OPERATION_OF_METHOD = {"POST": OperationKind.CREATE, "PATCH": OperationKind.UPDATE}  # format 1
 
@@ -201,7 +203,12 @@ def write_plan(plan: Plan, path: str) -> None:
 
 def read_plan(path: str, *, allow_redacted: bool = False) -> Plan:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = read_regular_file(path, MAX_PLAN_BYTES)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise PlanError(f"{path} is over {MAX_PLAN_BYTES // 2**20} MB: not a plan made here")
+        text = raw.decode("utf-8")
+    except NotAFile as error:
+        raise PlanError(f"{path} is {error}") from None
     except FileNotFoundError:
         raise PlanError(f"{path}: no such plan file") from None
     except UnicodeDecodeError:

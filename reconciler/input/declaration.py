@@ -12,7 +12,13 @@ from reconciler.errors import InputError
 from reconciler.input.cache import DEFAULT_CACHE_DIR, FileCache, user_key
 from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.contactfile import ContactFile, FirstPlaces, contact_file
-from reconciler.input.document import MAX_FILE_BYTES, load_document, oversize_problem
+from reconciler.input.document import (
+    MAX_FILE_BYTES,
+    NotAFile,
+    load_document,
+    oversize_problem,
+    read_regular_file,
+)
 from reconciler.input.schemas import load_schema, schema_digest
 from reconciler.model import Declaration, DeclaredContact, Position, Problem, SourceFile
 
@@ -92,13 +98,15 @@ def _read_file(
     file: str, cache: FileCache | None, unique_fields: Mapping[str, str]
 ) -> ContactFile | list[Problem]:
     try:
-        size = Path(file).stat().st_size
-        if size > MAX_FILE_BYTES:
-            return [oversize_problem(file, size)]
-        content = Path(file).read_bytes()
+        content = read_regular_file(file)
+    except NotAFile as error:
+        message = f"is {error}; contact files must be plain files: remove it or point it at one"
+        return [Problem(Position(file, 1, 1), "$", message)]
     except OSError as error:
         message = f"can't be read ({error.strerror}); check that it exists and is readable"
         return [Problem(Position(file, 1, 1), "$", message)]
+    if len(content) > MAX_FILE_BYTES:
+        return [oversize_problem(file, Path(file).stat().st_size)]
     digest = hashlib.sha256(content).hexdigest()
     if cache is not None:
         cached = cache.get(digest, file)

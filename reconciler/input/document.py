@@ -9,6 +9,8 @@ plain dicts and lists, which later stages (and DeepDiff) need.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -19,7 +21,16 @@ from reconciler.errors import InputError
 from reconciler.input.values import FatalProblem, KeyPath, LineColumn, ValueBuilder, json_path
 from reconciler.model import JSON, Position, Problem
 
-__all__ = ["MAX_FILE_BYTES", "Document", "KeyPath", "PositionTable", "json_path", "load_document"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "Document",
+    "KeyPath",
+    "NotAFile",
+    "PositionTable",
+    "json_path",
+    "load_document",
+    "read_regular_file",
+]
 
 MAX_FILE_BYTES: Final = 20 * 1024 * 1024
 
@@ -97,6 +108,43 @@ def load_document(path: str, content: bytes) -> Document:
         sha256=hashlib.sha256(content).hexdigest(),
         bool_texts=builder.bool_texts,
     )
+
+
+class NotAFile(OSError):
+    """The path is something other than a regular file: a FIFO, a device, a socket."""
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def read_regular_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path`` (symlinks followed), at most ``limit + 1``.
+
+    NotAFile for anything else, without blocking on it: a pull request can commit a
+    symlink to /dev/zero or a FIFO, and reading either would never end.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise NotAFile(f"{kind}, not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(descriptor, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def oversize_problem(path: str, size: int) -> Problem:

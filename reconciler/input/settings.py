@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.errors import ConfigError, InputError
 from reconciler.input.check import check_document
-from reconciler.input.document import load_document
+from reconciler.input.document import NotAFile, load_document, read_regular_file
 from reconciler.input.schemas import load_schema
 
 SETTINGS_SCHEMA = "settings"
@@ -68,8 +68,9 @@ def find_settings(start: Path | None = None) -> Path | None:
     here = (start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
         for name in SETTINGS_FILES:
-            if (directory / name).is_file():
-                return directory / name
+            candidate = directory / name
+            if candidate.exists() and not candidate.is_dir():  # a FIFO too: refused on reading
+                return candidate
         if (directory / ".git").exists():
             return None
     return None
@@ -87,7 +88,9 @@ def load_settings(path: str | None) -> Settings:
             return default_settings()
         path = os.path.relpath(found)
     try:
-        content = Path(path).read_bytes()
+        content = read_regular_file(path)
+    except NotAFile as error:
+        raise ConfigError(f"the settings file {path} is {error}") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such settings file; check the --config path") from None
     except OSError as error:
