@@ -19,7 +19,7 @@ from typing import Literal
 from reconciler.concurrency import gather_bounded
 from reconciler.engine.diff import live_value, strict_equal, values_match
 from reconciler.engine.fetch import read_contact
-from reconciler.errors import NotFoundError, ReconcilerError
+from reconciler.errors import AuthenticationError, NotFoundError, ReconcilerError
 from reconciler.fields import ATTRIBUTE_OBJECTS
 from reconciler.model import (
     ABSENT,
@@ -113,6 +113,16 @@ async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
                         return Outcome(change, "failed", contact_id, fresh)
                     body = fresh
                 written = await client.update_contact(contact_id, body)
+                if written.get("id") != contact_id:
+                    return Outcome(
+                        change,
+                        "failed",
+                        contact_id,
+                        f"the target answered the update with another contact (id "
+                        f"{written.get('id')}): nothing can be said of this one; run plan again",
+                    )
+    except AuthenticationError:
+        raise  # the credentials are refused: every other change would fail alike
     except ReconcilerError as error:
         log.debug("the change at %s failed: %s", change.source.file_line, type(error).__name__)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))

@@ -12,13 +12,14 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from reconciler.errors import ConfigError
 from reconciler.sandbox.app import create_app
@@ -71,7 +72,7 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(app: Starlette) -> uvicorn.Server:
+def _server(app: ASGIApp) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         log_config=None,  # log through the root logger, like the rest of reconciler
@@ -191,15 +192,20 @@ class RunningSandbox:
         self.stop()
 
 
-def start_in_thread(options: SandboxOptions) -> RunningSandbox:
-    """Start the sandbox on ``options.host``/``options.port`` and return once it serves."""
+def start_in_thread(
+    options: SandboxOptions, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+) -> RunningSandbox:
+    """Start the sandbox on ``options.host``/``options.port`` and return once it serves.
+
+    ``wrap`` puts a middleware of the caller's in front (a test's hostile answers).
+    """
     app = create_app(options)
     try:
         sock = _bind(options.host, options.port)
     except ConfigError:
         app.state.store.close()
         raise
-    server = _server(app)
+    server = _server(app if wrap is None else wrap(app))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="reconciler-sandbox", daemon=True
     )

@@ -137,6 +137,17 @@ CASES = {
         "error: LiveDesk answered GET /api/v2/accounts/contacts with 200 and JSON nested too "
         "deeply to read",
     ),
+    "redirect elsewhere": (
+        response(
+            "301 Moved Permanently",
+            b"",
+            "text/html",
+        ).replace(
+            b"Content-Length",
+            b"Location: https://elsewhere.example/v2/?token=t0ken\r\nContent-Length",
+        ),
+        "error: http://127.0.0.1:",
+    ),
     "not the contacts api": (  # a wrong base URL: the web server's own 404 page
         response("404 Not Found", b"<html><body>Not Found</body></html>", "text/html"),
         "error: http://127.0.0.1:",
@@ -175,6 +186,9 @@ def test_a_bad_server_is_one_line_and_exit_1(
     assert out == ""
     assert len(err.splitlines()) == 1, err
     assert err.startswith(first_words), err
+    if case == "redirect elsewhere":
+        assert "answered with a redirect (301) to https://elsewhere.example/v2/;" in err
+        assert "t0ken" not in err
     if case == "not the contacts api":
         assert "does not answer like a LiveDesk contacts API: 404 with an HTML page" in err
         assert "check the base URL" in err

@@ -130,6 +130,9 @@ class HttpSession:
                 limits=_ONE_CONNECTION,
                 transport=transport,
                 verify=tls,
+                # Plain http (loopback only) never goes through a proxy: the credentials
+                # would travel to it in cleartext. https uses the proxy set for its host.
+                trust_env=not self.base_url.startswith("http://"),
             )
 
         self._lanes = _Lanes(concurrency, one_connection)
@@ -210,6 +213,13 @@ class HttpSession:
             return decode_json(
                 what, response.status_code, content_type, response.content, self.service
             )
+        if response.is_redirect:
+            # Never followed: the credentials would go wherever it points.
+            raise InvalidResponseError(
+                f"{self.base_url}{path} answered with a redirect ({response.status_code}) to "
+                f"{_where(response.headers.get('location', ''))}; nothing was sent there: if "
+                "that is the API, set the base URL to it"
+            )
         if response.status_code == 404 and not is_api_error(response.content):
             raise InvalidResponseError(
                 f"{self.base_url}{path} does not answer like a {self.service} contacts API: "
@@ -266,3 +276,13 @@ def _connect_reason(error: httpx.ConnectError) -> str:
     if "refused" in text.lower() or "connect call failed" in text.lower():
         return "the connection was refused (is the server running at that address?)"
     return text or type(error).__name__
+
+
+def _where(location: str) -> str:
+    """Where a redirect points, without its query or fragment (they may hold a token)."""
+    parts = urllib.parse.urlsplit(location.strip())
+    shown = urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
+    )
+    text = shown or "nowhere (no Location header)"
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -26,7 +26,10 @@ MAX_MESSAGE = 300
 
 
 def _one_line(text: str) -> str:
-    line = re.sub(r"\s+", " ", text).strip()
+    """Server text for a terminal: one line, short, and every control character (an ANSI
+    escape, a carriage return) shown as an escape rather than obeyed."""
+    line = re.sub(r"[ \t\n]+", " ", text).strip()
+    line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in line)
     return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
 
 
@@ -45,18 +48,35 @@ def describe_body(content_type: str, body: bytes) -> str:
 
 
 def _message_in(document: JSON) -> str | None:
-    """The message of Rails/Chatwoot error bodies: message, error or errors."""
+    """The message of an error body of any shape Rails and Chatwoot send: ``message``,
+    ``error``, ``errors`` as text, a list, or fields to lists (``{"email": ["is taken"]}``),
+    or a bare list; None when it holds no text at all."""
+    if isinstance(document, list):
+        return _texts_of(document)
     if not isinstance(document, Mapping):
         return None
     for key in ("message", "error"):
         if isinstance(document.get(key), str) and document[key].strip():
             return _one_line(document[key])
     errors = document.get("errors")
-    if isinstance(errors, list) and errors and all(isinstance(item, str) for item in errors):
-        return _one_line("; ".join(errors))
     if isinstance(errors, str) and errors.strip():
         return _one_line(errors)
+    if isinstance(errors, list):
+        return _texts_of(errors)
+    if isinstance(errors, Mapping):
+        parts = [
+            f"{field} {text}"
+            for field, texts in errors.items()
+            for text in (texts if isinstance(texts, list) else [texts])
+            if isinstance(text, str) and text.strip()
+        ]
+        return _one_line("; ".join(parts)) if parts else None
     return None
+
+
+def _texts_of(items: list[JSON]) -> str | None:
+    texts = [item for item in items if isinstance(item, str) and item.strip()]
+    return _one_line("; ".join(texts)) if texts else None
 
 
 def is_api_error(body: bytes) -> bool:
@@ -74,10 +94,9 @@ def server_message(content_type: str, body: bytes) -> str:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
-        document = None
-    message = _message_in(document)
-    if message is not None:
-        return message
+        pass
+    else:
+        return _message_in(document) or "a JSON body with no error message"
     if body.strip() and "text/plain" in content_type.lower():
         return _one_line(body.decode("utf-8", "replace"))
     return f"{describe_body(content_type, body)}, no error message"
