@@ -36,6 +36,8 @@ from reconciler.targets.http.retries import Retryable, retry_wait
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY = RetryPolicy()
+MAX_BODY_BYTES = 8 * 2**20
+"""The largest answer read, after decompression: a page of contacts is a few kB."""
 AsyncTransport = httpx.AsyncBaseTransport
 """What a session sends through: the network by default; tests pass the sandbox in-process."""
 
@@ -194,7 +196,20 @@ class HttpSession:
             self.request_count += 1
             started = time.perf_counter()
             try:
-                response = await http.request(method, self._url(path, params), json=body)
+                # The whole exchange has a deadline: a server that trickles a byte a second
+                # would never trip the timeout between two reads.
+                async with asyncio.timeout(self.timeout):
+                    response = await http.send(
+                        http.build_request(method, self._url(path, params), json=body),
+                        stream=True,
+                    )
+                    try:
+                        content = await _bounded_body(response, what, self.service)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                message = f"{what}: no whole answer from {self.base_url} within {self.timeout:g} s"
+                raise Retryable(TransportError(message), maybe_written=True) from None
             except httpx.HTTPError as failure:
                 raise _transport_failure(what, self, failure) from None
             except (httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as failure:
@@ -210,9 +225,7 @@ class HttpSession:
             )
         content_type = response.headers.get("content-type", "")
         if response.is_success:
-            return decode_json(
-                what, response.status_code, content_type, response.content, self.service
-            )
+            return decode_json(what, response.status_code, content_type, content, self.service)
         if response.is_redirect:
             # Never followed: the credentials would go wherever it points.
             raise InvalidResponseError(
@@ -220,13 +233,13 @@ class HttpSession:
                 f"{_where(response.headers.get('location', ''))}; nothing was sent there: if "
                 "that is the API, set the base URL to it"
             )
-        if response.status_code == 404 and not is_api_error(response.content):
+        if response.status_code == 404 and not is_api_error(content):
             raise InvalidResponseError(
                 f"{self.base_url}{path} does not answer like a {self.service} contacts API: "
-                f"404 with {describe_body(content_type, response.content)}; check the base URL"
+                f"404 with {describe_body(content_type, content)}; check the base URL"
             )
         error = status_error(
-            response.status_code, content_type, response.content, self.service, self.auth_hint
+            response.status_code, content_type, content, self.service, self.auth_hint
         )
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -286,3 +299,22 @@ def _where(location: str) -> str:
     )
     text = shown or "nowhere (no Location header)"
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+async def _bounded_body(response: httpx.Response, what: str, service: str) -> bytes:
+    """The decoded body, refused past MAX_BODY_BYTES (a gzip bomb counts as it inflates)."""
+    declared = response.headers.get("content-length", "")
+    too_large = InvalidResponseError(
+        f"{service}'s answer to {what} is over {MAX_BODY_BYTES // 2**20} MB, where a page of "
+        "contacts is a few kB: not read"
+    )
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
