@@ -65,6 +65,8 @@ class _Masker:
             return value if value is ABSENT or value is None or value == "" else REDACTED
         if isinstance(value, Mapping):
             return {key: self.value((*parts, key), child) for key, child in value.items()}
+        if isinstance(value, list):  # a list's items sit at the list's own path
+            return [self.value(parts, item) for item in value]
         return value
 
     def is_sensitive(self, parts: tuple[str, ...]) -> bool:

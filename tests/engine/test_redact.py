@@ -142,3 +142,30 @@ def test_the_plan_is_marked_and_the_original_untouched() -> None:
     assert not original.redacted
     assert original == personal_plan()
     assert (redacted.unchanged, redacted.created_at) == (3, "2024-05-01T12:00:00Z")
+
+
+def test_a_sensitive_key_inside_a_list_is_masked_everywhere() -> None:
+    change = Change(
+        Action.UPDATE,
+        ContactKey("id", 5),
+        Position("f.yaml", 1, 1),
+        (
+            FieldChange(
+                "custom_attributes.family",
+                ABSENT,
+                [{"name": "x", "date_of_birth": "1815-12-10"}, [{"date_of_birth": "1816"}]],
+            ),
+        ),
+        (
+            Operation(
+                OperationKind.UPDATE,
+                {"custom_attributes": {"family": [{"date_of_birth": "1815-12-10", "n": 1}]}},
+            ),
+        ),
+        id=5,
+    )
+    plan = redact_plan(Plan((change,), unchanged=0, target=TARGET), ("date_of_birth",))
+    shown = repr(plan)
+    assert "1815" not in shown and "1816" not in shown
+    (field,) = plan.changes[0].fields
+    assert field.after == [{"name": "x", "date_of_birth": REDACTED}, [{"date_of_birth": REDACTED}]]
