@@ -208,7 +208,7 @@ class HttpSession:
                     finally:
                         await response.aclose()
             except TimeoutError:
-                message = f"{what}: no whole answer from {self.base_url} within {self.timeout:g} s"
+                message = f"{what}: no answer from {self.base_url} within {self.timeout:g} s"
                 raise Retryable(TransportError(message), maybe_written=True) from None
             except httpx.HTTPError as failure:
                 raise _transport_failure(what, self, failure) from None
