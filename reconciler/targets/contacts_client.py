@@ -8,12 +8,12 @@ module gives it the collection's path and an ``HttpSession`` that carries the au
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Self
 
-from reconciler.concurrency import gather_all
-from reconciler.errors import UnprocessableError
+from reconciler.concurrency import gather_bounded
+from reconciler.errors import InvalidResponseError, UnprocessableError
 from reconciler.model import JSON, Contact
 from reconciler.targets.base import Capabilities
 from reconciler.targets.http.client import HttpSession
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 LIST_SORT = "created_at"  # fixed, so pages fetched at once neither skip nor repeat rows
 LOOKUP_FIELDS = ("identifier", "email", "phone_number")  # the order a lost create is sought by
+MAX_STALE_PAGES = 20
+"""Pages in a row with no contact not seen before, after which a walk is given up."""
 LOOKUP_WALKS = 5
 """Walks over an exact lookup's search results, while ties hide some of them."""
 
@@ -191,6 +193,45 @@ class ContactsClient:
         )
         return page_in(document, self._what(f"GET {self.contacts_path} page {page}"), page)
 
+    async def _walk(
+        self, params: Mapping[str, str], by_id: dict[int, Contact], count: int, *, start: int
+    ) -> None:
+        """Read pages from ``start`` into ``by_id``, a few at a time, up to the first empty one.
+
+        Bounded by what the listing returns, not only by what it says: the pages a
+        ``count`` promises are read lazily (a count of 1e9 makes no billion tasks), the
+        walk ends at the first empty page, reads on past the count while contacts created
+        meanwhile keep coming, and fails when pages keep repeating what was seen.
+        """
+        end = -(-count // self._capabilities.page_size)  # as the count says
+        stale = 0
+
+        async def read(page: int) -> None:
+            nonlocal end, stale
+            contacts, _ = await self._page(params, page)
+            if not contacts:
+                end = min(end, page - 1)
+                return
+            before = len(by_id)
+            for contact in contacts:
+                by_id.setdefault(contact["id"], contact)
+            stale = 0 if len(by_id) > before else stale + 1
+            if stale > MAX_STALE_PAGES:
+                raise InvalidResponseError(
+                    f"{self._what('GET ' + self.contacts_path)} repeats itself: "
+                    f"{MAX_STALE_PAGES} pages in a row held no contact not seen already"
+                )
+            if page >= end and len(by_id) < count:
+                end = page + 1  # created meanwhile: others moved to later pages
+
+        def pages() -> Iterator[int]:
+            page = start
+            while page <= end:
+                yield page
+                page += 1
+
+        await gather_bounded((read(page) for page in pages()), limit=self.concurrency * 2)
+
     async def _collect(
         self,
         params: Mapping[str, str],
@@ -209,21 +250,7 @@ class ContactsClient:
         for walk in range(walks):
             if not first or len(by_id) >= count:
                 break
-            last = -(-count // len(first))
-            numbers = range(2 if walk == 0 else 1, last + 1)
-            pages = await gather_all([self._page(params, page) for page in numbers])
-            for contacts, _ in pages:
-                for contact in contacts:
-                    by_id.setdefault(contact["id"], contact)
-            # Contacts created meanwhile push others onto later pages: read on to the total.
-            page = last + 1
-            while len(by_id) < count:
-                contacts, _ = await self._page(params, page)
-                if not contacts:
-                    break
-                for contact in contacts:
-                    by_id.setdefault(contact["id"], contact)
-                page += 1
+            await self._walk(params, by_id, count, start=2 if walk == 0 else 1)
         if len(by_id) < count:
             logger.info(
                 "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",

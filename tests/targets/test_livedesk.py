@@ -261,7 +261,7 @@ async def test_a_count_that_never_fills_stops_at_the_first_empty_page(
     async with client_for(rewriting(sandbox_app, overcount)) as client:
         listed = await client.list_contacts()
         assert len(listed) == 30
-        assert client.request_count == 4  # pages 1-3 as counted, then page 4: empty
+        assert client.request_count == 3  # pages 1-3 as counted: page 3 is empty, the end
     assert "counted 33 contacts but listed 30" in caplog.text
 
 
@@ -719,3 +719,39 @@ class TestUnderFaults:
                 assert contact["name"] == f"Person {n}"
                 assert contact["custom_attributes"] == {}
         assert operations_sent > 1100  # the faults were there, and were retried
+
+
+async def test_a_count_of_a_billion_is_walked_only_as_far_as_pages_hold_contacts(
+    sandbox_app: ASGIApp,
+) -> None:
+    def billion(scope: Scope, document: Any) -> Any:
+        document["meta"]["count"] = 10**9
+        return document
+
+    seed_in_order(sandbox_app, 40)
+    async with client_for(rewriting(sandbox_app, billion)) as client:
+        listed = await client.list_contacts()
+        assert len(listed) == 40
+        assert client.request_count <= 4 + 2 * client.concurrency  # not 66 million
+
+
+async def test_pages_that_repeat_end_the_walk_with_a_clear_error(sandbox_app: ASGIApp) -> None:
+    def always_page_one(scope: Scope, document: Any) -> Any:
+        document["meta"]["count"] = 10**9
+        document["meta"]["current_page"] = scope["_asked"].rsplit("page=", 1)[1]
+        return document
+
+    seed_in_order(sandbox_app, 15)
+    app = rewriting(sandbox_app, always_page_one)
+
+    async def same_first_page(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope["query_string"].decode()
+            first = (query.rsplit("page=", 1)[0] + "page=1").encode()
+            scope = {**scope, "query_string": first, "_asked": query}  # every page is page 1
+        await app(scope, receive, send)
+
+    async with client_for(same_first_page) as client:
+        with pytest.raises(InvalidResponseError, match="repeats itself: 20 pages in a row"):
+            await client.list_contacts()
+        assert client.request_count < 40
