@@ -104,6 +104,7 @@ class LiveDeskClient(ContactsClient):
             retry=retry,
             transport=transport,
         )
+        session.extra_secrets = (credentials.api_secret,)  # never repeated, even if echoed
         super().__init__(session, CONTACTS_PATH, CAPABILITIES)
         self.api_key = credentials.api_key
 

@@ -152,6 +152,14 @@ CASES = {
         response("404 Not Found", b"<html><body>Not Found</body></html>", "text/html"),
         "error: http://127.0.0.1:",
     ),
+    "401 echoing the credentials": (
+        response(
+            "401 Unauthorized",
+            b'{"error": "bad Authorization: Basic a2V5OnNlY3JldA== (key:secret)"}',
+            "application/json",
+        ),
+        "error: LiveDesk answered 401: bad Authorization: *** (key:***)",
+    ),
     "html 502 every time": (
         response("502 Bad Gateway", HTML, "text/html"),
         "error: LiveDesk answered 502: an HTML page, no error message",

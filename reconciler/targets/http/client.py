@@ -116,14 +116,18 @@ class HttpSession:
             raise ConfigError(str(error)) from None
         self.service = service
         self.auth_hint = auth_hint
+        self.extra_secrets: tuple[str, ...] = ()  # more a target knows, such as the secret
         self.concurrency = concurrency
         self.retry = retry
         self.timeout = timeout
         self.request_count = 0
         tls = _tls_context(self.base_url)
         headers = {"Accept": "application/json", "User-Agent": f"reconciler/{__version__}"}
+        self._secrets: tuple[str, ...] = ()
         if auth_header is not None:
             headers[auth_header[0]] = auth_header[1]
+            # The header's value, and its parts: "Basic <token>" may come back as either.
+            self._secrets = (auth_header[1], *auth_header[1].split(" ", 1)[1:])
 
         def one_connection() -> httpx.AsyncClient:
             return httpx.AsyncClient(
@@ -239,7 +243,12 @@ class HttpSession:
                 f"404 with {describe_body(content_type, content)}; check the base URL"
             )
         error = status_error(
-            response.status_code, content_type, content, self.service, self.auth_hint
+            response.status_code,
+            content_type,
+            content,
+            self.service,
+            self.auth_hint,
+            secrets=(*self._secrets, *self.extra_secrets),
         )
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))

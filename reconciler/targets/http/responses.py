@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from reconciler.errors import (
     AuthenticationError,
@@ -114,10 +114,21 @@ def _attributes_in(content_type: str, body: bytes) -> tuple[str, ...]:
 
 
 def status_error(
-    status: int, content_type: str, body: bytes, service: str, auth_hint: str = ""
+    status: int,
+    content_type: str,
+    body: bytes,
+    service: str,
+    auth_hint: str = "",
+    *,
+    secrets: Sequence[str] = (),
 ) -> HTTPStatusError:
-    """The typed error for a non-2xx answer, carrying the server's message."""
+    """The typed error for a non-2xx answer, carrying the server's message.
+
+    A server may echo what it was sent: each of ``secrets`` in its message becomes ``***``.
+    """
     message = server_message(content_type, body)
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        message = message.replace(secret, "***")
     if status == 401:
         return AuthenticationError(f"{message} ({auth_hint})" if auth_hint else message, service)
     if status == 404:
