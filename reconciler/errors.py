@@ -9,6 +9,7 @@ The CLI prints ``str(error)`` as one line and exits 1; any other exception is a 
   * PlanError                a plan can't be made (unknown id, no inbox_id, ...)
   * StalePlanError           live values moved since the saved plan was made
   * ThresholdError           the plan changes more than max_changes allows
+  * DeadlineError            the run passed ``deadline`` (reconciler.yaml)
   * ApiError                 the help desk's API (or the sandbox) failed us
     * TransportError         no usable HTTP response: connect error, timeout, dropped connection
     * InvalidResponseError   a response that is not the JSON the contract promises
@@ -52,6 +53,10 @@ class PlanError(ReconcilerError):
 
 class StalePlanError(ReconcilerError):
     """Live values changed after the saved plan was made; nothing was applied."""
+
+
+class DeadlineError(ReconcilerError):
+    """The run passed the deadline the settings give it."""
 
 
 class ThresholdError(ReconcilerError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.commands.plan import context_line, plan_against
-from reconciler.concurrency import run
+from reconciler.concurrency import Deadline, run
 from reconciler.engine.apply import Outcome, Stale, apply_plan, find_stale
 from reconciler.engine.plan import change_limit_message
 from reconciler.engine.plancheck import check_applicable
@@ -39,6 +39,7 @@ def apply_command(
     if bool(paths) == bool(plan_file):
         raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
     settings = load_settings(config)
+    deadline = Deadline(settings.deadline)
 
     def shown(change: Change) -> Change:
         return redact_change(change, settings.sensitive) if redact else change
@@ -56,7 +57,7 @@ def apply_command(
             )
         with open_target(settings, sandbox=sandbox) as target:
             check_applicable(plan, plan_file, target.identity, target.capabilities)
-            stale = run(_find_stale(target, plan))
+            stale = run(_find_stale(target, plan), deadline=deadline.remaining())
             if stale:
                 for line in stale:
                     print(f"stale: {replace(line, change=shown(line.change))}", file=sys.stderr)
@@ -64,20 +65,22 @@ def apply_command(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
                 )
-            applied = run(_apply(target, plan, shown))
+            applied = run(_apply(target, plan, shown, deadline))
         return _summary(applied)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = run(plan_against(target, declaration, settings))
+        plan = run(plan_against(target, declaration, settings), deadline=deadline.remaining())
         print(context_line(settings, plan), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:
             return EXIT_OK
         _check_threshold(plan, settings, force=force)
-        if not auto_approve and not _confirmed():
-            print("Apply cancelled.")
-            return EXIT_ERROR
-        applied = run(_apply(target, plan, shown))
+        if not auto_approve:
+            if not _confirmed():
+                print("Apply cancelled.")
+                return EXIT_ERROR
+            deadline = Deadline(settings.deadline)  # the wait for "yes" is not the desk's
+        applied = run(_apply(target, plan, shown, deadline))
     return _summary(applied)
 
 
@@ -87,11 +90,11 @@ def _summary(applied: Applied) -> int:
     created = sum(1 for outcome in outcomes if outcome.status == "created")
     counts = f"{created} created, {len(outcomes) - created - failed} updated, {failed} failed"
     if applied.not_started:
+        why = "stopped at the deadline" if applied.deadline_passed else "interrupted"
         print(
-            f"Apply interrupted: {counts}, {applied.not_started} not started; "
-            "run apply again to finish."
+            f"Apply {why}: {counts}, {applied.not_started} not started; run apply again to finish."
         )
-        return EXIT_INTERRUPTED
+        return EXIT_ERROR if applied.deadline_passed else EXIT_INTERRUPTED
     print(f"Apply complete: {counts}.")
     return EXIT_ERROR if failed else EXIT_OK
 
@@ -99,7 +102,8 @@ def _summary(applied: Applied) -> int:
 @dataclass(frozen=True, slots=True)
 class Applied:
     outcomes: tuple[Outcome, ...]
-    not_started: int  # changes never begun: Ctrl-C came first
+    not_started: int  # changes never begun: Ctrl-C or the deadline came first
+    deadline_passed: bool = False
 
 
 async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
@@ -107,9 +111,12 @@ async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
         return await find_stale(client, plan)
 
 
-async def _apply(target: Target, plan: Plan, shown: Callable[[Change], Change]) -> Applied:
+async def _apply(
+    target: Target, plan: Plan, shown: Callable[[Change], Change], deadline: Deadline
+) -> Applied:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    timer = loop.call_later(deadline.remaining(), stop.set)  # past it: no new writes
 
     def interrupted() -> None:
         print(
@@ -133,7 +140,9 @@ async def _apply(target: Target, plan: Plan, shown: Callable[[Change], Change]) 
                 outcomes = await apply_plan(client, plan, on_outcome=report, stop=stop)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-    return Applied(outcomes, len(plan.changes) - len(outcomes))
+        timer.cancel()
+    passed = deadline.remaining() == 0 and len(outcomes) < len(plan.changes)
+    return Applied(outcomes, len(plan.changes) - len(outcomes), deadline_passed=passed)
 
 
 def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:

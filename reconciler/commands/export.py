@@ -33,7 +33,7 @@ def export_command(
             return await export.read_export(client, query=query, known_ids=known)
 
     with open_target(settings, sandbox=sandbox) as target:
-        found = run(read(target))
+        found = run(read(target), deadline=settings.deadline)
     notes = list(found.notes)
     count = plural(len(found.contacts), "contact")
     if path is None:

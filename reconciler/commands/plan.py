@@ -33,7 +33,7 @@ def plan_command(
     settings = load_settings(config)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = run(plan_against(target, declaration, settings))
+        plan = run(plan_against(target, declaration, settings), deadline=settings.deadline)
     if redact:
         plan = redact_plan(plan, settings.sensitive)
     if out is not None:

@@ -49,6 +49,7 @@ class Settings:
     max_changes: int | str  # a count, or a percentage like "25%"
     sensitive: tuple[str, ...]  # attribute keys --redact masks, besides the personal fields
     ignore: tuple[IgnoreRule, ...]
+    deadline: float = 3600.0  # seconds the whole run may take against the desk
     source: str | None = field(default=None, compare=False)  # the file read; None: defaults
 
     def change_limit(self, managed: int) -> int | None:
@@ -128,6 +129,7 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         max_changes=max_changes if isinstance(max_changes, str) else int(max_changes),
         sensitive=tuple(values["sensitive"]),
         ignore=tuple(_ignore_rule(rule) for rule in values["ignore"]),
+        deadline=float(values["deadline"]),
     )
 
 
