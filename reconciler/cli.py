@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=PLAN_FORMATS, default="text")
 
     sandbox = commands.add_parser(
-        "sandbox", parents=[verbose], help="serve a local stand-in for LiveDesk"
+        "sandbox",
+        parents=[verbose],
+        help="serve a local stand-in for LiveDesk and Chatwoot (both APIs, one store)",
     )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
@@ -127,6 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--api-key", default="sandbox")
     sandbox.add_argument("--api-secret", default="sandbox")
+    sandbox.add_argument(
+        "--chatwoot-token", default="sandbox-token", help="the Chatwoot face's access token"
+    )
+    sandbox.add_argument(
+        "--account-id", type=int, default=1, metavar="N", help="the Chatwoot face's account"
+    )
+    sandbox.add_argument(
+        "--chatwoot-version",
+        default="4.10.0",
+        metavar="X.Y.Z",
+        help="the version GET /api tells (before 3.7.0 contacts have no blocked)",
+    )
+    sandbox.add_argument(
+        "--search-limit",
+        type=int,
+        default=100,
+        metavar="N",
+        help="Chatwoot searches allowed a rate window (default 100)",
+    )
+    sandbox.add_argument(
+        "--rate-window",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds of the Chatwoot face's fixed rate windows (default 60)",
+    )
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="N")
     sandbox.add_argument(
         "--rate-limit",
@@ -254,6 +282,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 api_key=args.api_key,
                 api_secret=args.api_secret,
+                chatwoot_token=args.chatwoot_token,
+                account_id=args.account_id,
+                version=args.chatwoot_version,
+                search_limit=args.search_limit,
+                rate_window=args.rate_window,
                 latency_ms=args.latency_ms,
                 rate_limit=args.rate_limit,
                 fault_rate=args.fault_rate,

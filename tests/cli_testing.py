@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,47 @@ def write_contacts(
     return directory
 
 
-def point_at(monkeypatch: pytest.MonkeyPatch, sandbox: RunningSandbox, workdir: Path) -> None:
-    """Run the CLI in ``workdir`` against ``sandbox`` with its credentials."""
+@dataclass(frozen=True)
+class Desk:
+    """One face of the sandbox, as the CLI reaches it: its settings and its credentials."""
+
+    name: str
+    settings: str  # what reconciler.yaml must say to pick this target
+    credential_variables: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+LIVEDESK = Desk("livedesk", "", ("LIVEDESK_API_KEY", "LIVEDESK_API_SECRET"))
+CHATWOOT = Desk("chatwoot", "target: chatwoot\naccount_id: 1\n", ("CHATWOOT_API_TOKEN",))
+DESKS = (LIVEDESK, CHATWOOT)
+
+
+def point_at(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: RunningSandbox,
+    workdir: Path,
+    desk: Desk = LIVEDESK,
+) -> None:
+    """Run the CLI in ``workdir`` against ``sandbox``'s face for ``desk``, with its
+    credentials (both faces'), and a reconciler.yaml there that picks ``desk``."""
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("LIVEDESK_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("LIVEDESK_API_KEY", "sandbox")
     monkeypatch.setenv("LIVEDESK_API_SECRET", "sandbox")
+    monkeypatch.setenv("CHATWOOT_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("CHATWOOT_API_TOKEN", "sandbox-token")
     monkeypatch.delenv("NO_COLOR", raising=False)
+    if desk.settings:
+        write_settings(workdir, desk)
+
+
+def write_settings(directory: Path, desk: Desk, text: str = "") -> Path:
+    """``directory``/reconciler.yaml: what picks ``desk``, then ``text``."""
+    path = directory / "reconciler.yaml"
+    path.write_text(desk.settings + text, encoding="utf-8")
+    return path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_testing import DESKS, Desk
 from hypothesis import settings
 from starlette.applications import Starlette
 
@@ -22,6 +23,13 @@ if os.environ.get("CI"):
 
 ASGI_BASE_URL = "http://127.0.0.1"
 SANDBOX_CREDENTIALS = ("sandbox", "sandbox")
+
+
+@pytest.fixture(params=DESKS, ids=str)
+def desk(request: pytest.FixtureRequest) -> Desk:
+    """Each face of the sandbox in turn: a test that takes it runs against both targets."""
+    desk: Desk = request.param
+    return desk
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.store import Store
+from reconciler.targets.chatwoot import ChatwootClient
 from reconciler.targets.livedesk import LiveDeskClient, RetryPolicy
 
 SCALARS = ("name", "email", "phone_number", "identifier", "blocked")
@@ -208,13 +209,17 @@ QUICK_RETRIES = RetryPolicy(
 
 
 def client_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
-    """Give the CLI's LiveDesk client these constructor options (retry, timeout).
+    """Give the CLI's client, of either target, these constructor options (retry, timeout).
 
     The settings file has no retry knob; the client is the real one, only built with
-    these arguments in place of what targets.livedesk.LiveDesk passes.
+    these arguments in place of what the target (LiveDesk or Chatwoot) passes.
     """
 
-    def build(*args: Any, **kwargs: Any) -> LiveDeskClient:
+    def livedesk(*args: Any, **kwargs: Any) -> LiveDeskClient:
         return LiveDeskClient(*args, **{**kwargs, **options})
 
-    monkeypatch.setattr("reconciler.targets.livedesk.LiveDeskClient", build)
+    def chatwoot(*args: Any, **kwargs: Any) -> ChatwootClient:
+        return ChatwootClient(*args, **{**kwargs, **options})
+
+    monkeypatch.setattr("reconciler.targets.livedesk.LiveDeskClient", livedesk)
+    monkeypatch.setattr("reconciler.targets.chatwoot.ChatwootClient", chatwoot)

@@ -66,6 +66,7 @@ LAYER_RULES = {
         "reconciler.outputs",
         "reconciler.sandbox",
         "reconciler.targets.livedesk",
+        "reconciler.targets.chatwoot",
         "reconciler.targets.http",
         "reconciler.targets.registry",
     ),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testing import run, store_of, stored, write_contacts
+from cli_testing import Desk, run, store_of, stored, write_contacts, write_settings
 from reliability_testing import QUICK_RETRIES, client_options
 
 import reconciler
@@ -25,6 +25,8 @@ REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
 API_KEY = "reconciler-key"
 SECRET = "Zx9-s3cr3t-Qw7-never-shown"
 WRONG_SECRET = "Wr0ng-s3cr3t-Pk4-also-never-shown"
+TOKEN = "Cw7-t0k3n-Hj2-never-shown"  # Chatwoot's; its profile answer echoes it back
+WRONG_TOKEN = "Wr0ng-t0k3n-Lm5-also-never-shown"
 
 
 def leaks(secret: str) -> list[str]:
@@ -33,14 +35,19 @@ def leaks(secret: str) -> list[str]:
     return [secret, token, f"Basic {token}"]
 
 
-FORBIDDEN = [*leaks(SECRET), *leaks(WRONG_SECRET)]
+FORBIDDEN = [*leaks(SECRET), *leaks(WRONG_SECRET), TOKEN, WRONG_TOKEN]
 
 
 @pytest.fixture
 def sandbox_options(sandbox_options: SandboxOptions) -> SandboxOptions:
     # Some failed requests too, so that the retry and error paths log as well.
     return dataclasses.replace(
-        sandbox_options, api_key=API_KEY, api_secret=SECRET, fault_rate=0.15, fault_seed=3
+        sandbox_options,
+        api_key=API_KEY,
+        api_secret=SECRET,
+        chatwoot_token=TOKEN,
+        fault_rate=0.15,
+        fault_seed=3,
     )
 
 
@@ -70,6 +77,7 @@ def test_no_command_shows_the_secret(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    desk: Desk,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="stamina")  # main() quiets it without -v
@@ -82,6 +90,10 @@ def test_no_command_shows_the_secret(
     monkeypatch.setenv("LIVEDESK_BASE_URL", live_sandbox.base_url)
     monkeypatch.setenv("LIVEDESK_API_KEY", API_KEY)
     monkeypatch.setenv("LIVEDESK_API_SECRET", SECRET)
+    monkeypatch.setenv("CHATWOOT_BASE_URL", live_sandbox.base_url)
+    monkeypatch.setenv("CHATWOOT_API_TOKEN", TOKEN)
+    if desk.settings:
+        write_settings(tmp_path, desk)
     declared: list[dict[str, Any]] = [
         {"id": ada, "name": "Ada Lovelace", "custom_attributes": {"tier": "gold"}},
         {"identifier": "cyd", "email": "cyd@example.com", "name": "Cyd"},
@@ -123,10 +135,12 @@ def test_no_command_shows_the_secret(
     cli("export", str(tmp_path / "split"), "--split")
     cli("export", "--query", "example.com")
 
-    # The wrong secret: 401 on every command that talks to LiveDesk.
+    # The wrong secret or token: 401 on every command that talks to the desk.
     monkeypatch.setenv("LIVEDESK_API_SECRET", WRONG_SECRET)
+    monkeypatch.setenv("CHATWOOT_API_TOKEN", WRONG_TOKEN)
+    service = "Chatwoot" if desk.name == "chatwoot" else "LiveDesk"
     for argv in (["plan", files], ["apply", files, "--auto-approve"], ["export"]):
-        assert "LiveDesk answered 401" in cli(*argv, expect=1)
+        assert f"{service} answered 401" in cli(*argv, expect=1)
 
     logs = logged(caplog)
     assert "attempt failed" in caplog.text  # the retry path logged too

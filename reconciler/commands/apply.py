@@ -70,7 +70,7 @@ def apply_command(
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(plan_against(target, declaration, settings), deadline=deadline.remaining())
-        print(context_line(settings, plan), file=sys.stderr)
+        print(context_line(settings, plan, target), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:
             return EXIT_OK

@@ -28,14 +28,19 @@ def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
     # Imported here so that runs against a real desk never load the server stack.
     from reconciler.sandbox.server import SandboxOptions, start_in_thread
 
-    options = SandboxOptions(port=0, db=str(SANDBOX_DB), seed=str(DEMO_CONTACTS))
+    options = SandboxOptions(
+        port=0, db=str(SANDBOX_DB), seed=str(DEMO_CONTACTS), account_id=settings.account_id or 1
+    )
     with start_in_thread(options) as running:
         if running.app.state.seeded:
             log.info("seeded a new sandbox at %s with the demo contacts", options.db)
+        # Each target's own variables; the sandbox serves both APIs over one store.
         environ = {
             "LIVEDESK_BASE_URL": running.base_url,
             "LIVEDESK_API_KEY": options.api_key,
             "LIVEDESK_API_SECRET": options.api_secret,
+            "CHATWOOT_BASE_URL": running.base_url,
+            "CHATWOOT_API_TOKEN": options.chatwoot_token,
         }
         # The port is new each time: a plan names the sandbox by its database instead.
         yield connect(settings, environ, endpoint=f"sandbox:{options.db}")

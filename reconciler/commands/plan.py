@@ -34,25 +34,34 @@ def plan_command(
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(plan_against(target, declaration, settings), deadline=settings.deadline)
+        header = context_line(settings, plan, target)
     if redact:
         plan = redact_plan(plan, settings.sensitive)
     if out is not None:
         write_plan(plan, out)
-    print(context_line(settings, plan), file=sys.stderr)  # stdout holds the plan alone
+    print(header, file=sys.stderr)  # stdout holds the plan alone
     print_plan(plan, output_format)
     if detailed_exitcode and plan.changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
-def context_line(settings: Settings, plan: Plan) -> str:
-    """The header of a plan for people: which settings file and which target it used."""
+def context_line(settings: Settings, plan: Plan, target: Target) -> str:
+    """The header of a plan for people: which settings file and which target it used, and
+    whether the credentials travelled unencrypted (``allow_plain_http``)."""
     used = settings.source or "no reconciler.yaml (the defaults)"
-    return f"Settings: {used}. Target: {plan.target}."
+    line = f"Settings: {used}. Target: {plan.target}."
+    if target.cleartext:
+        line += (
+            " Warning: plain http (allow_plain_http): the credentials and the contacts "
+            "travel unencrypted."
+        )
+    return line
 
 
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
             live = await fetch_live(client, declaration, on_progress=advance)
-    return make_plan(declaration, live, settings, target.capabilities, target=target.identity)
+        capabilities = client.capabilities  # the server's own, once the session has asked it
+    return make_plan(declaration, live, settings, capabilities, target=target.identity)

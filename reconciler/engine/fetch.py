@@ -3,7 +3,9 @@
 Three ways to find a contact, chosen by request count:
 
 * one GET per contact declared with an ``id``;
-* one search (``q=``, filtered for exact equality) per contact known only by identifier or email;
+* exact lookups of the contacts known only by identifier or email, as many a request as
+  the target allows (``Capabilities.keys_per_lookup``: LiveDesk one search each, Chatwoot
+  a filter of several);
 * the whole paged listing (the target's page size), when that takes fewer requests than
   the two above. A listing proves that a contact exists, never that it doesn't: it leaves
   out contacts with no email, phone or identifier, and the server orders ties in the sort
@@ -41,18 +43,22 @@ async def fetch_live(
     requests_before = client.request_count
 
     found: dict[ContactKey, Contact | None]
-    if _listing_may_be_cheaper(len(keys)):
+    lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
+    # The listing costs at least one request: with one lookup or none it never wins.
+    if lookups > 1:
         first_page, total = await client.list_page(1)
-        if math.ceil(total / client.capabilities.page_size) <= len(set(keys)):
+        if math.ceil(total / client.capabilities.page_size) <= lookups:
             found = await _fetch_by_listing(client, keys, first_page, total, advance)
             return _live_state(keys, found, client.request_count - requests_before)
-    found = await _fetch_one_by_one(client, keys, advance)
+    found = await _fetch_exactly(client, keys, advance)
     return _live_state(keys, found, client.request_count - requests_before)
 
 
-def _listing_may_be_cheaper(lookups: int) -> bool:
-    # The listing costs at least one request: with one lookup or none it never wins.
-    return lookups > 1
+def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:
+    """Requests the exact lookups of ``keys`` take: one an id, the others in batches."""
+    unique = set(keys)
+    by_id = sum(1 for key in unique if key.field == "id")
+    return by_id + math.ceil((len(unique) - by_id) / max(keys_per_lookup, 1))
 
 
 async def _fetch_by_listing(
@@ -78,22 +84,36 @@ async def _fetch_by_listing(
         else:
             missing.append(key)  # a listing can't prove absence: look it up exactly
     advance(len(keys) - len(missing))
-    found.update(await _fetch_one_by_one(client, missing, advance))
+    found.update(await _fetch_exactly(client, missing, advance))
     return found
 
 
-async def _fetch_one_by_one(
+async def _fetch_exactly(
     client: ContactsApi, keys: Iterable[ContactKey], advance: ProgressCallback
 ) -> dict[ContactKey, Contact | None]:
+    """Each key's contact by exact lookups: a GET per id, the others in batches."""
     unique = list(dict.fromkeys(keys))
+    ids = [key for key in unique if key.field == "id"]
+    others = [key for key in unique if key.field != "id"]
+    size = max(client.capabilities.keys_per_lookup, 1)
+    batches = [[key] for key in ids] + [
+        others[start : start + size] for start in range(0, len(others), size)
+    ]
 
-    async def lookup(key: ContactKey) -> Contact | None:
-        contact = await read_contact(client, key)
-        advance(1)
-        return contact
+    async def read(batch: list[ContactKey]) -> list[Contact | None]:
+        if batch[0].field == "id":
+            contacts = [await read_contact(client, batch[0])]
+        else:
+            contacts = await client.lookup(batch)
+        advance(len(batch))
+        return contacts
 
-    results = await gather_bounded((lookup(key) for key in unique), limit=client.concurrency * 2)
-    return dict(zip(unique, results, strict=True))
+    results = await gather_bounded((read(batch) for batch in batches), limit=client.concurrency * 2)
+    return {
+        key: contact
+        for batch, contacts in zip(batches, results, strict=True)
+        for key, contact in zip(batch, contacts, strict=True)
+    }
 
 
 async def read_contact(client: ContactsApi, key: ContactKey) -> Contact | None:
@@ -103,8 +123,8 @@ async def read_contact(client: ContactsApi, key: ContactKey) -> Contact | None:
             return await client.get_contact(int(key.value))
         except NotFoundError:
             return None
-    matches = await client.find_contacts(**{key.field: str(key.value)})
-    return matches[0] if matches else None
+    (contact,) = await client.lookup([key])
+    return contact
 
 
 def _live_state(

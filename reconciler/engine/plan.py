@@ -55,7 +55,7 @@ def make_plan(
     """
     if len(live.contacts) != len(declaration.contacts):
         raise AssertionError("live state and declaration are not aligned")
-    problems: list[str] = []
+    problems = _unsupported(declaration, capabilities)
     changes: list[Change] = []
     unchanged = 0
     seen_ids: dict[int, DeclaredContact] = {}
@@ -109,6 +109,17 @@ def make_plan(
     if over is not None:
         warnings.append(f"{over}: apply will refuse without --force")
     return replace(plan, warnings=tuple(warnings))
+
+
+def _unsupported(declaration: Declaration, capabilities: Capabilities) -> list[str]:
+    """One line for each field the files declare that the target can't keep."""
+    problems = []
+    for name, why in capabilities.unsupported:
+        using = [declared for declared in declaration.contacts if name in declared.fields]
+        if using:
+            more = f" and {len(using) - 1} other contact(s)" if len(using) > 1 else ""
+            problems.append(f"{using[0].source.file_line}{more}: {why}")
+    return problems
 
 
 def change_limit_message(plan: Plan, settings: Settings) -> str | None:

@@ -50,6 +50,8 @@ class Settings:
     sensitive: tuple[str, ...]  # attribute keys --redact masks, besides the personal fields
     ignore: tuple[IgnoreRule, ...]
     deadline: float = 3600.0  # seconds the whole run may take against the desk
+    account_id: int | None = None  # chatwoot: the account the files declare contacts of
+    allow_plain_http: bool = False  # http:// to a host that isn't loopback, opted into
     source: str | None = field(default=None, compare=False)  # the file read; None: defaults
 
     def change_limit(self, managed: int) -> int | None:
@@ -130,6 +132,8 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         sensitive=tuple(values["sensitive"]),
         ignore=tuple(_ignore_rule(rule) for rule in values["ignore"]),
         deadline=float(values["deadline"]),
+        account_id=None if values["account_id"] is None else int(values["account_id"]),
+        allow_plain_http=bool(values["allow_plain_http"]),
     )
 
 

@@ -1,10 +1,17 @@
-"""The sandbox's HTTP API: LiveDesk's contacts endpoints as a Starlette app.
+"""The sandbox's HTTP API: two faces over one store, as a Starlette app.
+
+LiveDesk (HTTP Basic auth, HTML 500s):
 
 GET   /api/v2/accounts/contacts        list (page, sort, direction, labels,
                                        include_contact_inboxes) or search (q)
 POST  /api/v2/accounts/contacts        create, in inbox 1
 GET   /api/v2/accounts/contacts/{id}   get one
 PATCH /api/v2/accounts/contacts/{id}   update (PUT too, as in Rails)
+
+Chatwoot (``api_access_token``, JSON errors; chatwoot.py), under
+/api/v1/accounts/{account_id}/contacts: the list (``q`` ignored), ``/search`` (throttled),
+``POST /filter``, create (inbox optional, every field), get and update; and ``GET /api``,
+``GET /api/v1/profile``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import secrets
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,10 +35,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.errors import ConfigError
-from reconciler.sandbox import contacts
+from reconciler.sandbox import chatwoot, contacts
 from reconciler.sandbox.contacts import JSON, Invalid, ServerFault
 from reconciler.sandbox.faults import INTERNAL_ERROR_HTML, FaultInjection, Faults
-from reconciler.sandbox.store import SORT_COLUMNS, Store
+from reconciler.sandbox.store import SORT_COLUMNS, Conditions, Store
 
 CONTACTS_PATH = "/api/v2/accounts/contacts"
 
@@ -58,24 +66,44 @@ def create_app(options: SandboxOptions) -> Starlette:
     except BaseException:
         store.close()
         raise
-    api = _ContactsApi(store, options.api_key, options.api_secret)
+    livedesk = _ContactsApi(
+        store,
+        _Face(
+            refusal=_BasicAuth(options.api_key, options.api_secret).refusal,
+            server_error=_server_error,
+            create_keys=contacts.CREATE_KEYS,
+        ),
+    )
+    auth = chatwoot.ChatwootAuth(
+        options.chatwoot_token, options.chatwoot_bot_token, options.account_id, options.version
+    )
+    chatwoot_api = _ContactsApi(
+        store,
+        _Face(
+            refusal=auth.refusal,
+            server_error=chatwoot.server_error,
+            create_keys=contacts.UPDATE_KEYS,
+            inbox_required=False,
+            search_on_list=False,
+            lacks=auth.lacks,
+            inbox=chatwoot.INBOX_SLIM,
+        ),
+        search_window=chatwoot.FixedWindow(options.search_limit, options.rate_window),
+    )
     faults = Faults(
         latency_ms=options.latency_ms,
         rate_limit=options.rate_limit,
+        rate_window=options.rate_window,
         fault_rate=options.fault_rate,
         fail_after_write=options.fail_after_write,
         seed=options.fault_seed,
     )
     app = Starlette(
         routes=[
-            Route(CONTACTS_PATH, api.guarded(api.index), methods=["GET"]),
-            Route(CONTACTS_PATH, api.guarded(api.create), methods=["POST"]),
-            Route(CONTACTS_PATH + "/{contact_id}", api.guarded(api.show), methods=["GET"]),
-            Route(
-                CONTACTS_PATH + "/{contact_id}",
-                api.guarded(api.update),
-                methods=["PATCH", "PUT"],
-            ),
+            *livedesk.routes(CONTACTS_PATH),
+            *chatwoot_api.routes(chatwoot.PREFIX, chatwoot=True),
+            Route(chatwoot.VERSION_PATH, _sync(auth.about), methods=["GET"]),
+            Route(chatwoot.PROFILE_PATH, _sync(auth.profile), methods=["GET"]),
         ],
         middleware=[Middleware(FaultInjection, faults=faults)] if faults.any else [],
     )
@@ -136,26 +164,18 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
-class _ContactsApi:
-    def __init__(self, store: Store, api_key: str, api_secret: str) -> None:
-        self._store = store
+def _sync(handler: Callable[[Request], Response]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        return handler(request)
+
+    return endpoint
+
+
+class _BasicAuth:
+    def __init__(self, api_key: str, api_secret: str) -> None:
         self._credentials = f"{api_key}:{api_secret}".encode()
 
-    def guarded(self, handler: Handler) -> Handler:
-        """``handler`` behind Basic auth, with a database or server fault as an HTML 500."""
-
-        async def endpoint(request: Request) -> Response:
-            refusal = self._refusal(request)
-            if refusal is not None:
-                return refusal
-            try:
-                return await handler(request)
-            except (ServerFault, sqlite3.IntegrityError):
-                return _server_error()
-
-        return endpoint
-
-    def _refusal(self, request: Request) -> Response | None:
+    def refusal(self, request: Request) -> Response | None:
         header = request.headers.get("authorization")
         if not header:
             return _json({"errors": ["You need to sign in or sign up before continuing."]}, 401)
@@ -167,6 +187,68 @@ class _ContactsApi:
         if scheme.lower() != "basic" or not secrets.compare_digest(given, self._credentials):
             return _json({"error": "Invalid Access Token"}, 401)
         return None
+
+
+@dataclass(frozen=True)
+class _Face:
+    """How one API the sandbox plays answers: its auth, its 500s, its create and shapes."""
+
+    refusal: Callable[[Request], Response | None]
+    server_error: Callable[[], Response]
+    create_keys: tuple[str, ...]
+    inbox_required: bool = True
+    search_on_list: bool = True  # q on the listing's path searches (LiveDesk)
+    lacks: frozenset[str] = frozenset()  # contact fields this version doesn't have
+    inbox: dict[str, JSON] | None = None  # contact_inboxes[].inbox; None: as stored
+
+    def render(self, record: contacts.Record, *, include_contact_inboxes: bool = True) -> JSON:
+        contact = contacts.render(record, include_contact_inboxes=include_contact_inboxes)
+        for name in self.lacks:
+            contact.pop(name, None)
+        if self.inbox is not None and "contact_inboxes" in contact:
+            contact["contact_inboxes"] = [
+                {**item, "inbox": self.inbox} for item in contact["contact_inboxes"]
+            ]
+        return contact
+
+
+class _ContactsApi:
+    def __init__(
+        self, store: Store, face: _Face, *, search_window: chatwoot.FixedWindow | None = None
+    ) -> None:
+        self._store = store
+        self._face = face
+        self._search_window = search_window
+
+    def routes(self, path: str, *, chatwoot: bool = False) -> list[Route]:
+        guarded = self.guarded
+        extra = []
+        if chatwoot:
+            extra = [
+                Route(path + "/search", guarded(self.search), methods=["GET"]),
+                Route(path + "/filter", guarded(self.filter), methods=["POST"]),
+            ]
+        return [
+            Route(path, guarded(self.index), methods=["GET"]),
+            Route(path, guarded(self.create), methods=["POST"]),
+            *extra,
+            Route(path + "/{contact_id}", guarded(self.show), methods=["GET"]),
+            Route(path + "/{contact_id}", guarded(self.update), methods=["PATCH", "PUT"]),
+        ]
+
+    def guarded(self, handler: Handler) -> Handler:
+        """``handler`` behind the face's auth, with a database or server fault as a 500."""
+
+        async def endpoint(request: Request) -> Response:
+            refusal = self._face.refusal(request)
+            if refusal is not None:
+                return refusal
+            try:
+                return await handler(request)
+            except (ServerFault, sqlite3.IntegrityError):
+                return self._face.server_error()
+
+        return endpoint
 
     async def _body(self, request: Request) -> dict[str, JSON] | Response:
         raw = await request.body()
@@ -195,7 +277,10 @@ class _ContactsApi:
             return None
         return self._store.get(int(raw_id))
 
-    async def index(self, request: Request) -> Response:
+    def _listing(
+        self, request: Request, *, query: str | None, conditions: Conditions = ()
+    ) -> Response:
+        """A page of the listing, a search or a filter, with LiveDesk's and Chatwoot's meta."""
         params = request.query_params
         raw_page = params.get("page")
         page = max(_ruby_to_i(raw_page), 1) if raw_page is not None else 1
@@ -203,8 +288,8 @@ class _ContactsApi:
         descending = sort.startswith("-")
         sort = sort.removeprefix("-")
         direction = params.get("direction", "").lower()
-        if direction in {"asc", "desc"}:
-            descending = direction == "desc"
+        if direction in {"asc", "desc"} and self._face.search_on_list:
+            descending = direction == "desc"  # LiveDesk documents it; Chatwoot ignores it
         if "labels[]" in params:
             labels = params.getlist("labels[]")
         else:
@@ -213,51 +298,74 @@ class _ContactsApi:
         total, records = self._store.page(
             page,
             PAGE_SIZE,
-            query=params.get("q", "").strip() or None,
+            query=query,
             labels=[label.strip() for label in labels if label.strip()],
             sort=sort if sort in SORT_COLUMNS else None,
             descending=descending,
+            conditions=conditions,
         )
         payload = [
-            contacts.render(record, include_contact_inboxes=include_inboxes in {"", "true"})
+            self._face.render(record, include_contact_inboxes=include_inboxes in {"", "true"})
             for record in records
         ]
         meta = {"count": total, "current_page": 1 if raw_page is None else raw_page}
         return _json({"meta": meta, "payload": payload})
 
+    async def index(self, request: Request) -> Response:
+        query = request.query_params.get("q", "").strip() if self._face.search_on_list else ""
+        return self._listing(request, query=query or None)
+
+    async def search(self, request: Request) -> Response:
+        if self._search_window is not None and not self._search_window.take():
+            return chatwoot.throttled()
+        query = request.query_params.get("q", "").strip()
+        if not query:  # Chatwoot renders nothing in particular: no count, no contacts
+            return _json({"meta": {"count": None, "current_page": 1}, "payload": []})
+        return self._listing(request, query=query)
+
+    async def filter(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        conditions = chatwoot.conditions_in(body)
+        if isinstance(conditions, Response):
+            return conditions
+        return self._listing(request, query=None, conditions=conditions)
+
     async def show(self, request: Request) -> Response:
         record = self._contact_or_none(request)
         if record is None:
             return _not_found()
-        return _json({"payload": contacts.render(record)})
+        return _json({"payload": self._face.render(record)})
+
+    def _permitted(self, body: dict[str, JSON], keys: tuple[str, ...]) -> dict[str, JSON]:
+        return contacts.permitted(body, tuple(k for k in keys if k not in self._face.lacks))
 
     async def create(self, request: Request) -> Response:
         body = await self._body(request)
         if isinstance(body, Response):
             return body
         inbox_id = body.get("inbox_id")
-        if inbox_id is None or inbox_id == "":
+        no_inbox = inbox_id is None or inbox_id == ""
+        if no_inbox and self._face.inbox_required:
             return _unprocessable([Invalid("inbox_id", "Inbox can't be blank")])
-        fields = contacts.permitted(body, contacts.CREATE_KEYS)
-        record = contacts.new_record(fields)
+        record = contacts.new_record(self._permitted(body, self._face.create_keys))
         problems = contacts.validate(record, self._store.taken)
         if problems:
             return _unprocessable(problems)
-        if not _is_the_inbox(inbox_id):
+        if not no_inbox and not _is_the_inbox(inbox_id):
             return _not_found()
-        contact_inbox = {"source_id": str(uuid.uuid4()), "inbox": dict(contacts.INBOX)}
-        record["contact_inboxes"] = [contact_inbox]
+        contact_inbox: JSON = {"inbox": None, "source_id": None}
+        if not no_inbox:
+            contact_inbox = {"source_id": str(uuid.uuid4()), "inbox": dict(contacts.INBOX)}
+            record["contact_inboxes"] = [contact_inbox]
+            contact_inbox = {
+                "inbox": contacts.INBOX_DETAIL,
+                "source_id": contact_inbox["source_id"],
+            }
         stored = self._store.insert(record)
         return _json(
-            {
-                "payload": {
-                    "contact": contacts.render(stored),
-                    "contact_inbox": {
-                        "inbox": contacts.INBOX_DETAIL,
-                        "source_id": contact_inbox["source_id"],
-                    },
-                }
-            }
+            {"payload": {"contact": self._face.render(stored), "contact_inbox": contact_inbox}}
         )
 
     async def update(self, request: Request) -> Response:
@@ -267,7 +375,7 @@ class _ContactsApi:
         body = await self._body(request)
         if isinstance(body, Response):
             return body
-        changes = contacts.permitted(body, contacts.UPDATE_KEYS)
+        changes = self._permitted(body, contacts.UPDATE_KEYS)
         updated = contacts.changed(record, changes)
         poisoned = contacts.location_problem(record)  # stored by an earlier save
         if poisoned is not None:
@@ -281,4 +389,4 @@ class _ContactsApi:
         # Compared as JSON text: Python's == has 1 == 1.0 == True, LiveDesk does not.
         if json.dumps(updated, sort_keys=True) != json.dumps(record, sort_keys=True):
             self._store.replace(updated)
-        return _json({"payload": contacts.render(updated)})
+        return _json({"payload": self._face.render(updated)})

@@ -24,6 +24,8 @@ INTERNAL_ERROR_HTML = b"""<!DOCTYPE html>
 </html>
 """
 """The body of LiveDesk's 500s: Rails' public/500.html, not JSON."""
+CHATWOOT_500 = b'{"status":500,"error":"Internal Server Error"}'
+"""The body of Chatwoot's 500s."""
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 _FAILURES = ("html", "empty", "drop")
@@ -48,6 +50,7 @@ class Faults:
 
     latency_ms: float = 0.0
     rate_limit: float = 0.0  # requests a second, 0: no limit
+    rate_window: float = 60.0  # the Chatwoot face counts rate_limit in fixed windows this long
     fault_rate: float = 0.0
     fail_after_write: float = 0.0
     seed: int | None = None
@@ -76,15 +79,45 @@ class _TokenBucket:
         return True
 
 
-class FaultInjection:
-    """ASGI middleware that applies ``faults`` to requests whose path starts with ``prefix``."""
+class _FixedWindow:
+    """``rate`` requests a second, counted in fixed windows as rack-attack counts them."""
 
-    def __init__(self, app: ASGIApp, faults: Faults, prefix: str = "/api/") -> None:
+    def __init__(self, rate: float, seconds: float) -> None:
+        self._limit = max(1, round(rate * seconds))
+        self._seconds = seconds
+        self._window = -1
+        self._count = 0
+
+    def take(self) -> bool:
+        window = int(time.time() // self._seconds)
+        if window != self._window:
+            self._window, self._count = window, 0
+        self._count += 1
+        return self._count <= self._limit
+
+
+class FaultInjection:
+    """ASGI middleware that applies ``faults`` to requests whose path starts with ``prefix``.
+
+    Under ``chatwoot_prefix`` the rate limit counts in fixed windows and 500s are JSON, as
+    Chatwoot's are; elsewhere (LiveDesk) a token bucket, and 500s of any body.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Faults,
+        prefix: str = "/api/",
+        chatwoot_prefix: str = "/api/v1/",
+    ) -> None:
         self._app = app
         self._faults = faults
         self._prefix = prefix
+        self._chatwoot_prefix = chatwoot_prefix
         self._random = random.Random(faults.seed)
-        self._bucket = _TokenBucket(faults.rate_limit) if faults.rate_limit > 0 else None
+        limited = faults.rate_limit > 0
+        self._bucket = _TokenBucket(faults.rate_limit) if limited else None
+        self._window = _FixedWindow(faults.rate_limit, faults.rate_window) if limited else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self._prefix):
@@ -93,22 +126,26 @@ class FaultInjection:
         faults = self._faults
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
-        if self._bucket is not None and not self._bucket.take():
+        chatwoot = scope["path"].startswith(self._chatwoot_prefix)
+        limit = self._window if chatwoot else self._bucket
+        if limit is not None and not limit.take():
             await _send_response(send, 429, b"Retry later", b"text/plain; charset=utf-8")
             return
         if faults.fault_rate > 0 and self._random.random() < faults.fault_rate:
-            await self._fail(send)
+            await self._fail(send, chatwoot=chatwoot)
             return
         if (
             faults.fail_after_write > 0
             and scope["method"] in WRITE_METHODS
             and self._random.random() < faults.fail_after_write
         ):
-            await self._fail_after_write(scope, receive, send)
+            await self._fail_after_write(scope, receive, send, chatwoot=chatwoot)
             return
         await self._app(scope, receive, send)
 
-    async def _fail_after_write(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _fail_after_write(
+        self, scope: Scope, receive: Receive, send: Send, *, chatwoot: bool
+    ) -> None:
         """Let the write happen, then fail the response if the write succeeded."""
         held: list[Message] = []
 
@@ -117,14 +154,16 @@ class FaultInjection:
 
         await self._app(scope, receive, hold)
         if held and held[0]["type"] == "http.response.start" and 200 <= held[0]["status"] < 300:
-            await self._fail(send)
+            await self._fail(send, chatwoot=chatwoot)
             return
         for message in held:
             await send(message)
 
-    async def _fail(self, send: Send) -> None:
+    async def _fail(self, send: Send, *, chatwoot: bool) -> None:
         failure = self._random.choice(_FAILURES)
-        if failure == "html":
+        if chatwoot and failure != "drop":
+            await _send_response(send, 500, CHATWOOT_500, b"application/json; charset=utf-8")
+        elif failure == "html":
             await _send_response(send, 500, INTERNAL_ERROR_HTML, b"text/html; charset=utf-8")
         elif failure == "empty":
             await _send_response(send, 500, b"", None)

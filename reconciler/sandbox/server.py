@@ -39,8 +39,14 @@ class SandboxOptions:
     seed: str | None = None  # a JSON array of contacts, loaded into an empty database
     api_key: str = "sandbox"
     api_secret: str = field(default="sandbox", repr=False)
+    chatwoot_token: str = field(default="sandbox-token", repr=False)
+    chatwoot_bot_token: str = field(default="sandbox-bot-token", repr=False)
+    account_id: int = 1  # the Chatwoot face's one account
+    version: str = "4.10.0"  # the Chatwoot version GET /api tells
+    search_limit: int = 100  # Chatwoot searches a rate window, per account
     latency_ms: float = 0.0
     rate_limit: float = 0.0  # requests a second, 0: no limit
+    rate_window: float = 60.0  # Chatwoot's fixed windows (seconds) for rate_limit and search
     fault_rate: float = 0.0
     fault_seed: int | None = None
     fail_after_write: float = 0.0
@@ -90,7 +96,7 @@ def _server(app: ASGIApp) -> uvicorn.Server:
 def _describe(options: SandboxOptions, base_url: str, app: Starlette) -> str:
     count = app.state.store.count()
     lines = [
-        f"LiveDesk sandbox serving {base_url} (database {options.db}: "
+        f"LiveDesk and Chatwoot sandbox serving {base_url} (database {options.db}: "
         f"{count} contact{'' if count == 1 else 's'})",
     ]
     if options.seed:
@@ -110,10 +116,14 @@ def _describe(options: SandboxOptions, base_url: str, app: Starlette) -> str:
         seed = "" if options.fault_seed is None else f", fault-seed {options.fault_seed}"
         lines.append(f"injecting faults: {', '.join(faults)}{seed}")
     lines += [
-        "It accepts these credentials (sandbox-only: they are not LiveDesk's):",
+        "It accepts these credentials (sandbox-only: they are no real desk's).",
+        "For target: livedesk",
         f"  export LIVEDESK_BASE_URL={base_url}",
         f"  export LIVEDESK_API_KEY={options.api_key}",
         f"  export LIVEDESK_API_SECRET={options.api_secret}",
+        f"For target: chatwoot (account_id: {options.account_id}, version {options.version})",
+        f"  export CHATWOOT_BASE_URL={base_url}",
+        f"  export CHATWOOT_API_TOKEN={options.chatwoot_token}",
         "Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)

@@ -80,6 +80,15 @@ _SEARCHED_COLUMNS = ("name_key", "email", "phone_number", "company_key", "identi
 _HAS_A_LABEL = (
     "EXISTS (SELECT 1 FROM json_each(contacts.data, '$.labels') WHERE lower(value) IN ({marks}))"
 )
+_FILTERED: dict[str, str] = {
+    "email": "email = lower(?)",  # stored lower-cased
+    "identifier": "lower(identifier) = lower(?)",
+    "name": "name_key = lower(?)",
+    "phone_number": "phone_number = ?",
+}
+"""What an ``equal_to`` filter condition on each key compares, as Chatwoot's filter does."""
+Conditions = tuple[tuple[tuple[str, bool, str], ...], ...]
+"""A filter: groups joined by OR, each of (key, equal, value) joined by AND."""
 _CACHED_LISTINGS = 16
 NULLS_FIRST_DESCENDING = frozenset({"email", "phone_number", "name"})
 """Sort keys whose descending order puts nulls first, as the real server's does."""
@@ -198,6 +207,7 @@ class Store:
         labels: Sequence[str] = (),
         sort: str | None = None,
         descending: bool = False,
+        conditions: Conditions = (),
     ) -> tuple[int, list[Record]]:
         """The total of listed contacts that match, and page ``number`` (from 1) of them.
 
@@ -205,9 +215,10 @@ class Store:
         escapes): case-insensitive on name, email, phone_number and company name,
         case-sensitive on identifier. ``labels`` keeps contacts with any of them. Ties in
         ``sort`` are not broken: each request orders them anew (see the module's docstring).
+        ``conditions`` is a filter's (keys in ``_FILTERED``).
         """
         with self._lock:
-            listing = self._matching_ids(query, tuple(labels), sort, descending)
+            listing = self._matching_ids(query, tuple(labels), sort, descending, conditions)
             total = len(listing.ids)
             if number < 1:
                 return total, []
@@ -223,14 +234,19 @@ class Store:
         return total, [_load(by_id[contact_id]) for contact_id in chosen]
 
     def _matching_ids(
-        self, query: str | None, labels: tuple[str, ...], sort: str | None, descending: bool
+        self,
+        query: str | None,
+        labels: tuple[str, ...],
+        sort: str | None,
+        descending: bool,
+        filters: Conditions = (),
     ) -> _Listing:
         # data_version moves when another connection (another process) has written.
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         if version != self._data_version:
             self._listings.clear()
             self._data_version = version
-        key = (query, labels, sort, descending)
+        key = (query, labels, sort, descending, filters)
         if key in self._listings:
             self._listings.move_to_end(key)
             return self._listings[key]
@@ -245,6 +261,15 @@ class Store:
             marks = ",".join(["lower(?)"] * len(labels))
             conditions.append(_HAS_A_LABEL.format(marks=marks))
             parameters.extend(labels)
+        for group in filters:
+            terms = []
+            for name, equal, value in group:
+                terms.append(_FILTERED[name] if equal else f"NOT ({_FILTERED[name]})")
+                parameters.append(value)
+            conditions.append(f"({' AND '.join(terms)})")
+        if len(filters) > 1:  # OR binds looser than AND, as in SQL
+            grouped = conditions[-len(filters) :]
+            conditions[-len(filters) :] = [f"({' OR '.join(grouped)})"]
         direction = "DESC" if descending else "ASC"
         if sort in SORT_COLUMNS:
             column = SORT_COLUMNS[sort]

@@ -8,12 +8,12 @@ one API's rules. Nothing here imports the HTTP stack.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
-from reconciler.model import JSON, Contact, TargetIdentity
+from reconciler.model import JSON, Contact, ContactKey, TargetIdentity
 
 __all__ = ["Capabilities", "ContactsApi", "Target", "TargetIdentity", "account_fingerprint"]
 
@@ -27,6 +27,12 @@ class Capabilities:
     create_needs_inbox: bool  # a create must name an inbox_id
     lists_unkeyed: bool  # the listing returns contacts with no email, phone or identifier
     search_adds: frozenset[str] = frozenset()  # additional_attributes keys search results add
+    keys_per_lookup: int = 1  # contacts one exact-lookup request can look for
+    unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
+
+    def why_unsupported(self, field: str) -> str | None:
+        """Why the server can't keep ``field``, or None when it can."""
+        return next((why for name, why in self.unsupported if name == field), None)
 
 
 def account_fingerprint(kind: str, endpoint: str, account_key: str) -> str:
@@ -75,6 +81,11 @@ class ContactsApi(Protocol):
         an exact lookup, that proves absence."""
         ...
 
+    async def lookup(self, keys: Sequence[ContactKey]) -> list[Contact | None]:
+        """For each identifier, email or phone key, the one contact equal to it, or None:
+        exact lookups (in as few requests as the API allows) that prove absence."""
+        ...
+
     async def list_page(self, page: int) -> tuple[list[Contact], int]:
         """One page of the listing, and the total the server counts."""
         ...
@@ -116,6 +127,11 @@ class Target(Protocol):
 
     @property
     def capabilities(self) -> Capabilities: ...
+
+    @property
+    def cleartext(self) -> bool:
+        """Whether requests leave this machine unencrypted (plain http, opted into)."""
+        ...
 
     def client(self) -> ContactsApi:
         """A new session; open one per event loop."""

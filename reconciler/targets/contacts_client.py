@@ -8,15 +8,17 @@ module gives it the collection's path and an ``HttpSession`` that carries the au
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from reconciler.concurrency import gather_bounded
 from reconciler.errors import InvalidResponseError, UnprocessableError
-from reconciler.model import JSON, Contact
+from reconciler.model import JSON, Contact, ContactKey
 from reconciler.targets.base import Capabilities
 from reconciler.targets.http.client import HttpSession
+from reconciler.targets.http.ratelimit import RateLimiter
 from reconciler.targets.http.retries import Retryable, unfindable
 from reconciler.targets.shapes import contact_in, created_contact_in, matches_exactly, page_in
 
@@ -28,6 +30,16 @@ MAX_STALE_PAGES = 20
 """Pages in a row with no contact not seen before, after which a walk is given up."""
 LOOKUP_WALKS = 5
 """Walks over an exact lookup's search results, while ties hide some of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A paged request: the listing, a search or a filter; ``page`` is added to ``params``."""
+
+    path: str
+    params: Mapping[str, str]
+    method: str = "GET"
+    body: JSON = field(default=None)
 
 
 def search_text(value: str) -> str:
@@ -90,7 +102,7 @@ class ContactsClient:
 
     async def list_page(self, page: int) -> tuple[list[Contact], int]:
         """One page of the list under the fixed sort, and ``meta.count``."""
-        return await self._page(self._list_params(), page)
+        return await self._page(self._listing(), page)
 
     async def list_contacts(
         self,
@@ -105,15 +117,14 @@ class ContactsClient:
         ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too. Ties
         in the server's order can hide contacts from one walk: up to ``walks`` are made.
         """
-        params = self._list_params(include_contact_inboxes)
-        return await self._collect(params, first_page, walks=walks)
+        listing = self._listing(include_contact_inboxes)
+        return await self._collect(listing, first_page, walks=walks)
 
     async def search_contacts(
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:
         """Raw ``q=`` matches, every page: substrings and wildcards included."""
-        params = {"q": query, **self._list_params(include_contact_inboxes)}
-        return await self._collect(params, walks=walks)
+        return await self._collect(self._search(query, include_contact_inboxes), walks=walks)
 
     async def find_contacts(
         self,
@@ -128,12 +139,17 @@ class ContactsClient:
         if not criteria:
             raise ValueError("find_contacts needs an identifier, an email or a phone_number")
         query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
-        params = {"q": search_text(query), **self._list_params()}
-        return [
-            contact
-            for contact in await self._collect(params, walks=LOOKUP_WALKS)
-            if matches_exactly(contact, criteria)
-        ]
+        found = await self._collect(self._search(search_text(query)), walks=LOOKUP_WALKS)
+        return [contact for contact in found if matches_exactly(contact, criteria)]
+
+    async def lookup(self, keys: Sequence[ContactKey]) -> list[Contact | None]:
+        """One exact search a key, at once."""
+
+        async def one(key: ContactKey) -> Contact | None:
+            found = await self.find_contacts(**{key.field: str(key.value)})
+            return found[0] if found else None
+
+        return await gather_bounded((one(key) for key in keys), limit=self.concurrency * 2)
 
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"
@@ -182,19 +198,32 @@ class ContactsClient:
 
     # Paging
 
-    @staticmethod
-    def _list_params(include_contact_inboxes: bool = False) -> dict[str, str]:
+    def _listing(self, include_contact_inboxes: bool = False) -> Listing:
         inboxes = "true" if include_contact_inboxes else "false"
-        return {"sort": LIST_SORT, "include_contact_inboxes": inboxes}
+        return Listing(self.contacts_path, {"sort": LIST_SORT, "include_contact_inboxes": inboxes})
 
-    async def _page(self, params: Mapping[str, str], page: int) -> tuple[list[Contact], int]:
+    def _search(self, query: str, include_contact_inboxes: bool = False) -> Listing:
+        """The search for ``q``: on LiveDesk, the listing's own path."""
+        listing = self._listing(include_contact_inboxes)
+        return Listing(listing.path, {"q": query, **listing.params})
+
+    async def _page(self, listing: Listing, page: int) -> tuple[list[Contact], int]:
         document = await self._session.call(
-            "GET", self.contacts_path, params={**params, "page": str(page)}
+            listing.method,
+            listing.path,
+            params={**listing.params, "page": str(page)},
+            body=listing.body,
+            limiter=self._limiter_for(listing.path),
         )
-        return page_in(document, self._what(f"GET {self.contacts_path} page {page}"), page)
+        what = self._what(f"{listing.method} {listing.path} page {page}")
+        return page_in(document, what, page)
+
+    def _limiter_for(self, path: str) -> RateLimiter | None:
+        """A pace of the API's own for requests to ``path``, besides the session's."""
+        return None
 
     async def _walk(
-        self, params: Mapping[str, str], by_id: dict[int, Contact], count: int, *, start: int
+        self, listing: Listing, by_id: dict[int, Contact], count: int, *, start: int
     ) -> None:
         """Read pages from ``start`` into ``by_id``, a few at a time, up to the first empty one.
 
@@ -208,7 +237,7 @@ class ContactsClient:
 
         async def read(page: int) -> None:
             nonlocal end, stale
-            contacts, _ = await self._page(params, page)
+            contacts, _ = await self._page(listing, page)
             if not contacts:
                 end = min(end, page - 1)
                 return
@@ -218,7 +247,7 @@ class ContactsClient:
             stale = 0 if len(by_id) > before else stale + 1
             if stale > MAX_STALE_PAGES:
                 raise InvalidResponseError(
-                    f"{self._what('GET ' + self.contacts_path)} repeats itself: "
+                    f"{self._what(listing.method + ' ' + listing.path)} repeats itself: "
                     f"{MAX_STALE_PAGES} pages in a row held no contact not seen already"
                 )
             if page >= end and len(by_id) < count:
@@ -234,23 +263,34 @@ class ContactsClient:
 
     async def _collect(
         self,
-        params: Mapping[str, str],
+        listing: Listing,
         first_page: tuple[list[Contact], int] | None = None,
         *,
         walks: int = 1,
     ) -> list[Contact]:
-        """Page 1 for the total, the other pages at once, each contact once (by id).
+        contacts, _ = await self._collect_counted(listing, first_page, walks=walks)
+        return contacts
+
+    async def _collect_counted(
+        self,
+        listing: Listing,
+        first_page: tuple[list[Contact], int] | None = None,
+        *,
+        walks: int = 1,
+    ) -> tuple[list[Contact], bool]:
+        """Page 1 for the total, the other pages at once, each contact once (by id); and
+        whether as many contacts were seen as the server counted.
 
         The server orders ties in the sort key arbitrarily for each page request, so one
         walk may repeat some contacts and miss others: up to ``walks`` walks are made
         while fewer contacts than the total have been seen.
         """
-        first, count = first_page or await self._page(params, 1)
+        first, count = first_page or await self._page(listing, 1)
         by_id: dict[int, Contact] = {contact["id"]: contact for contact in first}
         for walk in range(walks):
             if not first or len(by_id) >= count:
                 break
-            await self._walk(params, by_id, count, start=2 if walk == 0 else 1)
+            await self._walk(listing, by_id, count, start=2 if walk == 0 else 1)
         if len(by_id) < count:
             logger.info(
                 "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",
@@ -258,4 +298,4 @@ class ContactsClient:
                 count,
                 len(by_id),
             )
-        return list(by_id.values())
+        return list(by_id.values()), len(by_id) >= count

@@ -19,7 +19,7 @@ from reconciler.input.settings import Settings
 from reconciler.targets.base import Capabilities, TargetIdentity, account_fingerprint
 from reconciler.targets.contacts_client import ContactsClient
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
-from reconciler.targets.http.connection import RetryPolicy
+from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
 
 __all__ = [
     "CAPABILITIES",
@@ -92,6 +92,7 @@ class LiveDeskClient(ContactsClient):
         timeout: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: AsyncTransport | None = None,
+        allow_plain_http: bool = False,
     ) -> None:
         session = HttpSession(
             base_url,
@@ -103,6 +104,7 @@ class LiveDeskClient(ContactsClient):
             timeout=timeout,
             retry=retry,
             transport=transport,
+            allow_plain_http=allow_plain_http,
         )
         session.extra_secrets = (credentials.api_secret,)  # never repeated, even if echoed
         super().__init__(session, CONTACTS_PATH, CAPABILITIES)
@@ -139,6 +141,10 @@ class LiveDesk:
         )
 
     @property
+    def cleartext(self) -> bool:
+        return sends_in_cleartext(self.base_url)
+
+    @property
     def identity(self) -> TargetIdentity:
         endpoint = self.endpoint or self.base_url
         return TargetIdentity(
@@ -152,4 +158,5 @@ class LiveDesk:
             concurrency=self.settings.concurrency,
             rate_limit=self.settings.rate_limit,
             timeout=self.settings.timeout,
+            allow_plain_http=self.settings.allow_plain_http,
         )

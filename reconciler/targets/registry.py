@@ -1,7 +1,8 @@
 """Targets by the name ``target:`` in reconciler.yaml gives them.
 
-Adding a target: a module beside livedesk.py with a class that has ``from_environment``
-and satisfies ``reconciler.targets.base.Target``, its name here, and in the settings schema.
+Adding a target: a module beside livedesk.py and chatwoot.py with a class that has
+``from_environment`` and satisfies ``reconciler.targets.base.Target``, its name here, and in
+the settings schema.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 from reconciler.errors import ConfigError
 from reconciler.input.settings import Settings
 from reconciler.targets.base import Target
+from reconciler.targets.chatwoot import Chatwoot
 from reconciler.targets.livedesk import LiveDesk
 
 
@@ -22,7 +24,7 @@ class TargetKind(Protocol):
     ) -> Target: ...
 
 
-TARGETS: Mapping[str, TargetKind] = {LiveDesk.name: LiveDesk}
+TARGETS: Mapping[str, TargetKind] = {LiveDesk.name: LiveDesk, Chatwoot.name: Chatwoot}
 
 
 def connect(

@@ -12,7 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testing import point_at, run, snapshot, store_of, stored, write_contacts
+from cli_testing import (
+    CHATWOOT,
+    DESKS,
+    LIVEDESK,
+    Desk,
+    point_at,
+    run,
+    snapshot,
+    store_of,
+    stored,
+    write_contacts,
+)
 
 from reconciler.engine.planfile import checksum
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
@@ -32,9 +43,10 @@ def saved_plan(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    desk: Desk = LIVEDESK,
 ) -> tuple[Path, int]:
     """An update of one seeded contact and a create, saved to plan.json; the contact's id."""
-    point_at(monkeypatch, sandbox, tmp_path)
+    point_at(monkeypatch, sandbox, tmp_path, desk)
     contact_id = int(store_of(sandbox).insert({"identifier": "ada", "name": "Ada"})["id"])
     files = write_contacts(
         tmp_path / "contacts",
@@ -45,7 +57,8 @@ def saved_plan(
     )
     code, _, err = run(capsys, "plan", str(files), "--out", "plan.json")
     assert code == 0
-    assert err.startswith("Settings: no reconciler.yaml (the defaults). Target: livedesk at")
+    used = "reconciler.yaml" if desk.settings else "no reconciler.yaml (the defaults)"
+    assert err.startswith(f"Settings: {used}. Target: {desk} at")
     return tmp_path / "plan.json", contact_id
 
 
@@ -62,12 +75,15 @@ def test_the_plan_names_its_target_and_applies_there(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    desk: Desk,
 ) -> None:
-    plan, contact_id = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    plan, contact_id = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys, desk)
     target = json.loads(plan.read_text("utf-8"))["target"]
-    assert target["kind"] == "livedesk"
+    assert target["kind"] == desk.name
     assert target["endpoint"] == live_sandbox.base_url
-    assert "sandbox" not in json.dumps(target)  # neither the key nor the secret
+    assert "sandbox" not in json.dumps(target)  # no key, secret or token
+    if desk is CHATWOOT:
+        assert target["account"] == "1"
     code, out, _ = run(capsys, "apply", "--plan", str(plan))
     assert code == 0, out
     assert stored(live_sandbox, contact_id)["name"] == "Ada L."
@@ -81,12 +97,16 @@ def test_a_plan_for_another_target_is_refused_with_nothing_sent(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     change: str,
+    desk: Desk,
 ) -> None:
-    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys)
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys, desk)
     if change == "base URL":
         store_of(other_sandbox).insert({"identifier": "ada", "name": "Ada"})
-        point_at(monkeypatch, other_sandbox, tmp_path)
+        point_at(monkeypatch, other_sandbox, tmp_path, desk)
         watched = other_sandbox
+    elif desk is CHATWOOT:
+        (tmp_path / "reconciler.yaml").write_text("target: chatwoot\naccount_id: 2\n", "utf-8")
+        watched = live_sandbox
     else:
         monkeypatch.setenv("LIVEDESK_API_KEY", "another-key")
         watched = live_sandbox
@@ -94,11 +114,32 @@ def test_a_plan_for_another_target_is_refused_with_nothing_sent(
     code, out, err = run(capsys, "apply", "--plan", str(plan))
     assert code == 1
     assert err.count("\n") == 1
-    assert "was made for livedesk at" in err
+    assert f"was made for {desk} at" in err
     assert "nothing was applied" in err
     assert "another-key" not in err
     assert out == ""
     assert snapshot(watched) == before
+
+
+@pytest.mark.parametrize("made_on", DESKS, ids=str)
+def test_a_plan_made_for_one_target_is_refused_by_the_other(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    made_on: Desk,
+) -> None:
+    # The same server, the same contacts: only the API the plan was made through differs.
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys, made_on)
+    (tmp_path / "reconciler.yaml").unlink(missing_ok=True)
+    other = CHATWOOT if made_on is LIVEDESK else LIVEDESK
+    point_at(monkeypatch, live_sandbox, tmp_path, other)
+    before = snapshot(live_sandbox)
+    code, out, err = run(capsys, "apply", "--plan", str(plan))
+    assert (code, out) == (1, "")
+    assert f"was made for {made_on} at" in err and f"not for {other} at" in err, err
+    assert "nothing was applied" in err
+    assert snapshot(live_sandbox) == before
 
 
 def _set_id(document: Document) -> None:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from cli_testing import point_at, run, snapshot, store_of, stored, write_contacts
+from cli_testing import (
+    Desk,
+    point_at,
+    run,
+    snapshot,
+    store_of,
+    stored,
+    write_contacts,
+    write_settings,
+)
 
 from reconciler.input.schemas import load_schema
 from reconciler.sandbox.server import RunningSandbox
@@ -28,9 +38,10 @@ ADA: dict[str, Any] = {
 
 @pytest.fixture
 def sandbox(
-    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, desk: Desk
 ) -> RunningSandbox:
-    point_at(monkeypatch, live_sandbox, tmp_path)
+    """The sandbox, through each target's face in turn: every test here runs against both."""
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
     return live_sandbox
 
 
@@ -218,11 +229,11 @@ def test_threshold_refuses_and_force_passes(
 
 
 def test_a_count_threshold_from_the_settings_file(
-    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], desk: Desk
 ) -> None:
     ids = seed(sandbox, *({"email": f"c{n}@example.com"} for n in range(3)))
     files = write_contacts(tmp_path / "c", [{"id": i, "name": "x"} for i in ids])
-    (tmp_path / "reconciler.yaml").write_text("max_changes: 2\n", encoding="utf-8")
+    write_settings(tmp_path, desk, "max_changes: 2\n")
     assert run(capsys, "apply", str(files), "--auto-approve")[0] == 1
     assert run(capsys, "apply", str(files), "--auto-approve", "--force")[0] == 0
 
@@ -292,7 +303,7 @@ def test_apply_redact_names_contacts_without_their_data(
 
 
 def test_the_json_plan_validates_against_its_schema(
-    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], desk: Desk
 ) -> None:
     (contact_id,) = seed(sandbox, ADA)
     files = write_contacts(
@@ -311,9 +322,15 @@ def test_the_json_plan_validates_against_its_schema(
     assert update["operations"] == [
         {"kind": "update", "body": {"name": "Ada", "custom_attributes": {"seats": 3}}}
     ]
-    assert [operation["kind"] for operation in create["operations"]] == ["create", "update"]
-    assert document["target"]["kind"] == "livedesk"
+    # LiveDesk documents a create of the keys only, with an inbox: the attributes follow in
+    # an update. Chatwoot creates with every field in one request.
+    kinds = [operation["kind"] for operation in create["operations"]]
+    assert kinds == (["create"] if desk.name == "chatwoot" else ["create", "update"])
+    assert create["operations"][0]["body"]["email"] == "new@example.com"
+    assert document["target"]["kind"] == desk.name
     assert document["target"]["endpoint"] == sandbox.base_url
+    account = document["target"]["account"]  # Chatwoot's number; LiveDesk's key's fingerprint
+    assert account == "1" if desk.name == "chatwoot" else re.fullmatch("[0-9a-f]{16}", account)
     assert create["id"] is None
 
 
@@ -383,12 +400,14 @@ def test_missing_credentials_are_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    desk: Desk,
 ) -> None:
     files = write_contacts(tmp_path / "c", [{"email": "a@example.com"}])
-    monkeypatch.delenv("LIVEDESK_API_SECRET")
+    variable = desk.credential_variables[-1]
+    monkeypatch.delenv(variable)
     code, _, err = run(capsys, "plan", str(files))
     assert code == 1
-    assert err.count("\n") == 1 and "LIVEDESK_API_SECRET" in err
+    assert err.count("\n") == 1 and variable in err
 
 
 def test_settings_are_found_from_a_subdirectory_and_named_in_the_header(
@@ -396,11 +415,10 @@ def test_settings_are_found_from_a_subdirectory_and_named_in_the_header(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    desk: Desk,
 ) -> None:
     (tmp_path / ".git").mkdir()
-    (tmp_path / "reconciler.yaml").write_text(
-        "sensitive: [date_of_birth]\nignore: [name]\n", "utf-8"
-    )
+    write_settings(tmp_path, desk, "sensitive: [date_of_birth]\nignore: [name]\n")
     (contact_id,) = seed(sandbox, {"identifier": "ada", "name": "Ada"})
     files = write_contacts(
         tmp_path / "contacts",
@@ -415,7 +433,7 @@ def test_settings_are_found_from_a_subdirectory_and_named_in_the_header(
     monkeypatch.chdir(files)  # run from the contacts' own directory
     code, out, err = run(capsys, "plan", ".", "--redact")
     assert code == 0
-    assert err.startswith("Settings: ../reconciler.yaml. Target: livedesk at ")
+    assert err.startswith(f"Settings: ../reconciler.yaml. Target: {desk} at ")
     assert "name" not in out  # the ignore rule applied
     assert "custom_attributes.date_of_birth" in out
     assert "1815-12-10" not in out  # the sensitive key was masked

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_testing import point_at, run, store_of
+from cli_testing import Desk, point_at, run, store_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,12 +143,13 @@ def _unlisted_contact(contact_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 def sandbox_200(
-    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, desk: Desk
 ) -> RunningSandbox:
+    """200 listed contacts and a few unlisted ones, through each target's face in turn."""
     seed = [_live_contact(number) for number in range(1, 201)]
     seed += [_unlisted_contact(contact_id) for contact_id in UNLISTED_IDS]
     assert store_of(live_sandbox).seed_if_empty(seed)
-    point_at(monkeypatch, live_sandbox, tmp_path)
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
     return live_sandbox
 
 
@@ -192,11 +193,12 @@ def test_export_keeps_contacts_known_by_id_and_notes_the_gone(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    desk: Desk,
 ) -> None:
     store_of(live_sandbox).seed_if_empty(
         [_live_contact(1), _live_contact(2), _unlisted_contact(201), _unlisted_contact(202)]
     )
-    point_at(monkeypatch, live_sandbox, tmp_path)
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
     directory = tmp_path / "contacts"
     directory.mkdir()
     # A file an earlier export wrote, since edited into a problem, still says which ids it
@@ -225,9 +227,10 @@ def test_export_to_stdout_with_a_query(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    desk: Desk,
 ) -> None:
     store_of(live_sandbox).seed_if_empty([_live_contact(number) for number in range(1, 30)])
-    point_at(monkeypatch, live_sandbox, tmp_path)
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
     code, out, err = run(capsys, "export", "--query", "person1")
     assert code == 0, err
     exported = yaml.safe_load(out)

@@ -172,3 +172,29 @@ async def test_refused_requests_count_against_the_rate_limit(faulty: ClientFacto
             assert [(await anonymous.get(PATH)).status_code for _ in range(3)] == [401, 401, 429]
         await asyncio.sleep(0.55)
         assert (await create(client, email="ok@example.com"))["email"] == "ok@example.com"
+
+
+CHATWOOT_PATH = "/api/v1/accounts/1/contacts"
+CHATWOOT_TOKEN = {"api_access_token": "sandbox-token"}
+
+
+async def test_chatwoot_counts_its_rate_limit_in_fixed_windows(faulty: ClientFactory) -> None:
+    # 5 a second over windows of 0.4 s: 2 a window, all at once, then nothing until the next.
+    async with faulty(rate_limit=5, rate_window=0.4) as (client, _):
+        window = 0.4
+        await asyncio.sleep(window - time.time() % window + 0.01)  # the start of a window
+        statuses = [
+            (await client.get(CHATWOOT_PATH, headers=CHATWOOT_TOKEN)).status_code for _ in range(4)
+        ]
+        assert statuses == [200, 200, 429, 429]
+        await asyncio.sleep(window - time.time() % window + 0.01)
+        assert (await client.get(CHATWOOT_PATH, headers=CHATWOOT_TOKEN)).status_code == 200
+
+
+async def test_chatwoot_500s_are_json(faulty: ClientFactory) -> None:
+    async with faulty(fault_rate=1.0, fault_seed=1) as (client, _):
+        bodies = {
+            (await client.get(CHATWOOT_PATH, headers=CHATWOOT_TOKEN)).content for _ in range(30)
+        }
+    # In-process a dropped connection is a 500 with an empty body; the others are JSON.
+    assert bodies == {b'{"status":500,"error":"Internal Server Error"}', b""}

@@ -106,8 +106,11 @@ class HttpSession:
         timeout: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: AsyncTransport | None = None,
+        allow_plain_http: bool = False,
     ) -> None:
-        self.base_url = checked_base_url(base_url, service=service)
+        self.base_url = checked_base_url(
+            base_url, service=service, allow_plain_http=allow_plain_http
+        )
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
         try:
@@ -169,12 +172,19 @@ class HttpSession:
         *,
         params: Mapping[str, str] | None = None,
         body: JSON = None,
+        limiter: RateLimiter | None = None,
     ) -> JSON:
-        """The JSON answer to one request, retried when that is safe."""
+        """The JSON answer to one request, retried when that is safe.
+
+        ``limiter`` paces these requests on top of the session's own pace (an endpoint
+        with a tighter limit of its own, such as a search).
+        """
         try:
             async for attempt in self.retrying():
                 with attempt:
-                    return await self.attempt(method, path, params=params, body=body)
+                    return await self.attempt(
+                        method, path, params=params, body=body, limiter=limiter
+                    )
         except Retryable as failure:
             raise failure.error from None
         raise AssertionError("unreachable")
@@ -192,9 +202,12 @@ class HttpSession:
         *,
         params: Mapping[str, str] | None = None,
         body: JSON = None,
+        limiter: RateLimiter | None = None,
     ) -> JSON:
         """One HTTP request: the document of a 2xx, else a typed error (Retryable if worth it)."""
         what = f"{method} {path}"
+        if limiter is not None:
+            await limiter.wait()  # before taking a lane: a slow endpoint holds none
         async with self._lanes.lane() as http:
             await self._limiter.wait()
             self.request_count += 1

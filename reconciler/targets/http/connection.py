@@ -22,8 +22,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def checked_base_url(base_url: str, *, service: str) -> str:
-    """The base URL without a trailing slash; ConfigError unless https, or http to loopback.
+def sends_in_cleartext(base_url: str) -> bool:
+    """Whether requests to ``base_url`` leave the machine unencrypted (http, not loopback)."""
+    parts = urllib.parse.urlsplit(base_url)
+    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+
+
+def checked_base_url(base_url: str, *, service: str, allow_plain_http: bool = False) -> str:
+    """The base URL without a trailing slash; ConfigError unless https, or http to loopback
+    (or anywhere, when the settings allow plain http explicitly).
 
     Messages never repeat a query, a fragment or a user part: they may hold a credential.
     """
@@ -50,10 +57,11 @@ def checked_base_url(base_url: str, *, service: str) -> str:
         )
     if not host.isprintable() or any(character.isspace() for character in host):
         raise ConfigError(f"the {service} base URL's host holds spaces or control characters")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not _is_loopback(host) and not allow_plain_http:
         raise ConfigError(
-            f"refusing to send credentials over plain http to {host}: use https:// "
-            "(plain http is allowed only to a loopback address such as 127.0.0.1)"
+            f"refusing to send credentials over plain http to {host}: use https://, or, for a "
+            "desk on a private network, set `allow_plain_http: true` in reconciler.yaml "
+            "(plain http is otherwise allowed only to a loopback address such as 127.0.0.1)"
         )
     return base_url.strip().rstrip("/")
 

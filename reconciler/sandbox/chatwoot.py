@@ -1,0 +1,206 @@
+"""What the sandbox's Chatwoot face does that its LiveDesk face doesn't (../shared/chatwoot-api.md).
+
+Its token auth and refusals (bots, other accounts), ``GET /api`` and ``GET /api/v1/profile``,
+the filter's conditions as Chatwoot reads them, the search throttle, and what an older
+version lacks. The endpoints themselves are app.py's, shared by both faces.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from reconciler.sandbox.contacts import INBOX, JSON
+from reconciler.sandbox.store import Conditions
+
+PREFIX = "/api/v1/accounts/{account_id}/contacts"
+PROFILE_PATH = "/api/v1/profile"
+VERSION_PATH = "/api"
+BLOCKED_SINCE = (3, 7, 0)
+"""The first release whose contacts have ``blocked`` (chatwoot/chatwoot#8922)."""
+
+_FILTER_KEYS: dict[str, tuple[str, ...]] = {  # lib/filters/filter_keys.yml, contacts
+    "name": ("equal_to", "not_equal_to", "contains", "does_not_contain"),
+    "phone_number": ("equal_to", "not_equal_to", "contains", "does_not_contain", "starts_with"),
+    "email": ("equal_to", "not_equal_to", "contains", "does_not_contain"),
+    "identifier": ("equal_to", "not_equal_to"),
+    "country_code": ("equal_to", "not_equal_to"),
+    "city": ("equal_to", "not_equal_to", "contains", "does_not_contain"),
+    "company": ("equal_to", "not_equal_to", "contains", "does_not_contain"),
+    "labels": ("equal_to", "not_equal_to", "is_present", "is_not_present"),
+    "created_at": ("is_greater_than", "is_less_than", "days_before"),
+    "last_activity_at": ("is_greater_than", "is_less_than", "days_before"),
+    "blocked": ("equal_to", "not_equal_to"),
+}
+_PLAYED = frozenset({"name", "phone_number", "email", "identifier"})
+"""The keys whose equal_to and not_equal_to the sandbox evaluates."""
+
+
+def json_error(message: str, status: int) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def server_error() -> Response:
+    return JSONResponse({"status": 500, "error": "Internal Server Error"}, status_code=500)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+@dataclass(frozen=True)
+class ChatwootAuth:
+    """Who the Chatwoot face lets in: one user (administrator of one account), one bot."""
+
+    token: str
+    bot_token: str
+    account_id: int
+    version: str
+
+    def refusal(self, request: Request) -> Response | None:
+        """401 as Chatwoot answers it, or None to let the request through."""
+        given = request.headers.get("api_access_token", "")
+        if not given:
+            return JSONResponse(
+                {"errors": ["You need to sign in or sign up before continuing."]}, 401
+            )
+        if secrets.compare_digest(given.encode(), self.bot_token.encode()):
+            return json_error("Access to this endpoint is not authorized for bots", 401)
+        if not secrets.compare_digest(given.encode(), self.token.encode()):
+            return json_error("Invalid Access Token", 401)
+        account = request.path_params.get("account_id")
+        if account is not None and account != str(self.account_id):
+            return json_error("You are not authorized to access this account", 401)
+        return None
+
+    def about(self, request: Request) -> Response:
+        """``GET /api``: the version, no auth."""
+        return JSONResponse(
+            {
+                "version": self.version,
+                "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                "queue_services": "ok",
+                "data_services": "ok",
+            }
+        )
+
+    def profile(self, request: Request) -> Response:
+        """``GET /api/v1/profile``: the user, its token included (as Chatwoot sends it)."""
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return refusal
+        account = {
+            "id": self.account_id,
+            "name": "Sandbox",
+            "status": "active",
+            "role": "administrator",
+            "availability": "online",
+        }
+        return JSONResponse(
+            {
+                "access_token": self.token,
+                "account_id": self.account_id,
+                "available_name": "Sandbox Admin",
+                "email": "admin@sandbox.invalid",
+                "id": 1,
+                "name": "Sandbox Admin",
+                "role": "administrator",
+                "type": "User",
+                "accounts": [account],
+            }
+        )
+
+    @property
+    def lacks(self) -> frozenset[str]:
+        """The contact fields this version of Chatwoot doesn't have."""
+        return (
+            frozenset({"blocked"}) if version_tuple(self.version) < BLOCKED_SINCE else frozenset()
+        )
+
+
+INBOX_SLIM: dict[str, JSON] = {
+    "id": INBOX["id"],
+    "avatar_url": "",
+    "channel_id": 1,
+    "name": INBOX["name"],
+    "channel_type": INBOX["channel_type"],
+    "provider": None,
+}
+"""The inbox in ``contact_inboxes``, as Chatwoot renders it (six keys)."""
+
+
+def conditions_in(body: Mapping[str, JSON]) -> Conditions | Response:
+    """A filter's ``payload`` as the store's conditions, or the answer Chatwoot gives it.
+
+    As in Chatwoot, a condition uses its first value only, joins the next with its own
+    ``query_operator`` (AND binds tighter), and the SQL it pastes together fails (500) when
+    the last condition has an operator or another lacks one.
+    """
+    payload = body.get("payload")
+    if not isinstance(payload, list) or not payload:
+        return server_error()  # params[:payload].each on nil
+    groups: list[list[tuple[str, bool, str]]] = [[]]
+    for index, condition in enumerate(payload):
+        if not isinstance(condition, dict):
+            return server_error()
+        key, operator = condition.get("attribute_key"), condition.get("filter_operator")
+        values = condition.get("values")
+        joined_by = condition.get("query_operator")
+        if joined_by not in (None, "") and str(joined_by).upper() not in ("AND", "OR"):
+            return json_error("Invalid query operator. Allowed values are AND, OR", 422)
+        allowed = _FILTER_KEYS.get(str(key))
+        if allowed is None:
+            keys = ", ".join(_FILTER_KEYS)
+            return json_error(
+                f"Invalid attribute key - [{key}]. The allowed keys are [{keys}]", 422
+            )
+        if operator not in allowed:
+            return json_error(
+                f"Invalid operator. The allowed operators for {key} are [{', '.join(allowed)}].",
+                422,
+            )
+        if not values or not isinstance(values, list):
+            return json_error(f"Invalid value. The values provided for {key} are invalid", 422)
+        last = index == len(payload) - 1
+        if last == bool(joined_by):
+            return server_error()  # PG::SyntaxError in the pasted WHERE clause
+        if key not in _PLAYED or operator not in ("equal_to", "not_equal_to"):
+            return json_error(f"the sandbox does not play {operator} on {key}", 422)
+        value = values[0]
+        if not isinstance(value, str):
+            value = "" if value is None else str(value)
+        if key == "phone_number":
+            value = "+" + value.replace("+", "")
+        groups[-1].append((str(key), operator == "equal_to", value))
+        if not last and str(joined_by).upper() == "OR":
+            groups.append([])
+    return tuple(tuple(group) for group in groups)
+
+
+class FixedWindow:
+    """At most ``limit`` requests in each window of ``seconds``, as rack-attack counts."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self._limit = limit
+        self._seconds = seconds
+        self._window = -1
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            window = int(time.time() // self._seconds)
+            if window != self._window:
+                self._window, self._count = window, 0
+            self._count += 1
+            return self._count <= self._limit
+
+
+def throttled() -> Response:
+    return Response("Retry later", 429, media_type="text/plain")
