@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Nightly drift check: does LiveDesk still match the contact files of the default branch?
+# Nightly drift check: does the help desk still match the contact files of the default branch?
 #
 #   ci/drift.sh WORKDIR   (writes WORKDIR/summary.md, and WORKDIR/drift.md: the issue body)
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 work=${1:?usage: ci/drift.sh WORKDIR}
 contacts=${CONTACTS_PATH:-contacts}
 marker='<!-- reconciler-drift -->'
-title='LiveDesk has drifted from the contact files'
+title='The help desk has drifted from the contact files'
 mkdir -p "$work"
 rm -f "$work/drift.md" "$work/summary.md"
 
@@ -29,7 +29,7 @@ case $status in
     cat "$work/drift-plan.md"
     issue=$(forge_find_issue "$marker")
     if [ -n "$issue" ]; then
-      forge_close_issue "$issue" "LiveDesk matches the contact files again (checked $(date -u '+%Y-%m-%d %H:%M UTC')): closing."
+      forge_close_issue "$issue" "The help desk matches the contact files again (checked $(date -u '+%Y-%m-%d %H:%M UTC')): closing."
       echo "No drift; closed drift issue $issue."
     else
       echo "No drift."
@@ -38,7 +38,7 @@ case $status in
   2)
     {
       printf '%s\n' "$marker"
-      printf 'LiveDesk no longer matches the contact files: a contact was changed in LiveDesk,\n'
+      printf 'The help desk no longer matches the contact files: a contact was changed there,\n'
       printf 'or a merge was not applied. Apply the files (re-run the apply job) or change the\n'
       printf 'files to match; the next drift check closes this issue once they agree.\n\n'
       cat "$work/drift-plan.md"

@@ -113,6 +113,8 @@ class Runner:
             "secrets.LIVEDESK_API_KEY": "sandbox",
             "secrets.LIVEDESK_API_SECRET": "sandbox",
             "vars.LIVEDESK_BASE_URL": self.sandbox.base_url,
+            "secrets.CHATWOOT_API_TOKEN": "",  # unset, as in a LiveDesk repository
+            "vars.CHATWOOT_BASE_URL": "",
             "vars.RECONCILER_PIP_SPEC": "",  # the shim on PATH is reconciler
             "github.token": "ghs_fake_token",
             "github.event.pull_request.number": "7",
@@ -278,7 +280,11 @@ def test_github_workflows_have_their_triggers_permissions_and_groups() -> None:
         for step in next(iter(workflow["jobs"].values()))["steps"]:
             assert "${{" not in step.get("run", ""), "expressions reach scripts only through env"
             secrets = {k: v for k, v in step.get("env", {}).items() if "secrets." in str(v)}
-            assert set(secrets) <= {"LIVEDESK_API_KEY", "LIVEDESK_API_SECRET"}
+            assert set(secrets) <= {
+                "LIVEDESK_API_KEY",
+                "LIVEDESK_API_SECRET",
+                "CHATWOOT_API_TOKEN",
+            }
 
 
 def test_gitlab_jobs_have_their_rules_and_resource_group() -> None:
@@ -295,6 +301,9 @@ def test_gitlab_jobs_have_their_rules_and_resource_group() -> None:
 def test_example_settings_and_contacts_are_valid() -> None:
     settings = load_settings(str(EXAMPLES / "reconciler.yaml"))
     assert "additional_attributes.social_profiles" in settings.sensitive
+    chatwoot = load_settings(str(EXAMPLES / "chatwoot" / "reconciler.yaml"))
+    assert (chatwoot.target, chatwoot.account_id) == ("chatwoot", 3)
+    assert chatwoot.sensitive == settings.sensitive
     assert len(read_declaration([str(EXAMPLES / "contacts")], use_cache=False).contacts) >= 20
 
 
@@ -374,7 +383,7 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
     assert calls[1]["argv"][:4] == ["api", "--method", "POST", "repos/acme/contacts/issues"]
     (issue,) = _sent_bodies(calls)
     assert issue["labels"] == ["reconciler-drift"]
-    assert issue["title"] == "LiveDesk has drifted from the contact files"
+    assert issue["title"] == "The help desk has drifted from the contact files"
     assert issue["body"].startswith(DRIFT_MARKER + "\n")
     assert DEMO_SUMMARY in issue["body"]
     _assert_no_personal_data(issue["body"], drift.stdout, drift.stderr)
@@ -402,6 +411,32 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
         ["api", "--method", "PATCH", "repos/acme/contacts/issues/12"],
     ]
     assert _sent_bodies(calls)[1] == {"state": "closed", "state_reason": "completed"}
+
+
+def test_github_plan_and_apply_on_chatwoot_with_its_variant_of_the_settings(
+    runner: Runner,
+) -> None:
+    # What the README says to do for Chatwoot: its reconciler.yaml, its secret and variable.
+    variant = (runner.repo / "chatwoot" / "reconciler.yaml").read_text(encoding="utf-8")
+    variant = variant.replace("account_id: 3", "account_id: 1")
+    (runner.repo / "reconciler.yaml").write_text(variant, encoding="utf-8")
+    chatwoot = {
+        "secrets.LIVEDESK_API_KEY": "",
+        "secrets.LIVEDESK_API_SECRET": "",
+        "vars.LIVEDESK_BASE_URL": "",
+        "secrets.CHATWOOT_API_TOKEN": "sandbox-token",
+        "vars.CHATWOOT_BASE_URL": runner.sandbox.base_url,  # wins over base_url
+    }
+    runner.responses = []
+    steps = runner.run_github_job("plan.yml", "plan", **chatwoot)
+    assert [step.outcome for step in steps] == ["success"] * 4, steps[1].stderr
+    assert "Target: chatwoot at " in steps[1].stderr and "(account 1)" in steps[1].stderr
+    comment = (runner.tmp / "runner-temp" / "reconciler" / "comment.md").read_text("utf-8")
+    assert f"**{DEMO_SUMMARY}**" in comment
+    steps = runner.run_github_job("apply.yml", "apply", **chatwoot)
+    assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
+    assert "Apply complete: 2 created, 3 updated, 0 failed." in steps[-1].stdout
+    _assert_no_personal_data(comment, steps[-1].stdout, steps[-1].stderr)
 
 
 def test_github_plan_job_annotates_invalid_files_and_posts_the_problems(runner: Runner) -> None:
