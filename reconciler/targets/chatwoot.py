@@ -27,7 +27,13 @@ from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
 from reconciler.targets.base import Capabilities, TargetIdentity
-from reconciler.targets.contacts_client import LOOKUP_WALKS, ContactsClient, Listing
+from reconciler.targets.contacts_client import (
+    LOOKUP_WALKS,
+    ContactsClient,
+    Listing,
+    lookup_criteria,
+    session_options,
+)
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
 from reconciler.targets.http.ratelimit import RateLimiter
@@ -217,10 +223,7 @@ class ChatwootClient(ContactsClient):
         email: str | None = None,
         phone_number: str | None = None,
     ) -> list[Contact]:
-        given = {"identifier": identifier, "email": email, "phone_number": phone_number}
-        criteria = {name: value for name, value in given.items() if value}
-        if not criteria:
-            raise ValueError("find_contacts needs an identifier, an email or a phone_number")
+        criteria = lookup_criteria(identifier, email, phone_number)
         found, _ = await self._filter(filter_body(list(criteria.items()), "and"))
         return [contact for contact in found if matches_exactly(contact, criteria)]
 
@@ -312,11 +315,5 @@ class Chatwoot:
 
     def client(self) -> ChatwootClient:
         return ChatwootClient(
-            self.base_url,
-            self.token,
-            self.account_id,
-            concurrency=self.settings.concurrency,
-            rate_limit=self.settings.rate_limit,
-            timeout=self.settings.timeout,
-            allow_plain_http=self.settings.allow_plain_http,
+            self.base_url, self.token, self.account_id, **session_options(self.settings)
         )

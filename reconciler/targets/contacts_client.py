@@ -11,10 +11,11 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Self, TypedDict
 
 from reconciler.concurrency import gather_bounded
 from reconciler.errors import InvalidResponseError, UnprocessableError
+from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
 from reconciler.targets.base import Capabilities
 from reconciler.targets.http.client import HttpSession
@@ -40,6 +41,35 @@ class Listing:
     params: Mapping[str, str]
     method: str = "GET"
     body: JSON = field(default=None)
+
+
+class SessionOptions(TypedDict):
+    """What the settings say about how hard to press any target."""
+
+    concurrency: int
+    rate_limit: float | None
+    timeout: float
+    allow_plain_http: bool
+
+
+def session_options(settings: Settings) -> SessionOptions:
+    return SessionOptions(
+        concurrency=settings.concurrency,
+        rate_limit=settings.rate_limit,
+        timeout=settings.timeout,
+        allow_plain_http=settings.allow_plain_http,
+    )
+
+
+def lookup_criteria(
+    identifier: str | None, email: str | None, phone_number: str | None
+) -> dict[str, str]:
+    """The given keys of an exact lookup, most selective first; ValueError if none is."""
+    given = {"identifier": identifier, "email": email, "phone_number": phone_number}
+    criteria = {name: value for name, value in given.items() if value}
+    if not criteria:
+        raise ValueError("an exact lookup needs an identifier, an email or a phone_number")
+    return criteria
 
 
 def search_text(value: str) -> str:
@@ -134,10 +164,7 @@ class ContactsClient:
         phone_number: str | None = None,
     ) -> list[Contact]:
         """Contacts equal to every given value (email case-insensitive, the others exact)."""
-        given = {"identifier": identifier, "email": email, "phone_number": phone_number}
-        criteria = {name: value for name, value in given.items() if value}
-        if not criteria:
-            raise ValueError("find_contacts needs an identifier, an email or a phone_number")
+        criteria = lookup_criteria(identifier, email, phone_number)
         query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
         found = await self._collect(self._search(search_text(query)), walks=LOOKUP_WALKS)
         return [contact for contact in found if matches_exactly(contact, criteria)]

@@ -17,7 +17,7 @@ from typing import ClassVar
 from reconciler.errors import ConfigError
 from reconciler.input.settings import Settings
 from reconciler.targets.base import Capabilities, TargetIdentity, account_fingerprint
-from reconciler.targets.contacts_client import ContactsClient
+from reconciler.targets.contacts_client import ContactsClient, session_options
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
 
@@ -152,11 +152,4 @@ class LiveDesk:
         )
 
     def client(self) -> LiveDeskClient:
-        return LiveDeskClient(
-            self.base_url,
-            self.credentials,
-            concurrency=self.settings.concurrency,
-            rate_limit=self.settings.rate_limit,
-            timeout=self.settings.timeout,
-            allow_plain_http=self.settings.allow_plain_http,
-        )
+        return LiveDeskClient(self.base_url, self.credentials, **session_options(self.settings))
