@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from reconciler import __version__
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
@@ -35,87 +36,7 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reconciler",
-        description="Terraform-style plan/apply for the contacts of a help desk (LiveDesk).",
-    )
-    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
-    # -v after the command too; SUPPRESS keeps a subcommand from resetting the main -v.
-    verbose = argparse.ArgumentParser(add_help=False)
-    verbose.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    validate = commands.add_parser(
-        "validate", parents=[verbose], help="check contact files offline"
-    )
-    validate.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
-    validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
-    validate.add_argument(
-        "--no-cache", action="store_true", help="ignore and don't write .reconciler/cache/"
-    )
-
-    plan = commands.add_parser("plan", parents=[verbose], help="show what apply would change")
-    plan.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
-    plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for apply --plan")
-    plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
-    plan.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 0 when there are no changes, 2 when there are, 1 on error",
-    )
-    plan.add_argument(
-        "--redact", action="store_true", help="mask personal data in every output and the plan file"
-    )
-    _add_config(plan)
-
-    apply = commands.add_parser(
-        "apply", parents=[verbose], help="make the help desk match the files"
-    )
-    apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
-    apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
-    apply.add_argument(
-        "--auto-approve",
-        action="store_true",
-        help="don't ask for confirmation (needed without a terminal)",
-    )
-    apply.add_argument(
-        "--force", action="store_true", help="apply even when the plan exceeds max_changes"
-    )
-    apply.add_argument(
-        "--redact", action="store_true", help="mask personal data in what apply prints"
-    )
-    _add_config(apply)
-
-    export = commands.add_parser(
-        "export", parents=[verbose], help="write the live contacts as contact files"
-    )
-    export.add_argument(
-        "path",
-        nargs="?",
-        metavar="PATH",
-        help="file to write (a directory with --split); standard output when left out",
-    )
-    export.add_argument(
-        "--split", action="store_true", help="one file per contact, in the directory PATH"
-    )
-    export.add_argument(
-        "--query", metavar="Q", help="only contacts the help desk's search finds for Q"
-    )
-    export.add_argument(
-        "--force", action="store_true", help="overwrite files that export didn't write"
-    )
-    _add_config(export)
-
-    show = commands.add_parser(
-        "show", parents=[verbose], help="render a plan saved with plan --out"
-    )
-    show.add_argument("plan_file", metavar="FILE")
-    show.add_argument("--format", choices=PLAN_FORMATS, default="text")
-
+def _add_sandbox_command(commands: Any, verbose: argparse.ArgumentParser) -> None:
     sandbox = commands.add_parser(
         "sandbox",
         parents=[verbose],
@@ -166,6 +87,97 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--fault-rate", type=float, default=0.0, metavar="F")
     sandbox.add_argument("--fault-seed", type=int, default=None, metavar="N")
     sandbox.add_argument("--fail-after-write", type=float, default=0.0, metavar="F")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconciler",
+        description="Terraform-style plan/apply for the contacts of a help desk (LiveDesk).",
+    )
+    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    # -v after the command too; SUPPRESS keeps a subcommand from resetting the main -v.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", parents=[verbose], help="check contact files offline"
+    )
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
+    validate.add_argument("--format", choices=PROBLEM_FORMATS, default="text")
+    validate.add_argument(
+        "--no-cache", action="store_true", help="ignore and don't write .reconciler/cache/"
+    )
+
+    plan = commands.add_parser("plan", parents=[verbose], help="show what apply would change")
+    plan.add_argument("paths", nargs="+", metavar="PATH", help="YAML file or directory")
+    plan.add_argument("--out", metavar="FILE", help="save the plan (JSON) for apply --plan")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    plan.add_argument(
+        "--redact", action="store_true", help="mask personal data in every output and the plan file"
+    )
+    _add_config(plan)
+
+    apply = commands.add_parser(
+        "apply", parents=[verbose], help="make the help desk match the files"
+    )
+    apply.add_argument("paths", nargs="*", metavar="PATH", help="YAML file or directory")
+    apply.add_argument("--plan", metavar="FILE", help="apply exactly this saved plan")
+    apply.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="don't ask for confirmation (needed without a terminal)",
+    )
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="apply even when the plan exceeds max_changes or max_removals",
+    )
+    apply.add_argument(
+        "--allow-removal",
+        action="store_true",
+        help="let apply remove (block or delete) the contacts the plan removes",
+    )
+    apply.add_argument(
+        "--redact", action="store_true", help="mask personal data in what apply prints"
+    )
+    _add_config(apply)
+
+    export = commands.add_parser(
+        "export", parents=[verbose], help="write the live contacts as contact files"
+    )
+    export.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="file to write (a directory with --split); standard output when left out",
+    )
+    export.add_argument(
+        "--split", action="store_true", help="one file per contact, in the directory PATH"
+    )
+    export.add_argument(
+        "--query", metavar="Q", help="only contacts the help desk's search finds for Q"
+    )
+    export.add_argument(
+        "--force", action="store_true", help="overwrite files that export didn't write"
+    )
+    _add_config(export)
+
+    show = commands.add_parser(
+        "show", parents=[verbose], help="render a plan saved with plan --out"
+    )
+    show.add_argument("plan_file", metavar="FILE")
+    show.add_argument("--format", choices=PLAN_FORMATS, default="text")
+
+    _add_sandbox_command(commands, verbose)
     return parser
 
 
@@ -252,6 +264,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             plan_file=args.plan,
             auto_approve=args.auto_approve,
             force=args.force,
+            allow_removal=args.allow_removal,
             redact=args.redact,
             config=args.config,
             sandbox=args.sandbox,

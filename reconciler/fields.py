@@ -19,6 +19,7 @@ JSON: TypeAlias = Any
 class Kind(enum.Enum):
     SCALAR = "scalar"  # compared and sent whole
     ATTRIBUTES = "attributes"  # an object of free keys, merged one level deep by the server
+    SET = "set"  # a set of names compared case-insensitively, written whole (labels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ FIELDS: tuple[Field, ...] = (
     Field("blocked", Kind.SCALAR),
     Field("additional_attributes", Kind.ATTRIBUTES),
     Field("custom_attributes", Kind.ATTRIBUTES),
+    Field("labels", Kind.SET, folds_case=True),
 )
 """In the order plans list their changes."""
 
@@ -60,6 +62,9 @@ KEY_FIELDS: tuple[str, ...] = tuple(
     f.name for f in sorted(FIELDS, key=lambda f: f.key_rank or 0) if f.key_rank is not None
 )
 """The fields that find a contact when it has no declared id, in the order they are tried."""
+SETS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind is Kind.SET)
+DIRECTIVES: tuple[str, ...] = ("labels_mode", "absent")
+"""Keys of a declared contact that say how to apply it, not values to keep."""
 PERSONAL: frozenset[str] = frozenset(f.name for f in FIELDS if f.personal)
 BLANK_IS_NULL: frozenset[str] = frozenset(f.name for f in FIELDS if f.blank_is_null)
 

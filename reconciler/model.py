@@ -76,6 +76,17 @@ class DeclaredContact:
     inbox_id: int | None = None  # its own, else the file's defaults.inbox_id
 
     @property
+    def absent(self) -> bool:
+        """Declared ``absent: true``: to be removed, not kept."""
+        return self.fields.get("absent") is True
+
+    @property
+    def labels_mode(self) -> str | None:
+        """``exact`` or ``additive`` as the contact (or its file) says; None: the settings'."""
+        mode = self.fields.get("labels_mode")
+        return mode if isinstance(mode, str) else None
+
+    @property
     def key(self) -> ContactKey:
         if self.id is not None:
             return ContactKey("id", self.id)
@@ -108,6 +119,8 @@ class LiveState:
 
     contacts: tuple[Contact | None, ...]
     requests: int  # HTTP requests it took to read them
+    orphans: tuple[Contact, ...] = ()  # listed contacts with the marker that none declares
+    scanned: bool = False  # the whole listing was read for orphans
 
 
 class _Absent(enum.Enum):
@@ -120,7 +133,13 @@ ABSENT: Literal[_Absent.ABSENT] = _Absent.ABSENT
 
 class Action(enum.StrEnum):
     CREATE = "create"
-    UPDATE = "update"
+    UPDATE = "update"  # with no field changes: only the ownership marker is written
+    RELEASE = "release"  # no longer managed: the marker is removed, nothing else
+    BLOCK = "block"  # a removal: blocked
+    DELETE = "delete"  # a removal: deleted
+
+
+REMOVALS = frozenset({Action.BLOCK, Action.DELETE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +160,10 @@ class FieldChange:
 class OperationKind(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"  # of the planned contact, or of the one the create before it made
+    SET_LABELS = "set_labels"  # body {"labels": [...]}: the whole set
+    ADD_LABELS = "add_labels"  # body {"labels": [...]}: these, and whatever else it has
+    REMOVE_ATTRIBUTES = "remove_attributes"  # body {"custom_attributes": [keys]}
+    DELETE = "delete"  # body {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +196,16 @@ class Change:
 
     action: Action
     key: ContactKey
-    source: Position
+    source: Position | None  # None: a contact no file declares any more
     fields: tuple[FieldChange, ...]
     operations: tuple[Operation, ...]
     id: int | None = None  # None for a create
+    marker: str | None = None  # the ownership marker the change writes, if it writes one
+
+    @property
+    def where(self) -> str:
+        """Where the contact is declared, for people."""
+        return "no longer in the files" if self.source is None else self.source.file_line
 
     @property
     def label(self) -> str:
@@ -199,6 +228,7 @@ class Plan:
     sources: tuple[SourceFile, ...] = ()
     created_at: str = ""  # ISO 8601, UTC
     target: TargetIdentity | None = None  # None only in a plan of format 1
+    marker_key: str | None = None  # where changes write the ownership marker; None: off
 
     @property
     def creates(self) -> int:
@@ -206,8 +236,27 @@ class Plan:
 
     @property
     def updates(self) -> int:
-        return sum(1 for change in self.changes if change.action is Action.UPDATE)
+        return sum(1 for c in self.changes if c.action is Action.UPDATE and c.fields)
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether apply would change anything a person sees (a marker alone is not)."""
+        return any(c.action is not Action.UPDATE or c.fields for c in self.changes)
+
+    @property
+    def marks(self) -> int:
+        """Updates that write the ownership marker alone."""
+        return sum(1 for c in self.changes if c.action is Action.UPDATE and not c.fields)
+
+    @property
+    def releases(self) -> int:
+        return sum(1 for change in self.changes if change.action is Action.RELEASE)
+
+    @property
+    def removals(self) -> int:
+        return sum(1 for change in self.changes if change.action in REMOVALS)
 
     @property
     def managed(self) -> int:
-        return len(self.changes) + self.unchanged
+        """Declared contacts the plan covers (neither releases nor removals of undeclared)."""
+        return sum(1 for change in self.changes if change.source is not None) + self.unchanged

@@ -163,8 +163,14 @@ def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+MARKER = "managed_by_reconciler"  # the default ownership marker's key
+
+
 def managed(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: record[name] for name in (*SCALARS, *ATTRIBUTE_OBJECTS)}
+    """The managed fields as the files can declare them: without the ownership marker."""
+    fields = {name: copy.deepcopy(record[name]) for name in (*SCALARS, *ATTRIBUTE_OBJECTS)}
+    fields["custom_attributes"].pop(MARKER, None)
+    return fields
 
 
 def _created_match(records: Sequence[Mapping[str, Any]], item: Mapping[str, Any]) -> list[Any]:
@@ -194,6 +200,7 @@ def assert_converged(store: Store, work: Workload) -> None:
             record = by_id[target]
             want = expected(work.seeded[target], item)
         touched.add(int(record["id"]))
+        assert MARKER in record["custom_attributes"], "a contact apply wrote is not marked"
         assert managed(record) == want, (item, record)
         # Python's == has True == 1 == 1.0: compare the JSON text too, for the types.
         assert as_json(managed(record)) == as_json(want), (item, record)

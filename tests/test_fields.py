@@ -29,13 +29,25 @@ def test_every_declarable_field_is_in_the_registry_and_no_other() -> None:
     assert set(contact_properties()) == set(fields.BY_NAME)
 
 
+def test_the_directives_are_the_schemas_other_contact_keys() -> None:
+    properties = load_schema("contacts")["properties"]["contacts"]["items"]["properties"]
+    others = {
+        name
+        for name, subschema in properties.items()
+        if name not in NOT_MANAGED and "type" not in subschema and subschema.get("not") != {}
+    }
+    assert others == set(fields.DIRECTIVES)
+
+
 @pytest.mark.parametrize("field", fields.FIELDS, ids=lambda field: field.name)
 def test_each_field_has_the_kind_and_rules_the_schema_gives_it(field: fields.Field) -> None:
     subschema = contact_properties()[field.name]
     types = subschema["type"] if isinstance(subschema["type"], list) else [subschema["type"]]
     assert ("object" in types) is (field.kind is fields.Kind.ATTRIBUTES)
+    assert ("array" in types) is (field.kind is fields.Kind.SET)
     unique = subschema.get("x-unique")
-    assert (unique == "case-insensitive") is field.folds_case
+    if field.kind is not fields.Kind.SET:  # a set's names are unique within it, not across
+        assert (unique == "case-insensitive") is field.folds_case
     if field.key_rank is not None:
         assert unique is not None  # a field that finds a contact can't be shared
     if field.blank_is_null:

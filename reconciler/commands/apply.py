@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -35,6 +36,7 @@ def apply_command(
     redact: bool,
     config: str | None,
     sandbox: bool,
+    allow_removal: bool = False,
 ) -> int:
     if bool(paths) == bool(plan_file):
         raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
@@ -47,7 +49,7 @@ def apply_command(
     # The saved plan or the files are read and checked before anything is sent.
     if plan_file is not None:
         plan = read_plan(plan_file)
-        _check_threshold(plan, settings, force=force)
+        _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
         changed = changed_sources(plan)
         if changed:
             print(
@@ -74,8 +76,9 @@ def apply_command(
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:
             return EXIT_OK
-        _check_threshold(plan, settings, force=force)
-        if not auto_approve:
+        _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
+        # Markers alone change nothing a person sees: they are written without asking.
+        if plan.has_changes and not auto_approve:
             if not _confirmed():
                 print("Apply cancelled.")
                 return EXIT_ERROR
@@ -86,16 +89,23 @@ def apply_command(
 
 def _summary(applied: Applied) -> int:
     outcomes = applied.outcomes
-    failed = sum(1 for outcome in outcomes if outcome.status == "failed")
-    created = sum(1 for outcome in outcomes if outcome.status == "created")
-    counts = f"{created} created, {len(outcomes) - created - failed} updated, {failed} failed"
+    count = Counter(outcome.status for outcome in outcomes)
+    failed = count["failed"]
+    counts = f"{count['created']} created, {count['updated']} updated, {failed} failed"
+    others = [
+        f"{count[status]} {status}"
+        for status in ("deleted", "blocked", "released", "marked")
+        if count[status]
+    ]
+    also = f" Also {', '.join(others)}." if others else ""
     if applied.not_started:
         why = "stopped at the deadline" if applied.deadline_passed else "interrupted"
         print(
-            f"Apply {why}: {counts}, {applied.not_started} not started; run apply again to finish."
+            f"Apply {why}: {counts}, {applied.not_started} not started; run apply again to "
+            f"finish.{also}"
         )
         return EXIT_ERROR if applied.deadline_passed else EXIT_INTERRUPTED
-    print(f"Apply complete: {counts}.")
+    print(f"Apply complete: {counts}.{also}")
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -135,7 +145,8 @@ async def _apply(
 
                 def report(outcome: Outcome) -> None:
                     advance(1)
-                    print(replace(outcome, change=shown(outcome.change)), flush=True)
+                    if outcome.status != "marked":  # counted in the summary, not listed
+                        print(replace(outcome, change=shown(outcome.change)), flush=True)
 
                 outcomes = await apply_plan(client, plan, on_outcome=report, stop=stop)
     finally:
@@ -145,10 +156,21 @@ async def _apply(
     return Applied(outcomes, len(plan.changes) - len(outcomes), deadline_passed=passed)
 
 
-def _check_threshold(plan: Plan, settings: Settings, *, force: bool) -> None:
+def _check_threshold(plan: Plan, settings: Settings, *, force: bool, allow_removal: bool) -> None:
     over = change_limit_message(plan, settings)
     if over is not None and not force:
         raise ThresholdError(f"{over}; nothing was applied: check the plan, then use --force")
+    if plan.removals and not allow_removal:
+        raise ThresholdError(
+            f"the plan removes {plan.removals} contact(s); nothing was applied: check the "
+            "removals (listed first), then apply with --allow-removal"
+        )
+    if plan.removals > settings.max_removals and not force:
+        raise ThresholdError(
+            f"the plan removes {plan.removals} contacts, more than max_removals "
+            f"({settings.max_removals}) allows; nothing was applied: check the plan, then use "
+            "--force as well"
+        )
 
 
 def _confirmed() -> bool:

@@ -30,7 +30,9 @@ def export_command(
 
     async def read(target: Target) -> export.Export:
         async with target.client() as client:
-            return await export.read_export(client, query=query, known_ids=known)
+            return await export.read_export(
+                client, query=query, known_ids=known, marker_key=settings.marker_key
+            )
 
     with open_target(settings, sandbox=sandbox) as target:
         found = run(read(target), deadline=settings.deadline)

@@ -41,7 +41,7 @@ def plan_command(
         write_plan(plan, out)
     print(header, file=sys.stderr)  # stdout holds the plan alone
     print_plan(plan, output_format)
-    if detailed_exitcode and plan.changes:
+    if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
@@ -62,6 +62,8 @@ def context_line(settings: Settings, plan: Plan, target: Target) -> str:
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
-            live = await fetch_live(client, declaration, on_progress=advance)
+            live = await fetch_live(
+                client, declaration, on_progress=advance, marker_key=settings.marker_key
+            )
         capabilities = client.capabilities  # the server's own, once the session has asked it
     return make_plan(declaration, live, settings, capabilities, target=target.identity)

@@ -10,6 +10,7 @@ and names those whose live values are no longer the plan's ``before``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -17,17 +18,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.concurrency import gather_bounded
+from reconciler.engine import labels
 from reconciler.engine.diff import live_value, strict_equal, values_match
 from reconciler.engine.fetch import read_contact
+from reconciler.engine.ownership import marker_text
 from reconciler.errors import AuthenticationError, NotFoundError, ReconcilerError
 from reconciler.fields import ATTRIBUTE_OBJECTS
 from reconciler.model import (
     ABSENT,
     JSON,
+    REMOVALS,
     Action,
     Change,
     Contact,
     ContactKey,
+    Operation,
     OperationKind,
     Plan,
 )
@@ -36,22 +41,34 @@ from reconciler.targets.base import ContactsApi
 log = logging.getLogger(__name__)
 
 
+Status = Literal["created", "updated", "marked", "released", "blocked", "deleted", "failed"]
+_DONE: dict[Action, Status] = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.RELEASE: "released",
+    Action.BLOCK: "blocked",
+    Action.DELETE: "deleted",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one planned change."""
 
     change: Change
-    status: Literal["created", "updated", "failed"]
+    status: Status
     contact_id: int | None = None
     reason: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.change.label} ({self.change.source.file_line})"
+        where = f"{self.change.label} ({self.change.where})"
         if self.status == "failed":
             return f"{where}: failed: {self.reason}"
         if self.status == "created":
             return f"{where}: created (id {self.contact_id})"
-        return f"{where}: updated"
+        if self.status == "marked":
+            return f"{where}: marked as managed"
+        return f"{where}: {self.status}"
 
 
 OutcomeCallback = Callable[[Outcome], None]
@@ -65,7 +82,7 @@ class Stale:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.change.label} ({self.change.source.file_line}): {self.reason}"
+        return f"{self.change.label} ({self.change.where}): {self.reason}"
 
 
 async def apply_plan(
@@ -84,7 +101,7 @@ async def apply_plan(
     async def apply_one(change: Change) -> Outcome | None:
         if stop is not None and stop.is_set():
             return None
-        outcome = await _apply_change(client, change)
+        outcome = await _apply_change(client, change, plan.marker_key)
         if on_outcome is not None:
             on_outcome(outcome)
         return outcome
@@ -95,17 +112,32 @@ async def apply_plan(
     return tuple(outcome for outcome in outcomes if outcome is not None)
 
 
-async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
+async def _apply_change(client: ContactsApi, change: Change, marker_key: str | None) -> Outcome:
     contact_id = change.id
     written: Contact | None = None
+    stored_labels: list[str] | None = None
     try:
+        if change.action in (Action.RELEASE, *REMOVALS):
+            reason = await _still_managed(client, change, marker_key)
+            if reason is not None:
+                return Outcome(change, "failed", contact_id, reason)
         for operation in change.operations:
             if operation.kind is OperationKind.CREATE:
                 written = await client.create_contact(operation.body)
                 contact_id = int(written["id"])
+                continue
+            if contact_id is None:
+                raise AssertionError(f"a write before the contact exists: {change.key}")
+            if operation.kind is OperationKind.DELETE:
+                with contextlib.suppress(NotFoundError):  # gone: an earlier answer was lost
+                    await client.delete_contact(contact_id)
+                return Outcome(change, "deleted", contact_id)
+            if operation.kind in (OperationKind.SET_LABELS, OperationKind.ADD_LABELS):
+                stored_labels = await _write_labels(client, contact_id, operation)
+            elif operation.kind is OperationKind.REMOVE_ATTRIBUTES:
+                keys = operation.body.get("custom_attributes") or []
+                written = await client.remove_attributes(contact_id, [str(key) for key in keys])
             else:
-                if contact_id is None:
-                    raise AssertionError(f"an update before the contact exists: {change.key}")
                 body = operation.body
                 if change.action is Action.UPDATE and _sends_an_object_whole(body):
                     fresh = await _fresh_body(client, change, contact_id)
@@ -113,35 +145,78 @@ async def _apply_change(client: ContactsApi, change: Change) -> Outcome:
                         return Outcome(change, "failed", contact_id, fresh)
                     body = fresh
                 written = await client.update_contact(contact_id, body)
-                if written.get("id") != contact_id:
-                    return Outcome(
-                        change,
-                        "failed",
-                        contact_id,
-                        f"the target answered the update with another contact (id "
-                        f"{written.get('id')}): nothing can be said of this one; run plan again",
-                    )
+            if written is not None and written.get("id") != contact_id:
+                return Outcome(
+                    change,
+                    "failed",
+                    contact_id,
+                    f"the target answered the update with another contact (id "
+                    f"{written.get('id')}): nothing can be said of this one; run plan again",
+                )
     except AuthenticationError:
         raise  # the credentials are refused: every other change would fail alike
     except ReconcilerError as error:
-        log.debug("the change at %s failed: %s", change.source.file_line, type(error).__name__)
+        log.debug("the change at %s failed: %s", change.where, type(error).__name__)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
-    if written is None:
-        raise AssertionError(f"a change with no operations: {change.key}")
-    status: Literal["created", "updated"] = (
-        "created" if change.action is Action.CREATE else "updated"
-    )
-    not_kept = [
-        field.path
-        for field in change.fields
-        if not values_match(field.path, live_value(written, field.key_path), field.after)
-    ]
+    not_kept = _not_kept(change, written, stored_labels)
     if not_kept:
         reason = f"the target did not keep {', '.join(not_kept)}"
-        if status == "created":
+        if change.action is Action.CREATE:
             reason += f" (the contact was created with id {contact_id})"
         return Outcome(change, "failed", contact_id, reason)
+    status = _DONE[change.action]
+    if change.action is Action.UPDATE and not change.fields:
+        status = "marked"
     return Outcome(change, status, contact_id)
+
+
+def _not_kept(
+    change: Change, written: Contact | None, stored_labels: list[str] | None
+) -> list[str]:
+    """The planned values the target's answers don't show: read back, not assumed."""
+    not_kept = []
+    for field in change.fields:
+        if labels.is_label(field):
+            if stored_labels is None or not labels.kept(field, stored_labels):
+                not_kept.append(
+                    f"{field.path} {field.after if field.after is not ABSENT else field.before!r}"
+                )
+        elif written is None or not values_match(
+            field.path, live_value(written, field.key_path), field.after
+        ):
+            not_kept.append(field.path)
+    return not_kept
+
+
+async def _write_labels(client: ContactsApi, contact_id: int, operation: Operation) -> list[str]:
+    """Send the labels: the planned set, or (additive) the live set with the planned added,
+    read right before the write so that a label added meanwhile survives."""
+    wanted = [str(label) for label in operation.body.get(labels.FIELD) or []]
+    if operation.kind is OperationKind.ADD_LABELS:
+        live = await client.get_labels(contact_id)
+        missing = [label for label in wanted if label.casefold() not in labels.folded(live)]
+        if not missing:
+            return live
+        wanted = [*live, *missing]
+    return await client.set_labels(contact_id, wanted)
+
+
+async def _still_managed(client: ContactsApi, change: Change, marker_key: str | None) -> str | None:
+    """Why a release or removal must not go ahead, read right before it: the contact is
+    gone, or its ownership marker is no longer the one the plan saw (someone released it)."""
+    if change.id is None or marker_key is None:
+        raise AssertionError("a removal with no contact id or no marker")
+    try:
+        live = await client.get_contact(change.id)
+    except NotFoundError:
+        return "no longer exists"
+    return _marker_moved(live, change, marker_key)
+
+
+def _marker_moved(live: Contact, change: Change, marker_key: str) -> str | None:
+    if marker_text(live, marker_key) != change.marker:
+        return "its ownership marker was removed or changed since the plan: left as it is"
+    return None
 
 
 def _sends_an_object_whole(body: Mapping[str, JSON]) -> bool:
@@ -212,6 +287,12 @@ async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
             return None if live is None else Stale(change, f"now exists (id {live['id']})")
         if live is None:
             return Stale(change, "no longer exists")
+        if change.action in (Action.RELEASE, *REMOVALS) and plan.marker_key is not None:
+            moved_marker = _marker_moved(live, change, plan.marker_key)
+            if moved_marker is not None:
+                return Stale(change, moved_marker)
+        if any(labels.is_label(field) for field in change.fields):
+            live = {**live, labels.FIELD: await client.get_labels(int(live["id"]))}
         moved = _moved_paths(change, live)
         if moved:
             return Stale(change, f"changed since the plan was made: {', '.join(moved)}")
@@ -225,10 +306,17 @@ async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
 
 def _moved_paths(change: Change, live: Contact) -> list[str]:
     """The planned paths whose live value is no longer the plan's ``before``."""
+    live_labels = labels.live_labels(live.get(labels.FIELD))
     moved = [
-        field.path
+        f"{field.path} {field.before if field.after is ABSENT else field.after!r}"
+        if labels.is_label(field)
+        else field.path
         for field in change.fields
-        if not values_match(field.path, live_value(live, field.key_path), field.before)
+        if (
+            not labels.as_before(field, live_labels)
+            if labels.is_label(field)
+            else not values_match(field.path, live_value(live, field.key_path), field.before)
+        )
     ]
     # A nested object is sent whole, so every key of it must still be as planned: else the
     # PATCH would put back old values, and drop keys added since.

@@ -53,7 +53,11 @@ class Export:
 
 
 async def read_export(
-    client: ContactsApi, *, query: str | None, known_ids: Collection[int] = ()
+    client: ContactsApi,
+    *,
+    query: str | None,
+    known_ids: Collection[int] = (),
+    marker_key: str | None = None,
 ) -> Export:
     """The listed contacts (or the search's, with ``query``), plus ``known_ids`` by id.
 
@@ -91,7 +95,7 @@ async def read_export(
                     "existing files declare it: left out"
                 )
     live.sort(key=lambda contact: int(contact["id"]))
-    contacts = [exported_contact(contact) for contact in live]
+    contacts = [exported_contact(contact, marker_key) for contact in live]
     notes.extend(drop_undeclarable(contacts))
     return Export(tuple(contacts), default_inbox(live), tuple(notes))
 
@@ -165,8 +169,9 @@ def contact_keys(contact: Mapping[str, JSON]) -> list[tuple[str, JSON]]:
 # Contacts -> declared contacts ----------------------------------------------------------
 
 
-def exported_contact(contact: Contact) -> dict[str, JSON]:
-    """The contact as a file declares it: id, then the managed fields it has."""
+def exported_contact(contact: Contact, marker_key: str | None = None) -> dict[str, JSON]:
+    """The contact as a file declares it: id, then the managed fields it has; never the
+    ownership marker (under ``marker_key``)."""
     declared: dict[str, JSON] = {"id": int(contact["id"])}
     for field in FIELD_ORDER:
         value = contact.get(field)
@@ -177,6 +182,8 @@ def exported_contact(contact: Contact) -> dict[str, JSON]:
         declared[field] = value
     for name in ATTRIBUTE_OBJECTS:
         attributes = contact.get(name)
+        if isinstance(attributes, Mapping) and name == "custom_attributes" and marker_key:
+            attributes = {k: v for k, v in attributes.items() if k != marker_key}
         if isinstance(attributes, Mapping) and attributes:
             declared[name] = _sorted(attributes)
     return declared

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from reconciler.concurrency import gather_bounded
 from reconciler.errors import NotFoundError
@@ -37,21 +38,73 @@ async def fetch_live(
     declaration: Declaration,
     *,
     on_progress: ProgressCallback | None = None,
+    marker_key: str | None = None,
 ) -> LiveState:
+    """The live contact of each declared one; with ``marker_key``, also every listed
+    contact that carries the ownership marker and that none of them is (the orphans)."""
     keys = [contact.key for contact in declaration.contacts]
     advance = on_progress or (lambda _count: None)
     requests_before = client.request_count
 
     found: dict[ContactKey, Contact | None]
+    listed: list[Contact] = []
     lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
-    # The listing costs at least one request: with one lookup or none it never wins.
-    if lookups > 1:
+    # The listing costs at least one request: with one lookup or none it never wins, unless
+    # the orphans are sought, which only the whole listing shows.
+    if lookups > 1 or marker_key is not None:
         first_page, total = await client.list_page(1)
-        if math.ceil(total / client.capabilities.page_size) <= lookups:
-            found = await _fetch_by_listing(client, keys, first_page, total, advance)
-            return _live_state(keys, found, client.request_count - requests_before)
-    found = await _fetch_exactly(client, keys, advance)
-    return _live_state(keys, found, client.request_count - requests_before)
+        pages = math.ceil(total / client.capabilities.page_size)
+        if marker_key is not None or pages <= lookups:
+            walks = ORPHAN_WALKS if marker_key is not None else 1
+            listed = await client.list_contacts(first_page=(first_page, total), walks=walks)
+            found = await _fetch_by_listing(client, keys, listed, advance)
+        else:
+            found = await _fetch_exactly(client, keys, advance)
+    else:
+        found = await _fetch_exactly(client, keys, advance)
+    await _read_labels(client, declaration, found)
+    orphans = () if marker_key is None else _orphans(listed, found, marker_key)
+    state = _live_state(keys, found, client.request_count - requests_before)
+    return replace(state, orphans=orphans, scanned=marker_key is not None)
+
+
+ORPHAN_WALKS = 5
+"""Walks over the listing while ties hide contacts from it: an orphan missed is only
+removed a plan later, but the walks are what the scan costs."""
+
+
+def _orphans(
+    listed: list[Contact], found: dict[ContactKey, Contact | None], marker_key: str
+) -> tuple[Contact, ...]:
+    declared_ids = {int(contact["id"]) for contact in found.values() if contact is not None}
+    return tuple(
+        contact
+        for contact in listed
+        if int(contact["id"]) not in declared_ids
+        and isinstance(contact.get("custom_attributes"), dict)
+        and contact["custom_attributes"].get(marker_key) is not None
+    )
+
+
+async def _read_labels(
+    client: ContactsApi, declaration: Declaration, found: dict[ContactKey, Contact | None]
+) -> None:
+    """Put each declared contact's labels on its live contact, where the target keeps
+    them apart from the contact object (one request each, for those that declare labels)."""
+    if not client.capabilities.writes_labels:
+        return
+    wanted = {
+        contact.key
+        for contact in declaration.contacts
+        if "labels" in contact.fields and found.get(contact.key) is not None
+    }
+
+    async def read(key: ContactKey) -> None:
+        contact = found[key]
+        if contact is not None:
+            found[key] = {**contact, "labels": await client.get_labels(int(contact["id"]))}
+
+    await gather_bounded((read(key) for key in wanted), limit=client.concurrency * 2)
 
 
 def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:
@@ -64,11 +117,9 @@ def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:
 async def _fetch_by_listing(
     client: ContactsApi,
     keys: list[ContactKey],
-    first_page: list[Contact],
-    total: int,
+    listed: list[Contact],
     advance: ProgressCallback,
 ) -> dict[ContactKey, Contact | None]:
-    listed = await client.list_contacts(first_page=(first_page, total))
     index: dict[ContactKey, Contact] = {}
     for contact in listed:
         index[ContactKey("id", contact["id"])] = contact

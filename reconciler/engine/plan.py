@@ -18,7 +18,17 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from reconciler.engine import labels
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
+from reconciler.engine.ownership import (
+    Marker,
+    absent_contact,
+    change_notes,
+    declaring_the_marker,
+    orphan_changes,
+    owned,
+    removal_warnings,
+)
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, BY_NAME, SCALARS, comparable
 from reconciler.input.settings import Settings
@@ -39,6 +49,9 @@ from reconciler.model import (
 )
 from reconciler.targets.base import Capabilities
 
+COMPARED = frozenset((*SCALARS, *ATTRIBUTE_OBJECTS))
+"""The fields an update compares and sends itself; labels and directives go apart."""
+
 
 def make_plan(
     declaration: Declaration,
@@ -56,26 +69,33 @@ def make_plan(
     if len(live.contacts) != len(declaration.contacts):
         raise AssertionError("live state and declaration are not aligned")
     problems = _unsupported(declaration, capabilities)
+    marker_key = settings.marker_key
+    if marker_key is not None:
+        problems += declaring_the_marker(declaration, marker_key)
     changes: list[Change] = []
+    removals: list[Change] = []
+    notes: list[str] = []
     unchanged = 0
     seen_ids: dict[int, DeclaredContact] = {}
     used_rules: set[int] = set()
     for declared, contact in zip(declaration.contacts, live.contacts, strict=True):
+        additive = (declared.labels_mode or settings.labels) == "additive"
+        if declared.absent:
+            outcome = absent_contact(declared, contact, settings, capabilities)
+            if isinstance(outcome, Change):
+                removals.append(outcome)
+            elif outcome is None:
+                unchanged += 1
+            else:
+                notes.append(outcome)
+            continue
         if contact is None:
-            where = declared.source.file_line
-            if declared.id is not None:
-                problems.append(
-                    f"the target has no contact with id {declared.id} ({where}); "
-                    "remove `id` to create it"
-                )
-            elif declared.inbox_id is None and capabilities.create_needs_inbox:
-                problems.append(
-                    f"{where}: the contact doesn't exist yet and has no inbox to be "
-                    "created in; set `inbox_id` on it or `defaults.inbox_id` in its file"
-                )
+            outcome = _create(declared, settings, capabilities, additive=additive)
+            if isinstance(outcome, str):
+                problems.append(outcome)
             else:
                 _ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
-                changes.append(create_change(declared, capabilities))
+                changes.append(outcome)
             continue
         live_id = int(contact["id"])
         if live_id in seen_ids:
@@ -86,29 +106,86 @@ def make_plan(
             continue
         seen_ids[live_id] = declared
         ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
-        change = _update(declared, contact, live_id, ignored)
+        notes.extend(change_notes(declared, contact, ignored, settings, capabilities))
+        change = _existing(declared, contact, ignored, settings, capabilities, additive=additive)
         if change is None:
             unchanged += 1
         else:
             changes.append(change)
+    orphans = orphan_changes(live.orphans, settings, capabilities, problems)
+    changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
         raise PlanError("\n".join(problems))
+    return _finished(
+        Plan(
+            changes=tuple(changes),
+            unchanged=unchanged,
+            sources=declaration.sources,
+            target=target,
+            created_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            marker_key=marker_key,
+        ),
+        settings,
+        used_rules,
+        notes,
+    )
+
+
+def _finished(plan: Plan, settings: Settings, used_rules: set[int], notes: list[str]) -> Plan:
+    """``plan`` with its warnings: unused ignore rules, the notes, the thresholds."""
     warnings = [
         f"settings: ignore[{index}] names a contact that no file declares"
         for index, rule in enumerate(settings.ignore)
         if rule.contact is not None and index not in used_rules
     ]
-    plan = Plan(
-        changes=tuple(changes),
-        unchanged=unchanged,
-        sources=declaration.sources,
-        target=target,
-        created_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
+    warnings += notes
     over = change_limit_message(plan, settings)
     if over is not None:
         warnings.append(f"{over}: apply will refuse without --force")
+    warnings += removal_warnings(plan, settings)
     return replace(plan, warnings=tuple(warnings))
+
+
+def _existing(
+    declared: DeclaredContact,
+    contact: Contact,
+    ignored: Collection[str],
+    settings: Settings,
+    capabilities: Capabilities,
+    *,
+    additive: bool,
+) -> Change | None:
+    """What makes a contact the desk has match its declaration: its fields, its
+    ownership marker and dropped keys, its labels."""
+    live_id = int(contact["id"])
+    change = _update(declared, contact, live_id, ignored)
+    change = owned(
+        change, declared, contact, ignored=ignored, settings=settings, capabilities=capabilities
+    )
+    if labels.FIELD in declared.fields and capabilities.writes_labels:
+        change = labels.with_labels(change, declared, contact, live_id, additive=additive)
+    return change
+
+
+def _create(
+    declared: DeclaredContact, settings: Settings, capabilities: Capabilities, *, additive: bool
+) -> Change | str:
+    """The create of a contact the desk doesn't have, or why it can't be planned."""
+    where = declared.source.file_line
+    if declared.id is not None:
+        return (
+            f"the target has no contact with id {declared.id} ({where}); remove `id` to create it"
+        )
+    if declared.inbox_id is None and capabilities.create_needs_inbox:
+        return (
+            f"{where}: the contact doesn't exist yet and has no inbox to be "
+            "created in; set `inbox_id` on it or `defaults.inbox_id` in its file"
+        )
+    marker_key = settings.marker_key
+    marker = None if marker_key is None else Marker.of(declared.fields, marker_key).text()
+    return create_change(
+        declared, capabilities, marker=marker, marker_key=marker_key, additive=additive
+    )
 
 
 def _unsupported(declaration: Declaration, capabilities: Capabilities) -> list[str]:
@@ -125,7 +202,7 @@ def _unsupported(declaration: Declaration, capabilities: Capabilities) -> list[s
 def change_limit_message(plan: Plan, settings: Settings) -> str | None:
     """Say how the plan exceeds ``max_changes``, or None when it doesn't."""
     limit = settings.change_limit(plan.managed)
-    changed = len(plan.changes)
+    changed = plan.creates + plan.updates  # markers and removals are counted apart
     if limit is None or changed <= limit:
         return None
     return (
@@ -166,6 +243,7 @@ def _update(
     declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
 ) -> Change | None:
     fields = _without_paths(declared.fields, ignored)
+    fields = {name: value for name, value in fields.items() if name in COMPARED}
     if _already_so(fields, contact):
         return None
     changes: list[FieldChange] = []
@@ -256,8 +334,16 @@ def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JS
 # Creates --------------------------------------------------------------------------------
 
 
-def create_change(declared: DeclaredContact, capabilities: Capabilities) -> Change:
-    """The change that creates ``declared``: what one create can set, then an update."""
+def create_change(
+    declared: DeclaredContact,
+    capabilities: Capabilities,
+    *,
+    marker: str | None = None,
+    marker_key: str | None = None,
+    additive: bool = False,
+) -> Change:
+    """The change that creates ``declared``: what one create can set, then an update of the
+    rest, then its labels; ``marker`` (under ``marker_key``) goes with the attributes."""
     fields = declared.fields
     create: dict[str, JSON] = {}
     if declared.inbox_id is not None:
@@ -276,22 +362,27 @@ def create_change(declared: DeclaredContact, capabilities: Capabilities) -> Chan
             # or the contact would keep the "" the server gives a contact created without one.
             create[name] = value
     for name in ATTRIBUTE_OBJECTS:
-        declared_object: Mapping[str, JSON] = fields.get(name) or {}
-        if not declared_object:
-            continue
-        if name in capabilities.create_fields:
-            create[name] = dict(declared_object)
-        else:
-            update[name] = dict(declared_object)
+        declared_object: dict[str, JSON] = dict(fields.get(name) or {})
         for key, value in declared_object.items():
             changes.extend(leaf_changes((name, key), ABSENT, value))
+        if name == "custom_attributes" and marker is not None and marker_key is not None:
+            declared_object[marker_key] = marker
+        if not declared_object:
+            continue
+        (create if name in capabilities.create_fields else update)[name] = declared_object
     operations = [Operation(OperationKind.CREATE, create)]
     if update:
         operations.append(Operation(OperationKind.UPDATE, update))
+    if labels.FIELD in fields and capabilities.writes_labels:
+        found, labelling = labels.label_changes(fields[labels.FIELD], [], additive=additive)
+        changes.extend(found)
+        if labelling is not None:
+            operations.append(labelling)
     return Change(
         action=Action.CREATE,
         key=declared.key,
         source=declared.source,
         fields=tuple(changes),
         operations=tuple(operations),
+        marker=marker,
     )

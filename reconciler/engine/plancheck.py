@@ -8,8 +8,11 @@ it must be: an edited ``id`` is caught by the stale check, an edited body here.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
+from reconciler.engine import labels
 from reconciler.engine.diff import strict_equal
+from reconciler.engine.ownership import parse_marker
 from reconciler.engine.plan import create_change
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
@@ -20,8 +23,11 @@ from reconciler.model import (
     Action,
     Change,
     DeclaredContact,
+    FieldChange,
+    Operation,
     OperationKind,
     Plan,
+    Position,
     TargetIdentity,
 )
 from reconciler.targets.base import Capabilities
@@ -37,13 +43,13 @@ def check_applicable(
             "make the plan against this target"
         )
     for change in plan.changes:
-        where = f"{path}: the change to {change.label} ({change.source.file_line})"
+        where = f"{path}: the change to {change.label} ({change.where})"
         if _holds_redacted(change):
             raise PlanError(
                 f"{where} holds a redacted value: nothing was applied; make the plan again "
                 "without --redact"
             )
-        problem = _unfollowed(change, capabilities)
+        problem = _unfollowed(change, capabilities, plan.marker_key)
         if problem is not None:
             raise PlanError(
                 f"{where} {problem}, which its field changes don't call for: nothing was "
@@ -70,18 +76,140 @@ def _leaves(value: JSON) -> Iterator[JSON]:
         yield value
 
 
-def _unfollowed(change: Change, capabilities: Capabilities) -> str | None:
+def _unfollowed(change: Change, capabilities: Capabilities, marker_key: str | None) -> str | None:
     """How the change's operations stray from its field changes, or None if they don't."""
-    kinds = [operation.kind for operation in change.operations]
+    if change.action is not Action.CREATE and change.id is None:
+        return "names no contact id"
+    operations = []
+    for operation in change.operations:
+        body = _without_marker(operation.body, change, marker_key)
+        if isinstance(body, str):
+            return body
+        operations.append(Operation(operation.kind, body))
+    if change.action is Action.CREATE:
+        return _create_problem(change, operations, capabilities)
     if change.action is Action.UPDATE:
-        if kinds != [OperationKind.UPDATE] or change.id is None:
-            return "has operations other than one update"
-        return _body_problem(change, change.operations[0].body)
-    return _create_problem(change, capabilities)
+        return _update_problem(change, operations)
+    return _removal_problem(change, operations, marker_key)
 
 
-def _create_problem(change: Change, capabilities: Capabilities) -> str | None:
+def _without_marker(
+    body: Mapping[str, JSON], change: Change, marker_key: str | None
+) -> dict[str, JSON] | str:
+    """``body`` without the ownership marker, once it is checked to be the change's own."""
+    attributes = body.get("custom_attributes")
+    if marker_key is None or not isinstance(attributes, Mapping) or marker_key not in attributes:
+        return dict(body)
+    written = attributes[marker_key]
+    released = written is None and change.action is Action.RELEASE
+    if not released and (written != change.marker or parse_marker(written) is None):
+        return f"sends custom_attributes.{marker_key}"
+    rest = {key: value for key, value in attributes.items() if key != marker_key}
+    stripped = {key: value for key, value in body.items() if key != "custom_attributes"}
+    if rest:
+        stripped["custom_attributes"] = rest
+    return stripped
+
+
+_UPDATE_ORDER = (
+    OperationKind.UPDATE,
+    OperationKind.REMOVE_ATTRIBUTES,
+    OperationKind.SET_LABELS,
+    OperationKind.ADD_LABELS,
+)
+
+
+def _update_problem(change: Change, operations: list[Operation]) -> str | None:
+    kinds = [operation.kind for operation in operations]
+    if (
+        not kinds
+        or kinds != sorted(set(kinds), key=_UPDATE_ORDER.index)
+        or (OperationKind.SET_LABELS in kinds and OperationKind.ADD_LABELS in kinds)
+    ):
+        return "has operations other than an update, a key removal and labels"
+    if kinds == [OperationKind.UPDATE] and not change.fields:
+        return None if change.marker is not None and not operations[0].body else "sends nothing"
+    label_fields = [field for field in change.fields if labels.is_label(field)]
+    removed = [
+        field for field in change.fields if field.after is ABSENT and field not in label_fields
+    ]
+    updated = [
+        field for field in change.fields if field not in label_fields and field not in removed
+    ]
+    for operation in operations:
+        if operation.kind is OperationKind.UPDATE:
+            problem = _body_problem(replace(change, fields=tuple(updated)), operation.body)
+        elif operation.kind is OperationKind.REMOVE_ATTRIBUTES:
+            problem = _removed_keys_problem(removed, operation.body)
+        else:
+            problem = _labels_problem(label_fields, operation)
+        if problem is not None:
+            return problem
+    if updated and kinds[0] is not OperationKind.UPDATE:
+        return "doesn't send its field changes"
+    if removed and OperationKind.REMOVE_ATTRIBUTES not in kinds:
+        return "doesn't remove the keys it drops"
+    if label_fields and not {OperationKind.SET_LABELS, OperationKind.ADD_LABELS} & set(kinds):
+        return "doesn't write its labels"
+    return None
+
+
+def _removed_keys_problem(removed: list[FieldChange], body: Mapping[str, JSON]) -> str | None:
+    expected = sorted(field.key_path[1] for field in removed if len(field.key_path) == 2)
+    if len(expected) != len(removed) or any(
+        field.key_path[0] != "custom_attributes" for field in removed
+    ):
+        return "removes a value other than a custom_attributes key"
+    if set(body) != {"custom_attributes"} or sorted(body["custom_attributes"]) != expected:
+        return "removes other keys"
+    return None
+
+
+def _labels_problem(fields: list[FieldChange], operation: Operation) -> str | None:
+    sent = operation.body.get(labels.FIELD)
+    if set(operation.body) != {labels.FIELD} or not isinstance(sent, list):
+        return "sends something other than labels"
+    have = labels.folded(str(label) for label in sent)
+    for field in fields:
+        if field.after is not ABSENT and str(field.after).casefold() not in have:
+            return f"doesn't send the label {field.after!r}"
+        if field.after is ABSENT and (
+            operation.kind is OperationKind.ADD_LABELS or str(field.before).casefold() in have
+        ):
+            return f"keeps the label {field.before!r}"
+    return None
+
+
+def _removal_problem(
+    change: Change, operations: list[Operation], marker_key: str | None
+) -> str | None:
+    if marker_key is None or parse_marker(change.marker) is None:
+        return f"{change.action.value}s a contact reconciler doesn't manage"
+    expected: dict[Action, tuple[OperationKind, JSON]] = {
+        Action.DELETE: (OperationKind.DELETE, {}),
+        Action.BLOCK: (OperationKind.UPDATE, {"blocked": True}),
+        Action.RELEASE: (OperationKind.REMOVE_ATTRIBUTES, {"custom_attributes": [marker_key]}),
+    }
+    kind, body = expected[change.action]
+    released_by_null = change.action is Action.RELEASE and [
+        (operation.kind, operation.body) for operation in operations
+    ] == [(OperationKind.UPDATE, {})]  # the marker set to null, stripped above
+    if not released_by_null and [(o.kind, o.body) for o in operations] != [(kind, body)]:
+        return f"has operations other than the {change.action.value}"
+    if change.action is Action.BLOCK:
+        if [(f.path, f.after) for f in change.fields] != [("blocked", True)]:
+            return "changes more than blocked"
+    elif change.fields:
+        return f"changes {change.fields[0].path}"
+    return None
+
+
+def _create_problem(
+    change: Change, operations: list[Operation], capabilities: Capabilities
+) -> str | None:
     """A create's operations must be exactly those plan makes from its field changes."""
+    # An update that carried the marker alone (where a create can't set attributes).
+    operations = [o for o in operations if o.kind is not OperationKind.UPDATE or o.body]
     if change.id is not None or any(field.before is not ABSENT for field in change.fields):
         return "creates a contact that existed"
     fields: dict[str, JSON] = {}
@@ -91,22 +219,32 @@ def _create_problem(change: Change, capabilities: Capabilities) -> str | None:
             fields[keys[0]] = field.after
         elif len(keys) == 2 and keys[0] in ATTRIBUTE_OBJECTS:
             fields.setdefault(keys[0], {})[keys[1]] = field.after
+        elif labels.is_label(field):
+            fields.setdefault(labels.FIELD, []).append(field.after)
         else:
             return f"changes {field.path}"
-    inbox_id = change.operations[0].body.get("inbox_id") if change.operations else None
+    inbox_id = operations[0].body.get("inbox_id") if operations else None
     if (inbox_id is None and capabilities.create_needs_inbox) or not (
         inbox_id is None or (type(inbox_id) is int and inbox_id >= 1)
     ):
         return "names no valid inbox_id"
+    additive = bool(operations) and operations[-1].kind is OperationKind.ADD_LABELS
+    if change.marker is not None and parse_marker(change.marker) is None:
+        return "writes a marker that isn't reconciler's"
     expected = create_change(
-        DeclaredContact(change.source, fields, inbox_id=inbox_id), capabilities
+        DeclaredContact(change.source or _NOWHERE, fields, inbox_id=inbox_id),
+        capabilities,
+        additive=additive,
     ).operations
-    if len(expected) != len(change.operations) or not all(
+    if len(expected) != len(operations) or not all(
         planned.kind is sent.kind and strict_equal(dict(planned.body), dict(sent.body))
-        for planned, sent in zip(expected, change.operations, strict=True)
+        for planned, sent in zip(expected, operations, strict=True)
     ):
         return "has operations other than the create (and update) they call for"
     return None
+
+
+_NOWHERE = Position("", 1, 1)
 
 
 def _body_problem(change: Change, body: Mapping[str, JSON]) -> str | None:

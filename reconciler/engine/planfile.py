@@ -53,8 +53,16 @@ def plan_to_document(plan: Plan) -> dict[str, JSON]:
             "account": plan.target.account,
         },
         "sources": [{"path": source.path, "sha256": source.sha256} for source in plan.sources],
-        "summary": {"create": plan.creates, "update": plan.updates, "unchanged": plan.unchanged},
+        "summary": {
+            "create": plan.creates,
+            "update": plan.updates,
+            "remove": plan.removals,
+            "release": plan.releases,
+            "mark": plan.marks,
+            "unchanged": plan.unchanged,
+        },
         "warnings": list(plan.warnings),
+        "marker_key": plan.marker_key,
         "changes": [_change_to_document(change) for change in plan.changes],
     }
     document["checksum"] = checksum(document)
@@ -69,17 +77,20 @@ def checksum(document: Mapping[str, JSON]) -> str:
 
 
 def _change_to_document(change: Change) -> dict[str, JSON]:
-    return {
+    document: dict[str, JSON] = {
         "action": change.action.value,
         "id": change.id,
         "key": {"field": change.key.field, "value": change.key.value},
-        "source": change.source.file_line,
+        "source": None if change.source is None else change.source.file_line,
         "fields": [_field_to_document(field) for field in change.fields],
         "operations": [
             {"kind": operation.kind.value, "body": dict(operation.body)}
             for operation in change.operations
         ],
     }
+    if change.marker is not None:
+        document["marker"] = change.marker
+    return document
 
 
 def _field_to_document(field: FieldChange) -> dict[str, JSON]:
@@ -88,7 +99,8 @@ def _field_to_document(field: FieldChange) -> dict[str, JSON]:
         document["keys"] = list(field.keys)
     if field.before is not ABSENT:
         document["before"] = field.before
-    document["after"] = field.after
+    if field.after is not ABSENT:
+        document["after"] = field.after
     return document
 
 
@@ -137,15 +149,20 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
         sources=tuple(SourceFile(source["path"], source["sha256"]) for source in doc["sources"]),
         created_at=doc["created_at"],
         target=None if target is None else TargetIdentity(**target),
+        marker_key=doc.get("marker_key"),
     )
     summary = doc["summary"]
-    if (summary["create"], summary["update"]) != (plan.creates, plan.updates):
+    counted = [summary.get(name, 0) for name in ("create", "update", "remove", "release", "mark")]
+    if counted != [plan.creates, plan.updates, plan.removals, plan.releases, plan.marks]:
         raise PlanError(f"{path} is not a valid plan: its summary doesn't match its changes")
     return plan
 
 
 def _change_from_document(change: Mapping[str, Any]) -> Change:
-    file, _, line = change["source"].rpartition(":")
+    source = None
+    if change["source"] is not None:
+        file, _, line = change["source"].rpartition(":")
+        source = Position(file, int(line), 1)  # the document keeps file:line only
     if "operations" in change:
         operations = tuple(
             Operation(OperationKind(operation["kind"]), operation["body"])
@@ -159,18 +176,19 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
     return Change(
         action=Action(change["action"]),
         key=ContactKey(change["key"]["field"], change["key"]["value"]),
-        source=Position(file, int(line), 1),  # the document keeps file:line only
+        source=source,
         fields=tuple(
             FieldChange(
                 field["path"],
                 field.get("before", ABSENT),
-                field["after"],
+                field.get("after", ABSENT),
                 tuple(field.get("keys", ())),
             )
             for field in change["fields"]
         ),
         operations=operations,
         id=change["id"],
+        marker=change.get("marker"),
     )
 
 

@@ -36,7 +36,7 @@ from reconciler.input.contactfile import ContactFile
 from reconciler.model import Position, Problem
 
 DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
-CACHE_FORMAT: Final = 3
+CACHE_FORMAT: Final = 4
 _MAGIC: Final = b"reconciler-cache\n"
 _DIGEST_SIZE: Final = 32
 _KEY_SIZE: Final = 32

@@ -91,7 +91,8 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
     """The contacts of a document the schema accepts, and their values ``x-unique`` marks."""
     data = document.data
     marks = document.marks.raw
-    default_inbox = data.get("defaults", {}).get("inbox_id")
+    defaults = data.get("defaults", {})
+    default_inbox = defaults.get("inbox_id")
     rows: list[ContactRow] = []
     unique_values: list[UniqueValue] = []
     for index, contact in enumerate(data["contacts"]):
@@ -106,6 +107,8 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
         inbox_id = contact.get("inbox_id", default_inbox)
         line, column = marks[("contacts", index)]
         fields = {k: v for k, v in contact.items() if k not in ("id", "inbox_id")}
+        if "labels_mode" in defaults and "labels_mode" not in fields:
+            fields["labels_mode"] = defaults["labels_mode"]
         contact_id = None if contact.get("id") is None else int(contact["id"])
         rows.append((line, column, fields, contact_id, None if inbox_id is None else int(inbox_id)))
     return ContactFile.from_rows(document.path, document.sha256, rows, tuple(unique_values))

@@ -52,7 +52,17 @@ class Settings:
     deadline: float = 3600.0  # seconds the whole run may take against the desk
     account_id: int | None = None  # chatwoot: the account the files declare contacts of
     allow_plain_http: bool = False  # http:// to a host that isn't loopback, opted into
+    labels: str = "exact"  # or "additive": how a contact's labels list applies
+    ownership: bool = True  # the marker: what lets plan remove what the files dropped
+    marker: str = "managed_by_reconciler"  # the custom_attributes key the marker is kept in
+    removed: str = "keep"  # a managed contact no file declares: keep, block or delete
+    max_removals: int = 5  # contacts one apply may remove without --force
     source: str | None = field(default=None, compare=False)  # the file read; None: defaults
+
+    @property
+    def marker_key(self) -> str | None:
+        """The custom_attributes key of the ownership marker; None with ownership off."""
+        return self.marker if self.ownership else None
 
     def change_limit(self, managed: int) -> int | None:
         """How many contacts a plan may change without --force; None: no limit."""
@@ -134,6 +144,11 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         deadline=float(values["deadline"]),
         account_id=None if values["account_id"] is None else int(values["account_id"]),
         allow_plain_http=bool(values["allow_plain_http"]),
+        labels=values["labels"],
+        ownership=bool(values["ownership"]),
+        marker=values["marker"],
+        removed=values["removed"],
+        max_removals=int(values["max_removals"]),
     )
 
 

@@ -20,8 +20,15 @@ from reconciler.engine.planfile import dumps
 from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, Plan
 
 MARKDOWN_LIMIT = 60_000
-_STYLE = {"+": "green", "~": "yellow"}
-_DIFF_MARK = {"+": "+", "~": "!"}  # `!` is what GitHub's diff highlighting colours orange
+_STYLE = {"+": "green", "~": "yellow", "-": "red"}
+_DIFF_MARK = {"+": "+", "~": "!", "-": "-"}  # `!` is what GitHub's diff highlighting colours orange
+_HEADER_MARK = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.RELEASE: "~",
+    Action.BLOCK: "-",
+    Action.DELETE: "-",
+}
 
 
 def color_enabled(stream: TextIO) -> bool:
@@ -51,13 +58,38 @@ def render_json(plan: Plan) -> str:
 
 
 def summary_line(plan: Plan) -> str:
-    if not plan.changes:
-        if plan.unchanged == 0:
-            return "No changes. The files declare no contacts."
-        if plan.unchanged == 1:
-            return "No changes. 1 contact matches the files."
-        return f"No changes. {plan.unchanged} contacts match the files."
-    return f"Plan: {plan.creates} to create, {plan.updates} to update, {plan.unchanged} unchanged."
+    unchanged = plan.unchanged + plan.marks  # a marker alone changes nothing a person sees
+    if not plan.has_changes:
+        if unchanged == 0:
+            line = "No changes. The files declare no contacts."
+        elif unchanged == 1:
+            line = "No changes. 1 contact matches the files."
+        else:
+            line = f"No changes. {unchanged} contacts match the files."
+    else:
+        removing = f"{plan.removals} to remove, " if plan.removals else ""
+        line = (
+            f"Plan: {removing}{plan.creates} to create, {plan.updates} to update, "
+            f"{unchanged} unchanged."
+        )
+        if plan.releases:
+            line += f" {plan.releases} no longer managed, to release."
+    return line
+
+
+def marks_line(plan: Plan) -> str | None:
+    """The bookkeeping apply does besides: markers written where nothing else changes."""
+    if not plan.marks:
+        return None
+    noun = "contact" if plan.marks == 1 else "contacts"
+    return f"Apply also records reconciler's ownership marker on {plan.marks} unchanged {noun}."
+
+
+def shown_changes(plan: Plan) -> list[Change]:
+    """The changes a person reads: not the marker-only ones."""
+    return [
+        change for change in plan.changes if change.action is not Action.UPDATE or change.fields
+    ]
 
 
 # Text -----------------------------------------------------------------------------------
@@ -65,13 +97,16 @@ def summary_line(plan: Plan) -> str:
 
 def render_text(plan: Plan, *, color: bool) -> str:
     text = Text()
-    for change in plan.changes:
+    for change in shown_changes(plan):
         for index, (mark, line) in enumerate(_change_lines(change)):
             text.append("      " if index else "  ")
             text.append(mark, style=_STYLE[mark])
             text.append(f" {line}\n")
         text.append("\n")
     text.append(summary_line(plan) + "\n", style="bold")
+    marks = marks_line(plan)
+    if marks is not None:
+        text.append(marks + "\n")
     if plan.redacted:
         text.append("Personal values are redacted.\n")
     for warning in plan.warnings:
@@ -98,20 +133,22 @@ def render_text(plan: Plan, *, color: bool) -> str:
 
 def _change_lines(change: Change) -> Iterator[tuple[str, str]]:
     """(mark, text) for the change's header, then one per field."""
-    yield ("+" if change.action is Action.CREATE else "~"), _header(change)
+    yield _HEADER_MARK[change.action], _header(change)
     for field in change.fields:
         yield _field_line(field)
 
 
 def _header(change: Change) -> str:
     who = _printable(change.label)
-    return f"{change.action.value} {who} ({_printable(change.source.file_line)})"
+    return f"{change.action.value} {who} ({_printable(change.where)})"
 
 
 def _field_line(field: FieldChange) -> tuple[str, str]:
     path = _printable(field.path)
     if field.before is ABSENT:
         return "+", f"{path}: {_value(field.after)}"
+    if field.after is ABSENT:
+        return "-", f"{path}: {_value(field.before)}"
     return "~", f"{path}: {_value(field.before)} -> {_value(field.after)}"
 
 
@@ -132,15 +169,19 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     A long plan is cut between two contacts, with a note saying how many were left out.
     """
     head = [f"**{summary_line(plan)}**", ""]
+    marks = marks_line(plan)
+    if marks is not None:
+        head += [f"_{marks}_", ""]
     if plan.redacted:
         head += ["_Personal values are redacted._", ""]
     for warning in plan.warnings:
         head += [f"> **Warning:** {warning}", ""]
-    if not plan.changes:
+    changes = shown_changes(plan)
+    if not changes:
         return _cut("\n".join(head), limit)
-    blocks = ["\n".join(_diff_lines(change)) for change in plan.changes]
+    blocks = ["\n".join(_diff_lines(change)) for change in changes]
     fence = "`" * max(3, _longest_backtick_run(blocks) + 1)
-    count = len(plan.changes)
+    count = len(changes)
     noun = "contact" if count == 1 else "contacts"
     opening = "\n".join(
         [*head, f"<details><summary>Changes to {count} {noun}</summary>", "", fence + "diff", ""]

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from reconciler.sandbox.contacts import INBOX, JSON
-from reconciler.sandbox.store import Conditions
+from reconciler.sandbox.endpoints import ContactsEndpoints, Face, json_response, not_found
+from reconciler.sandbox.store import Conditions, Store
 
 PREFIX = "/api/v1/accounts/{account_id}/contacts"
 PROFILE_PATH = "/api/v1/profile"
@@ -204,3 +206,94 @@ class FixedWindow:
 
 def throttled() -> Response:
     return Response("Retry later", 429, media_type="text/plain")
+
+
+def label_list(value: JSON) -> list[str]:
+    """The labels a contact keeps from ``labels`` in a request, as acts-as-taggable parses
+    them: strings stripped, blanks dropped, a repeat (in any case) kept once."""
+    items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    kept: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, str | int | float) and not isinstance(item, bool):
+            label = str(item).strip()
+            if label:
+                kept.setdefault(label.casefold(), label)
+    return list(kept.values())
+
+
+class ChatwootEndpoints(ContactsEndpoints):
+    """The shared endpoints, and those only Chatwoot has."""
+
+    def __init__(self, store: Store, face: Face, *, search_window: FixedWindow) -> None:
+        super().__init__(store, face)
+        self._search_window = search_window
+
+    def routes(self, path: str) -> list[Route]:
+        guarded, one = self.guarded, path + "/{contact_id}"
+        return [
+            Route(path + "/search", guarded(self.search), methods=["GET"]),
+            Route(path + "/filter", guarded(self.filter), methods=["POST"]),
+            *super().routes(path),
+            Route(one, guarded(self.delete), methods=["DELETE"]),
+            Route(one + "/labels", guarded(self.labels), methods=["GET", "POST"]),
+            Route(
+                one + "/destroy_custom_attributes",
+                guarded(self.destroy_custom_attributes),
+                methods=["POST"],
+            ),
+        ]
+
+    async def search(self, request: Request) -> Response:
+        if not self._search_window.take():
+            return throttled()
+        query = request.query_params.get("q", "").strip()
+        if not query:  # Chatwoot renders nothing in particular: no count, no contacts
+            return json_response({"meta": {"count": None, "current_page": 1}, "payload": []})
+        return self._listing(request, query=query)
+
+    async def filter(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        conditions = conditions_in(body)
+        if isinstance(conditions, Response):
+            return conditions
+        return self._listing(request, query=None, conditions=conditions)
+
+    async def labels(self, request: Request) -> Response:
+        """Chatwoot's labels of a contact: GET them, or POST ``{"labels": [...]}`` to
+        replace the whole set (acts-as-taggable: stripped, blanks and repeats dropped)."""
+        record = self._contact_or_none(request)
+        if record is None:
+            return not_found()
+        if request.method == "POST":
+            body = await self._body(request)
+            if isinstance(body, Response):
+                return body
+            record = {**record, "labels": label_list(body.get("labels"))}
+            self._store.replace(record)
+        return json_response({"payload": record["labels"]})
+
+    async def destroy_custom_attributes(self, request: Request) -> Response:
+        record = self._contact_or_none(request)
+        if record is None:
+            return not_found()
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        keys = body.get("custom_attributes")
+        names = {str(key) for key in keys} if isinstance(keys, list) else {str(keys)}
+        kept = {k: v for k, v in record["custom_attributes"].items() if k not in names}
+        record = {**record, "custom_attributes": kept}
+        self._store.replace(record)
+        return json_response({"payload": self._face.render(record)})
+
+    async def delete(self, request: Request) -> Response:
+        record = self._contact_or_none(request)
+        if record is None:
+            return not_found()
+        if record["availability_status"] == "online":
+            name = str(record["name"] or "").capitalize()
+            return json_response({"message": f"{name} is Online, please try again later"}, 422)
+        self._store.delete(int(record["id"]))
+        return Response(status_code=200)

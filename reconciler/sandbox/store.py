@@ -333,6 +333,13 @@ class Store:
                     self._db.execute(statement)
             return True
 
+    def delete(self, contact_id: int) -> bool:
+        """Delete the contact; whether there was one."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+            self._listings.clear()
+        return cursor.rowcount > 0
+
     def replace(self, record: Mapping[str, JSON]) -> Record:
         """Store ``record`` over the contact with its id. Raises sqlite3.IntegrityError."""
         stored = dict(record)

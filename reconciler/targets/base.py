@@ -22,12 +22,16 @@ __all__ = ["Capabilities", "ContactsApi", "Target", "TargetIdentity", "account_f
 class Capabilities:
     """What one API can do, for the engine to plan and fetch by."""
 
+    service: str  # the API's name, for messages: "LiveDesk"
     page_size: int  # contacts a listing page holds, fixed by the server
     create_fields: frozenset[str]  # the managed fields one create request can set
     create_needs_inbox: bool  # a create must name an inbox_id
     lists_unkeyed: bool  # the listing returns contacts with no email, phone or identifier
     search_adds: frozenset[str] = frozenset()  # additional_attributes keys search results add
     keys_per_lookup: int = 1  # contacts one exact-lookup request can look for
+    writes_labels: bool = False  # reads and replaces a contact's labels
+    removes_attributes: bool = False  # deletes custom_attributes keys (else null is all)
+    deletes: bool = False  # deletes a contact
     unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
 
     def why_unsupported(self, field: str) -> str | None:
@@ -108,6 +112,22 @@ class ContactsApi(Protocol):
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:
         """The server's own matches for a search text (the same caveat as the listing)."""
+        ...
+
+    async def get_labels(self, contact_id: int) -> list[str]:
+        """The contact's labels (``writes_labels`` only)."""
+        ...
+
+    async def set_labels(self, contact_id: int, labels: Sequence[str]) -> list[str]:
+        """Replace the contact's labels with ``labels``; the labels as stored."""
+        ...
+
+    async def remove_attributes(self, contact_id: int, keys: Sequence[str]) -> Contact:
+        """Delete these custom_attributes keys (``removes_attributes`` only)."""
+        ...
+
+    async def delete_contact(self, contact_id: int) -> None:
+        """Delete the contact (``deletes`` only); NotFoundError when it is gone already."""
         ...
 
     async def create_contact(self, body: Mapping[str, JSON]) -> Contact:

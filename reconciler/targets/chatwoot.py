@@ -37,7 +37,7 @@ from reconciler.targets.contacts_client import (
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
 from reconciler.targets.http.ratelimit import RateLimiter
-from reconciler.targets.shapes import matches_exactly
+from reconciler.targets.shapes import contact_in, labels_in, matches_exactly
 
 __all__ = ["CAPABILITIES", "Chatwoot", "ChatwootClient", "Token", "capabilities_for"]
 
@@ -53,11 +53,15 @@ one (a page past the first is ordered arbitrarily, as the listing is)."""
 SEARCH_PER_MINUTE = 100
 """Chatwoot's rack-attack limit on /contacts/search, per account, on fixed minutes."""
 CAPABILITIES = Capabilities(
+    service=SERVICE,
     page_size=PAGE_SIZE,
     create_fields=frozenset((*SCALARS, *ATTRIBUTE_OBJECTS)),  # one POST sets them all
     create_needs_inbox=False,
     lists_unkeyed=False,  # resolved_contacts: an email, a phone number or an identifier
     keys_per_lookup=KEYS_PER_FILTER,
+    writes_labels=True,
+    removes_attributes=True,  # custom_attributes only: destroy_custom_attributes
+    deletes=True,  # an administrator's token
 )
 FEATURES: tuple[tuple[str, tuple[int, int, int]], ...] = (
     # Contacts gained `blocked` in chatwoot/chatwoot#8922 (February 2024), first released
@@ -265,6 +269,26 @@ class ChatwootClient(ContactsClient):
             body=body,
         )
         return await self._collect_counted(listing, walks=LOOKUP_WALKS)
+
+    # Labels, removing attribute keys, deleting
+
+    async def get_labels(self, contact_id: int) -> list[str]:
+        path = f"{self.contacts_path}/{int(contact_id)}/labels"
+        return labels_in(await self._session.call("GET", path), self._what(f"GET {path}"))
+
+    async def set_labels(self, contact_id: int, labels: Sequence[str]) -> list[str]:
+        path = f"{self.contacts_path}/{int(contact_id)}/labels"
+        document = await self._session.call("POST", path, body={"labels": list(labels)})
+        return labels_in(document, self._what(f"POST {path}"))
+
+    async def remove_attributes(self, contact_id: int, keys: Sequence[str]) -> Contact:
+        path = f"{self.contacts_path}/{int(contact_id)}/destroy_custom_attributes"
+        document = await self._session.call("POST", path, body={"custom_attributes": list(keys)})
+        return contact_in(document, self._what(f"POST {path}"))
+
+    async def delete_contact(self, contact_id: int) -> None:
+        path = f"{self.contacts_path}/{int(contact_id)}"
+        await self._session.call("DELETE", path)
 
     # Search: its own path and its own limit
 

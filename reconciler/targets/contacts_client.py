@@ -178,6 +178,20 @@ class ContactsClient:
 
         return await gather_bounded((one(key) for key in keys), limit=self.concurrency * 2)
 
+    # What only some targets can do: their capabilities say so, and the engine asks first.
+
+    async def get_labels(self, contact_id: int) -> list[str]:
+        raise AssertionError(f"{self._session.service} has no labels endpoint")
+
+    async def set_labels(self, contact_id: int, labels: Sequence[str]) -> list[str]:
+        raise AssertionError(f"{self._session.service} has no labels endpoint")
+
+    async def remove_attributes(self, contact_id: int, keys: Sequence[str]) -> Contact:
+        raise AssertionError(f"{self._session.service} can't remove an attribute key")
+
+    async def delete_contact(self, contact_id: int) -> None:
+        raise AssertionError(f"{self._session.service} can't delete a contact")
+
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"
         return contact_in(

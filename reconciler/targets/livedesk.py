@@ -37,12 +37,20 @@ DEFAULT_BASE_URL = "https://livedesk-api.engagelab.com"
 CONTACTS_PATH = "/api/v2/accounts/contacts"
 PAGE_SIZE = 15  # fixed by LiveDesk; page_size and per_page are ignored
 CAPABILITIES = Capabilities(
+    service=SERVICE,
     page_size=PAGE_SIZE,
     # A create documents only these (and inbox_id, required); the rest follows as an update.
     create_fields=frozenset({"name", "email", "phone_number", "identifier"}),
     create_needs_inbox=True,
     lists_unkeyed=False,  # contacts with no email, phone or identifier are reachable by id only
     search_adds=frozenset({"source_id"}),
+    unsupported=(
+        (
+            "labels",
+            "LiveDesk has no endpoint that writes a contact's labels: remove `labels` from "
+            "the files for this target (Chatwoot's can write them)",
+        ),
+    ),
 )
 AUTH_HINT = "check LIVEDESK_API_KEY and LIVEDESK_API_SECRET"
 

@@ -45,6 +45,14 @@ def created_contact_in(document: JSON, what: str) -> Contact:
     return _contact(payload.get("contact"), what, "payload.contact")
 
 
+def labels_in(document: JSON, what: str) -> list[str]:
+    """The labels of a labels answer: ``{"payload": ["a", "b"]}``."""
+    payload = _payload(document, what)
+    if not isinstance(payload, list) or not all(isinstance(item, str) for item in payload):
+        raise _invalid(what, "payload is not a list of labels")
+    return payload
+
+
 def _whole_number(value: JSON) -> int | None:
     """An int, or a string of digits (``current_page`` echoes the raw parameter)."""
     if isinstance(value, bool):

@@ -35,7 +35,7 @@ def test_sandbox_follows_the_target_in_the_settings(
     assert "Plan: 2 to create, 3 to update, 18 unchanged." in out
     code, out, err = run(capsys, "apply", str(examples), "--sandbox", "--auto-approve")
     assert code == 0, err
-    assert out.strip().endswith("Apply complete: 2 created, 3 updated, 0 failed.")
+    assert out.strip().endswith("Apply complete: 2 created, 3 updated, 0 failed. Also 18 marked.")
     code, out, _ = run(capsys, "plan", str(examples), "--sandbox", "--detailed-exitcode")
     assert (code, out.splitlines()[0]) == (0, "No changes. 23 contacts match the files.")
 

@@ -45,6 +45,9 @@ def sandbox(
     return live_sandbox
 
 
+MARKER = "managed_by_reconciler"  # the default ownership marker
+
+
 def seed(sandbox: RunningSandbox, *contacts: dict[str, Any]) -> list[int]:
     return [int(store_of(sandbox).insert(contact)["id"]) for contact in contacts]
 
@@ -96,9 +99,18 @@ def test_plan_apply_plan_converges(
         "linkedin": "ada-l",
     }
     assert ada["additional_attributes"]["city"] == "London"
+    # The ownership marker names what reconciler set, and holds no value.
+    marker = json.loads(ada["custom_attributes"].pop(MARKER))
+    assert marker == {
+        "by": "reconciler",
+        "fields": ["blocked", "name"],
+        "additional_attributes": ["social_profiles"],
+        "custom_attributes": ["seats", "vip_level"],
+    }
     assert ada["custom_attributes"] == {"vip_level": "platinum", "legacy_id": "A-1", "seats": 40}
     assert ada["phone_number"] == "+14155550101"  # not declared: left alone
     (new,) = [c for c in store_of(sandbox).all() if c["identifier"] == "new-1"]
+    assert json.loads(new["custom_attributes"].pop(MARKER))["custom_attributes"] == ["tier"]
     assert (new["email"], new["blocked"], new["custom_attributes"]) == (
         "new.person@example.com",
         True,
@@ -317,10 +329,26 @@ def test_the_json_plan_validates_against_its_schema(
     assert code == 0
     document = json.loads(out)
     jsonschema.validate(document, load_schema("plan"))
-    assert document["summary"] == {"create": 1, "update": 1, "unchanged": 0}
+    assert document["summary"] == {
+        "create": 1,
+        "update": 1,
+        "remove": 0,
+        "release": 0,
+        "mark": 0,
+        "unchanged": 0,
+    }
+    assert document["marker_key"] == MARKER
     update, create = document["changes"]
+    marker = (
+        '{"by":"reconciler","fields":["name"],"additional_attributes":[],'
+        '"custom_attributes":["seats"]}'
+    )
+    assert update["marker"] == marker
     assert update["operations"] == [
-        {"kind": "update", "body": {"name": "Ada", "custom_attributes": {"seats": 3}}}
+        {
+            "kind": "update",
+            "body": {"name": "Ada", "custom_attributes": {"seats": 3, MARKER: marker}},
+        }
     ]
     # LiveDesk documents a create of the keys only, with an inbox: the attributes follow in
     # an update. Chatwoot creates with every field in one request.

@@ -52,6 +52,8 @@ def settings(**overrides: Any) -> Settings:
         "max_changes": "25%",
         "sensitive": (),
         "ignore": (),
+        # The field rules alone: the ownership marker has its own tests (test_ownership.py).
+        "ownership": False,
     }
     values.update(overrides)
     return Settings(**values)
@@ -517,7 +519,9 @@ def test_changes_keep_declaration_order_and_the_plan_is_deterministic() -> None:
     ]
     pairs.insert(1, (declared(40, email="new@example.com"), None))
     first = plan_of(pairs)
-    assert [change.source.line for change in first.changes] == [9, 40, 3, 5]
+    assert [change.where for change in first.changes] == [
+        f"contacts/vip.yaml:{n}" for n in (9, 40, 3, 5)
+    ]
     assert plan_of(pairs) == first
 
 

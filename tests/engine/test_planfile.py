@@ -84,6 +84,7 @@ def test_the_document_has_the_documented_shape() -> None:
         "sources",
         "summary",
         "warnings",
+        "marker_key",
         "changes",
         "checksum",
     ]
@@ -94,7 +95,14 @@ def test_the_document_has_the_documented_shape() -> None:
         "account": "0123456789abcdef",
     }
     assert document["checksum"] == checksum(document)
-    assert document["summary"] == {"create": 1, "update": 1, "unchanged": 96}
+    assert document["summary"] == {
+        "create": 1,
+        "update": 1,
+        "remove": 0,
+        "release": 0,
+        "mark": 0,
+        "unchanged": 96,
+    }
     assert document["sources"] == [{"path": "contacts/vip.yaml", "sha256": "ab" * 32}]
     update, create = document["changes"]
     assert update["id"] == 318763
@@ -186,9 +194,9 @@ def changed(**overrides: Any) -> dict[str, Any]:
     return document
 
 
-def action_delete() -> dict[str, Any]:
+def action_unknown() -> dict[str, Any]:
     document = changed()
-    document["changes"][0]["action"] = "delete"
+    document["changes"][0]["action"] = "destroy"
     return changed(**document)
 
 
@@ -205,7 +213,7 @@ def create_with_id() -> dict[str, Any]:
         ([1, 2], r"is not a reconciler plan \(it has no format_version\)"),
         ({"terraform_version": "1.8"}, r"it has no format_version"),
         (changed(format_version="3"), r"in format '3'.*make the plan again"),
-        (action_delete(), r"is not a valid plan: \$\.changes\[0\]\.action: 'delete' is not one of"),
+        (action_unknown(), r"not a valid plan: \$\.changes\[0\]\.action: 'destroy' is not one of"),
         (create_with_id(), r"is not a valid plan: \$\.changes\[1\]\.id: 5 is not of type 'null'"),
         (changed(summary={"create": 5, "update": 1, "unchanged": 96}), r"summary doesn't match"),
         (changed(extra=1), r"is not a valid plan: \$: Additional properties"),

@@ -1,0 +1,98 @@
+"""A contact's labels: a set of names, compared case-insensitively, planned as set changes.
+
+``labels: [vip, partner]`` is the exact set by default: apply replaces the contact's labels
+with it (Chatwoot's ``POST /contacts/{id}/labels`` replaces the whole set). Additive, the
+list is a minimum: apply reads the labels right before the write and sends them with the
+missing ones added, so a label someone adds meanwhile survives. Plan shows
+``+ labels: "partner"`` and ``- labels: "trial"``, one line a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from reconciler.model import (
+    ABSENT,
+    JSON,
+    Action,
+    Change,
+    Contact,
+    DeclaredContact,
+    FieldChange,
+    Operation,
+    OperationKind,
+)
+
+FIELD = "labels"
+MODES = ("exact", "additive")
+
+
+def folded(labels: Iterable[str]) -> set[str]:
+    return {label.casefold() for label in labels}
+
+
+def label_changes(
+    declared: Sequence[str], live: Sequence[str], *, additive: bool
+) -> tuple[tuple[FieldChange, ...], Operation | None]:
+    """The label lines and the one write that make ``live`` hold ``declared``."""
+    have, want = folded(live), folded(declared)
+    added = [
+        FieldChange(FIELD, ABSENT, label) for label in declared if label.casefold() not in have
+    ]
+    removed = (
+        []
+        if additive
+        else [FieldChange(FIELD, label, ABSENT) for label in live if label.casefold() not in want]
+    )
+    if not added and not removed:
+        return (), None
+    kind = OperationKind.ADD_LABELS if additive else OperationKind.SET_LABELS
+    return (*added, *removed), Operation(kind, {FIELD: list(declared)})
+
+
+def live_labels(value: JSON) -> list[str]:
+    """The labels a contact carries (a list of strings), or none."""
+    if not isinstance(value, list):
+        return []
+    return [label for label in value if isinstance(label, str)]
+
+
+def is_label(field: FieldChange) -> bool:
+    return field.key_path[0] == FIELD
+
+
+def kept(field: FieldChange, stored: Iterable[str]) -> bool:
+    """Whether ``stored`` labels are as a label line says they must be after apply."""
+    have = folded(stored)
+    if field.after is not ABSENT:
+        return str(field.after).casefold() in have
+    return str(field.before).casefold() not in have
+
+
+def as_before(field: FieldChange, live: Iterable[str]) -> bool:
+    """Whether ``live`` labels are still as a label line found them when planned."""
+    have = folded(live)
+    if field.before is ABSENT:
+        return str(field.after).casefold() not in have
+    return str(field.before).casefold() in have
+
+
+def with_labels(
+    change: Change | None,
+    declared: DeclaredContact,
+    contact: Contact,
+    live_id: int,
+    *,
+    additive: bool,
+) -> Change | None:
+    found, operation = label_changes(
+        declared.fields[FIELD], live_labels(contact.get(FIELD)), additive=additive
+    )
+    if operation is None:
+        return change
+    if change is None:
+        change = Change(Action.UPDATE, declared.key, declared.source, (), (), id=live_id)
+    return replace(
+        change, fields=(*change.fields, *found), operations=(*change.operations, operation)
+    )
