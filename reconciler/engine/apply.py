@@ -332,6 +332,8 @@ def _objects_sent_whole(change: Change) -> Iterator[tuple[tuple[str, ...], JSON]
     """Each nested object the change's update sends whole, as it was when planned."""
     befores = {field.key_path: field.before for field in change.fields}
     for operation in change.operations:
+        if operation.kind is not OperationKind.UPDATE:
+            continue
         for name in ATTRIBUTE_OBJECTS:
             for key, sent in (operation.body.get(name) or {}).items():
                 keys = (name, key)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES
+from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES, KEY_FIELDS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -150,6 +150,15 @@ def _is_ignored(path: str, ignored: frozenset[str]) -> bool:
     return any(path == rule or path.startswith(rule + ".") for rule in ignored)
 
 
+def _key_of(contact: Contact) -> ContactKey:
+    """What names a contact no file declares: its identifier or email, else its id."""
+    for name in KEY_FIELDS:
+        value = contact.get(name)
+        if isinstance(value, str) and value:
+            return ContactKey(name, comparable(name, value))  # type: ignore[arg-type]
+    return ContactKey("id", int(contact["id"]))
+
+
 def release_operation(marker_key: str, capabilities: Capabilities) -> Operation:
     """The write that takes the marker off a contact."""
     if capabilities.removes_attributes:
@@ -172,7 +181,7 @@ def removal(
     def change(action: Action, fields: tuple[FieldChange, ...], operation: Operation) -> Change:
         return Change(
             action=action,
-            key=declared.key if declared is not None else ContactKey("id", contact_id),
+            key=declared.key if declared is not None else _key_of(contact),
             source=None if declared is None else declared.source,
             fields=fields,
             operations=(operation,),

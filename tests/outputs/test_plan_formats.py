@@ -255,3 +255,56 @@ def test_json_is_the_plan_document() -> None:
     assert render_plan(plan, "json") == render_json(plan)
     assert render_plan(plan, "markdown") == render_markdown(plan)
     assert render_plan(plan, "text") == render_text(plan, color=False)
+
+
+def removal(contact_id: int = 42) -> Change:
+    return Change(
+        action=Action.DELETE,
+        key=ContactKey("identifier", "gone"),
+        source=None,
+        fields=(),
+        operations=(Operation(OperationKind.DELETE, {}),),
+        id=contact_id,
+        marker='{"by":"reconciler","fields":[]}',
+    )
+
+
+def marker_only(contact_id: int = 7) -> Change:
+    body = {"custom_attributes": {"managed_by_reconciler": '{"by":"reconciler"}'}}
+    return Change(
+        action=Action.UPDATE,
+        key=ContactKey("id", contact_id),
+        source=Position("contacts/vip.yaml", 9, 5),
+        fields=(),
+        operations=(Operation(OperationKind.UPDATE, body),),
+        id=contact_id,
+        marker='{"by":"reconciler"}',
+    )
+
+
+def test_a_removal_is_red_and_its_removed_values_are_minus_lines() -> None:
+    dropped = update(5, FieldChange("custom_attributes.tier", "gold", ABSENT))
+    plan = Plan((removal(), dropped), unchanged=0, target=TARGET)
+    assert render_text(plan, color=False).splitlines()[:4] == [
+        "  - delete id 42, identifier gone (no longer in the files)",
+        "",
+        "  ~ update id 5 (contacts/vip.yaml:4)",
+        '      - custom_attributes.tier: "gold"',
+    ]
+    coloured = render_text(plan, color=True)
+    assert "\x1b[31m-\x1b[0m delete" in coloured  # red -
+    assert "Plan: 1 to remove, 0 to create, 1 to update, 0 unchanged." in coloured
+    markdown = render_markdown(plan)
+    assert "- delete id 42, identifier gone (no longer in the files)" in markdown
+    assert '-     custom_attributes.tier: "gold"' in markdown
+
+
+def test_a_marker_alone_is_counted_not_shown() -> None:
+    plan = Plan((marker_only(),), unchanged=2, target=TARGET)
+    assert not plan.has_changes
+    text = render_text(plan, color=False)
+    assert text.splitlines()[:2] == [
+        "No changes. 3 contacts match the files.",
+        "Apply also records reconciler's ownership marker on 1 unchanged contact.",
+    ]
+    assert "update" not in text and "update" not in render_markdown(plan)

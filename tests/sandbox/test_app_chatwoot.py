@@ -240,3 +240,55 @@ async def test_both_faces_share_one_store(chatwoot: httpx.AsyncClient, tmp_path:
         f"/api/v2/accounts/contacts/{created['id']}", auth=("sandbox", "sandbox")
     )
     assert response.json()["payload"]["email"] == "shared@example.com"
+
+
+async def test_labels_are_read_and_replaced_whole(chatwoot: httpx.AsyncClient) -> None:
+    contact = await create(chatwoot, name="Ada", email="ada@example.com")
+    path = f"{PATH}/{contact['id']}/labels"
+    assert (await chatwoot.get(path)).json() == {"payload": []}
+    replaced = await chatwoot.post(path, json={"labels": ["vip", " partner ", "VIP", ""]})
+    assert replaced.json() == {"payload": ["vip", "partner"]}  # stripped, once each
+    assert (await chatwoot.post(path, json={"labels": ["trial"]})).json() == {"payload": ["trial"]}
+    assert "labels" not in (await chatwoot.get(f"{PATH}/{contact['id']}")).json()["payload"]
+    assert (await chatwoot.get(f"{PATH}/999/labels")).status_code == 404
+
+
+async def test_destroy_custom_attributes_deletes_keys(chatwoot: httpx.AsyncClient) -> None:
+    contact = await create(
+        chatwoot, email="ada@example.com", custom_attributes={"a": 1, "b": 2, "c": 3}
+    )
+    response = await chatwoot.post(
+        f"{PATH}/{contact['id']}/destroy_custom_attributes", json={"custom_attributes": ["a", "c"]}
+    )
+    assert response.json()["payload"]["custom_attributes"] == {"b": 2}
+    # A PATCH can't do it: null stays a value.
+    patched = await chatwoot.patch(
+        f"{PATH}/{contact['id']}", json={"custom_attributes": {"b": None}}
+    )
+    assert patched.json()["payload"]["custom_attributes"] == {"b": None}
+
+
+async def test_delete_refuses_an_online_contact_and_then_is_404(
+    sandbox_options: SandboxOptions,
+) -> None:
+    app = create_app(sandbox_options)
+    online = app.state.store.insert(
+        {"name": "ada", "email": "on@example.com", "availability_status": "online"}
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=TOKEN) as client:
+        refused = await client.delete(f"{PATH}/{online['id']}")
+        assert (refused.status_code, refused.json()) == (
+            422,
+            {"message": "Ada is Online, please try again later"},
+        )
+    app.state.store.close()
+    async for chatwoot in client_of(dataclasses.replace(sandbox_options, db=":memory:")):
+        await delete_twice(chatwoot)
+
+
+async def delete_twice(chatwoot: httpx.AsyncClient) -> None:
+    offline = await create(chatwoot, name="Off", email="off@example.com")
+    assert (await chatwoot.delete(f"{PATH}/{offline['id']}")).status_code == 200
+    assert (await chatwoot.delete(f"{PATH}/{offline['id']}")).status_code == 404
+    assert (await chatwoot.get(f"{PATH}/{offline['id']}")).status_code == 404

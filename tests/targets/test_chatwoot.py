@@ -14,12 +14,13 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.errors import AuthenticationError, ConfigError, RateLimitedError
+from reconciler.errors import AuthenticationError, ConfigError, NotFoundError, RateLimitedError
 from reconciler.input.settings import default_settings
 from reconciler.model import ContactKey
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
-from reconciler.targets.chatwoot import Chatwoot, ChatwootClient, Token
+from reconciler.targets.chatwoot import CAPABILITIES, Chatwoot, ChatwootClient, Token
+from reconciler.targets.livedesk import CAPABILITIES as LIVEDESK_CAPABILITIES
 from reconciler.targets.livedesk import RetryPolicy
 
 BASE_URL = "http://127.0.0.1"
@@ -226,3 +227,25 @@ def test_what_is_missing_is_named(environ: dict[str, str], message: str) -> None
     configured = dataclasses.replace(default_settings(), target="chatwoot", account_id=3)
     with pytest.raises(ConfigError, match=message):
         Chatwoot.from_environment(configured, environ)
+
+
+async def test_labels_attribute_keys_and_delete_through_the_client(app: Starlette) -> None:
+    (contact_id,) = seed(app, {"email": "ada@example.com", "custom_attributes": {"a": 1, "b": 2}})
+    async with client_for(app) as client:
+        assert await client.get_labels(contact_id) == []
+        assert await client.set_labels(contact_id, ["vip", "partner"]) == ["vip", "partner"]
+        assert await client.get_labels(contact_id) == ["vip", "partner"]
+        kept = await client.remove_attributes(contact_id, ["a"])
+        assert kept["custom_attributes"] == {"b": 2}
+        await client.delete_contact(contact_id)
+        with pytest.raises(NotFoundError):
+            await client.delete_contact(contact_id)
+    assert app.state.store.get(contact_id) is None
+
+
+async def test_the_livedesk_client_never_claims_what_it_cant_do() -> None:
+    capabilities = LIVEDESK_CAPABILITIES
+    assert not (capabilities.writes_labels or capabilities.removes_attributes)
+    assert not capabilities.deletes
+    assert capabilities.why_unsupported("labels") is not None
+    assert CAPABILITIES.writes_labels and CAPABILITIES.deletes and CAPABILITIES.removes_attributes
