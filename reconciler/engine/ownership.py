@@ -244,10 +244,7 @@ def orphan_changes(
         return found
     owned = [contact for contact in orphans if live_marker(contact, marker_key) is not None]
     if owned and settings.removed == "delete" and not capabilities.deletes:
-        problems.append(
-            f"`removed: delete` in reconciler.yaml, but {capabilities.service} can't delete "
-            "a contact: use `removed: block` or `removed: keep`"
-        )
+        problems.append(cant_delete(capabilities))
         return found
     for contact in sorted(owned, key=lambda contact: int(contact["id"])):
         change = removal(contact, settings.removed, marker_key, capabilities)
@@ -255,6 +252,11 @@ def orphan_changes(
             continue
         (found.releases if change.action is Action.RELEASE else found.removals).append(change)
     return found
+
+
+def cant_delete(capabilities: Capabilities) -> str:
+    why = capabilities.why_unsupported("delete") or f"{capabilities.service} can't delete a contact"
+    return f"`removed: delete` in reconciler.yaml, but {why}: use `removed: block` or `keep`"
 
 
 def removal_warnings(plan: Plan, settings: Settings) -> list[str]:

@@ -23,6 +23,7 @@ from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_ma
 from reconciler.engine.ownership import (
     Marker,
     absent_contact,
+    cant_delete,
     change_notes,
     declaring_the_marker,
     orphan_changes,
@@ -70,6 +71,9 @@ def make_plan(
         raise AssertionError("live state and declaration are not aligned")
     problems = _unsupported(declaration, capabilities)
     marker_key = settings.marker_key
+    absent = any(declared.absent for declared in declaration.contacts)
+    if absent and settings.removed == "delete" and not capabilities.deletes:
+        problems.append(cant_delete(capabilities))
     if marker_key is not None:
         problems += declaring_the_marker(declaration, marker_key)
     changes: list[Change] = []

@@ -70,7 +70,11 @@ def create_app(options: SandboxOptions) -> Starlette:
         ),
     )
     auth = chatwoot.ChatwootAuth(
-        options.chatwoot_token, options.chatwoot_bot_token, options.account_id, options.version
+        options.chatwoot_token,
+        options.chatwoot_bot_token,
+        options.account_id,
+        options.version,
+        options.role,
     )
     chatwoot_api = chatwoot.ChatwootEndpoints(
         store,
@@ -84,6 +88,7 @@ def create_app(options: SandboxOptions) -> Starlette:
             inbox=chatwoot.INBOX_SLIM,
         ),
         search_window=chatwoot.FixedWindow(options.search_limit, options.rate_window),
+        role=options.role,
     )
     faults = Faults(
         latency_ms=options.latency_ms,

@@ -64,6 +64,7 @@ class ChatwootAuth:
     bot_token: str
     account_id: int
     version: str
+    role: str = "administrator"
 
     def refusal(self, request: Request) -> Response | None:
         """401 as Chatwoot answers it, or None to let the request through."""
@@ -101,7 +102,7 @@ class ChatwootAuth:
             "id": self.account_id,
             "name": "Sandbox",
             "status": "active",
-            "role": "administrator",
+            "role": self.role,
             "availability": "online",
         }
         return JSONResponse(
@@ -112,7 +113,7 @@ class ChatwootAuth:
                 "email": "admin@sandbox.invalid",
                 "id": 1,
                 "name": "Sandbox Admin",
-                "role": "administrator",
+                "role": self.role,
                 "type": "User",
                 "accounts": [account],
             }
@@ -224,9 +225,12 @@ def label_list(value: JSON) -> list[str]:
 class ChatwootEndpoints(ContactsEndpoints):
     """The shared endpoints, and those only Chatwoot has."""
 
-    def __init__(self, store: Store, face: Face, *, search_window: FixedWindow) -> None:
+    def __init__(
+        self, store: Store, face: Face, *, search_window: FixedWindow, role: str = "administrator"
+    ) -> None:
         super().__init__(store, face)
         self._search_window = search_window
+        self._role = role
 
     def routes(self, path: str) -> list[Route]:
         guarded, one = self.guarded, path + "/{contact_id}"
@@ -292,6 +296,8 @@ class ChatwootEndpoints(ContactsEndpoints):
         record = self._contact_or_none(request)
         if record is None:
             return not_found()
+        if self._role != "administrator":  # Pundit: agents may not delete contacts
+            return json_error("You are not authorized to do this action", 401)
         if record["availability_status"] == "online":
             name = str(record["name"] or "").capitalize()
             return json_response({"message": f"{name} is Online, please try again later"}, 422)

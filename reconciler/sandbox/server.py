@@ -42,6 +42,7 @@ class SandboxOptions:
     chatwoot_token: str = field(default="sandbox-token", repr=False)
     chatwoot_bot_token: str = field(default="sandbox-bot-token", repr=False)
     account_id: int = 1  # the Chatwoot face's one account
+    role: str = "administrator"  # the Chatwoot token's role there: administrator or agent
     version: str = "4.10.0"  # the Chatwoot version GET /api tells
     search_limit: int = 100  # Chatwoot searches a rate window, per account
     latency_ms: float = 0.0

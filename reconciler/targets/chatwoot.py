@@ -120,6 +120,20 @@ def capabilities_for(version: str | None, where: str) -> Capabilities:
     return replace(CAPABILITIES, unsupported=unsupported)
 
 
+def _with_role(capabilities: Capabilities, role: JSON, client: ChatwootClient) -> Capabilities:
+    """What the token's role in the account allows: only administrators delete contacts."""
+    if role in (None, "administrator"):
+        return capabilities
+    why = (
+        f"the user of CHATWOOT_API_TOKEN is {'an' if str(role)[:1] in 'aeiou' else 'a'} "
+        f"{role} of Chatwoot account {client.account_id}, and only administrators may delete "
+        "contacts (use an administrator's token)"
+    )
+    return replace(
+        capabilities, deletes=False, unsupported=(*capabilities.unsupported, ("delete", why))
+    )
+
+
 def _condition(name: str, value: str, joined_by: str | None) -> dict[str, JSON]:
     return {
         "attribute_key": name,
@@ -209,6 +223,9 @@ class ChatwootClient(ContactsClient):
         if not isinstance(accounts, list):
             return  # an older or trimmed profile: the contacts requests will tell
         ids = [account.get("id") for account in accounts if isinstance(account, dict)]
+        for account in accounts:
+            if isinstance(account, dict) and account.get("id") == self.account_id:
+                self._capabilities = _with_role(self._capabilities, account.get("role"), self)
         if self.account_id not in ids:
             reachable = ", ".join(str(i) for i in ids if isinstance(i, int)) or "none"
             raise AuthenticationError(

@@ -3,6 +3,7 @@ faces of a real sandbox. What reconciler never set, it never removes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -22,7 +23,7 @@ from cli_testing import (
     write_settings,
 )
 
-from reconciler.sandbox.server import RunningSandbox
+from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 
 MARKER = "managed_by_reconciler"
 
@@ -332,3 +333,39 @@ def test_ownership_off_writes_no_marker_and_removes_nothing(
     converges(capsys, files)
     assert marker_of(sandbox, ada) is None
     assert stored(sandbox, bob) == before_bob
+
+
+def test_an_agents_token_cant_delete_and_plan_says_so_first(
+    sandbox_options: SandboxOptions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with start_in_thread(dataclasses.replace(sandbox_options, role="agent")) as agent:
+        point_at(monkeypatch, agent, tmp_path, CHATWOOT)
+        seed(agent, {"identifier": "ada"}, {"identifier": "bob"})
+        files = write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])
+        converges(capsys, files)  # an agent may write contacts
+        write_settings(tmp_path, CHATWOOT, "removed: delete\n")
+        write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+        before = snapshot(agent)
+        code, out, err = run(capsys, "apply", str(files), "--auto-approve", "--allow-removal")
+        assert (code, out) == (1, "")
+        assert "is an agent of Chatwoot account 1, and only administrators may delete" in err
+        assert snapshot(agent) == before
+
+
+def test_absent_with_delete_on_livedesk_is_a_plan_error(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, LIVEDESK)
+    seed(live_sandbox, {"identifier": "ada"})
+    files = write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    converges(capsys, files)
+    write_settings(tmp_path, LIVEDESK, "removed: delete\n")
+    write_contacts(tmp_path / "c", [{"identifier": "ada", "absent": True}])
+    code, _, err = run(capsys, "plan", str(files))
+    assert code == 1 and "LiveDesk can't delete a contact: use `removed: block`" in err
