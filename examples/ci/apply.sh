@@ -6,6 +6,8 @@
 #                     newer merge's own job applies the newer files (GitLab's resource_group
 #                     runs waiting jobs one at a time, but not newest last)
 #   RECONCILER_FORCE  "true": apply even when the plan changes more than max_changes allows
+#   RECONCILER_ALLOW_REMOVAL  "true": let apply remove the contacts the plan removes (a push
+#                     never does: a person runs the job by hand for that)
 #
 # The log shows the plan and the result lines with personal values redacted (--redact).
 set -euo pipefail
@@ -22,8 +24,11 @@ if [ -n "${APPLY_BRANCH:-}" ]; then
   fi
 fi
 
-force=()
+flags=()
 if [ "${RECONCILER_FORCE:-}" = true ]; then
-  force=(--force)
+  flags+=(--force)
 fi
-reconciler apply "$contacts" --auto-approve --redact "${force[@]}"
+if [ "${RECONCILER_ALLOW_REMOVAL:-}" = true ]; then
+  flags+=(--allow-removal)
+fi
+reconciler apply "$contacts" --auto-approve --redact "${flags[@]}"

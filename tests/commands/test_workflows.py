@@ -120,6 +120,7 @@ class Runner:
             "github.event.pull_request.number": "7",
             "github.event.pull_request.head.sha": HEAD_SHA,
             "inputs.force": "",
+            "inputs.allow_removal": "",
             **expressions,
         }
         return runner, values
@@ -437,6 +438,22 @@ def test_github_plan_and_apply_on_chatwoot_with_its_variant_of_the_settings(
     assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
     assert "Apply complete: 2 created, 3 updated, 0 failed." in steps[-1].stdout
     _assert_no_personal_data(comment, steps[-1].stdout, steps[-1].stderr)
+
+
+def test_a_removal_is_applied_only_when_a_person_runs_apply_with_allow_removal(
+    runner: Runner,
+) -> None:
+    settings = runner.repo / "reconciler.yaml"
+    settings.write_text(settings.read_text("utf-8") + "removed: block\n", "utf-8")
+    steps = runner.run_github_job("apply.yml", "apply")  # every contact now carries the marker
+    assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
+    (runner.repo / "contacts" / "team" / "internal.yaml").unlink()  # merged: dropped
+    steps = runner.run_github_job("apply.yml", "apply")
+    assert steps[-1].outcome == "failure"
+    assert "then apply with --allow-removal" in steps[-1].stderr
+    steps = runner.run_github_job("apply.yml", "apply", **{"inputs.allow_removal": "true"})
+    assert steps[-1].outcome == "success", steps[-1].stderr
+    assert re.search(r"Apply complete: .* Also \d+ blocked\.", steps[-1].stdout)
 
 
 def test_github_plan_job_annotates_invalid_files_and_posts_the_problems(runner: Runner) -> None:
