@@ -271,9 +271,12 @@ class ContactsClient:
         Bounded by what the listing returns, not only by what it says: the pages a
         ``count`` promises are read lazily (a count of 1e9 makes no billion tasks), the
         walk ends at the first empty page, reads on past the count while contacts created
-        meanwhile keep coming, and fails when pages keep repeating what was seen.
+        meanwhile keep coming, and fails when pages keep repeating what was seen. A walk
+        after the first (``start`` 1) mostly repeats what the first saw: there, only pages
+        past the count may not.
         """
-        end = -(-count // self._capabilities.page_size)  # as the count says
+        counted = end = -(-count // self._capabilities.page_size)  # as the count says
+        again = start == 1
         stale = 0
 
         async def read(page: int) -> None:
@@ -285,7 +288,8 @@ class ContactsClient:
             before = len(by_id)
             for contact in contacts:
                 by_id.setdefault(contact["id"], contact)
-            stale = 0 if len(by_id) > before else stale + 1
+            if not (again and page <= counted):
+                stale = 0 if len(by_id) > before else stale + 1
             if stale > MAX_STALE_PAGES:
                 raise InvalidResponseError(
                     f"{self._what(listing.method + ' ' + listing.path)} repeats itself: "
