@@ -1,3 +1,3 @@
-"""reconciler: Terraform-style plan/apply for the contacts of a LiveDesk help desk."""
+"""reconciler: Terraform-style plan/apply for help-desk contacts: LiveDesk, Chatwoot."""
 
 __version__ = "0.1.0"
