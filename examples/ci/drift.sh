@@ -23,6 +23,13 @@ status=0
 reconciler plan "$contacts" --detailed-exitcode --redact --format markdown \
   >"$work/drift-plan.md" || status=$?
 
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  case $status in
+    0) echo "changes=false" >>"$GITHUB_OUTPUT" ;;
+    2) echo "changes=true" >>"$GITHUB_OUTPUT" ;;
+  esac
+fi
+
 case $status in
   0)
     cp "$work/drift-plan.md" "$work/summary.md"

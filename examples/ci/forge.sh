@@ -147,6 +147,10 @@ forge_find_issue() { # MARKER: the number (iid) of the open drift issue, if ther
 
 forge_open_issue() { # TITLE BODY_FILE
   if on_github; then
+    # The label the drift issue is found by, created on first use ("already exists": fine).
+    "$GH" api --method POST "repos/${GITHUB_REPOSITORY:?}/labels" -f "name=$DRIFT_LABEL" \
+      -f color=d93f0b -f "description=reconciler: the help desk differs from the files" \
+      >/dev/null 2>&1 || true
     github_send POST "repos/${GITHUB_REPOSITORY:?}/issues" "title=$1" "body=@$2" \
       "labels:=[\"$DRIFT_LABEL\"]"
   else

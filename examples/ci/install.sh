@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Install reconciler on the CI runner.
 #
-#   RECONCILER_PIP_SPEC  what pip installs: a CI variable such as
-#                        git+https://github.com/your-org/reconciler@v0.1.0 (see README.md).
-#                        A runner whose image already has reconciler may leave it empty.
+#   RECONCILER_PIP_SPEC  what pip installs: a CI variable such as contacts-reconciler==0.1.0
+#                        or git+https://github.com/reconciler-dev/reconciler@v0.1.0 (see
+#                        README.md). A runner whose image already has reconciler may leave
+#                        it empty.
+#   RECONCILER_SOURCE    a reconciler source tree (the GitHub Action's own checkout): it is
+#                        installed with the hash-pinned dependencies of its
+#                        requirements/action.lock, when RECONCILER_PIP_SPEC is empty.
 set -euo pipefail
 
+pip=(python3 -m pip install --disable-pip-version-check --quiet)
 if [ -n "${RECONCILER_PIP_SPEC:-}" ]; then
-  python3 -m pip install --disable-pip-version-check --quiet "$RECONCILER_PIP_SPEC"
+  "${pip[@]}" "$RECONCILER_PIP_SPEC"
+elif [ -n "${RECONCILER_SOURCE:-}" ]; then
+  "${pip[@]}" --require-hashes -r "$RECONCILER_SOURCE/requirements/action.lock"
+  "${pip[@]}" --no-deps --no-build-isolation "$RECONCILER_SOURCE"
 elif ! command -v reconciler >/dev/null 2>&1; then
   echo "error: reconciler is not installed: set the CI variable RECONCILER_PIP_SPEC to what" \
-    "pip should install, such as git+https://github.com/your-org/reconciler@v0.1.0" >&2
+    "pip should install, such as contacts-reconciler==0.1.0" >&2
   exit 1
 fi
 reconciler --version

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from actions_expressions import evaluate, substitute, truthy
 
 import reconciler
 from reconciler.commands.connect import DEMO_CONTACTS
@@ -33,8 +34,7 @@ DRIFT_MARKER = "<!-- reconciler-drift -->"
 DEMO_SUMMARY = "Plan: 2 to create, 3 to update, 18 unchanged."
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
 GITLAB_JOB_URL = "https://gitlab.example.com/acme/contacts/-/jobs/99"
-_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-_STEP_RAN = re.compile(r"\$\{\{ !cancelled\(\) && steps\.(\w+)\.outcome != 'skipped' \}\}")
+ACTION = "reconciler-dev/reconciler"
 
 
 # The runner -----------------------------------------------------------------------------
@@ -107,6 +107,7 @@ class Runner:
             "GITHUB_RUN_ID": "4242",
             "GITHUB_SHA": "f" * 40,
             "GITHUB_STEP_SUMMARY": str(self.tmp / "step-summary.md"),
+            "GITHUB_OUTPUT": str(self.tmp / "step-output.txt"),
             "RUNNER_TEMP": str(self.tmp / "runner-temp"),
         }
         values = {
@@ -119,6 +120,13 @@ class Runner:
             "github.token": "ghs_fake_token",
             "github.event.pull_request.number": "7",
             "github.event.pull_request.head.sha": HEAD_SHA,
+            "github.event.pull_request.head.repo.full_name": "acme/contacts",
+            "github.event.pull_request.user.login": "octocat",
+            "github.repository": "acme/contacts",
+            "github.sha": "f" * 40,
+            "github.event_name": "pull_request",
+            "github.ref": "refs/heads/main",
+            "github.event.repository.default_branch": "main",
             "inputs.force": "",
             "inputs.allow_removal": "",
             **expressions,
@@ -126,37 +134,84 @@ class Runner:
         return runner, values
 
     def run_github_job(self, workflow: str, job: str, **expressions: str) -> list[StepRun]:
+        """Run the job's shell steps, and those of the reconciler action where it is used
+        (the action's own `uses:` steps, setup-python, are GitHub's and are left out)."""
         document = yaml.safe_load((self.repo / ".github" / "workflows" / workflow).read_text())
         runner, values = self.github_env(**expressions)
         base = {**_substituted(document.get("env", {}), values)}
         spec = document["jobs"][job]
         base.update(_substituted(spec.get("env", {}), values))
+        runs: list[StepRun] = []
+        for step in spec["steps"]:
+            failed = any(run.outcome == "failure" for run in runs)
+            uses = step.get("uses", "")
+            if uses.startswith(ACTION + "@"):
+                runs += self._run_action(step, runner, base, values, failed=failed)
+            elif not uses:
+                runs.append(self._run_step(step, runner, base, values, {}, failed=failed))
+        return runs
+
+    def _run_action(
+        self,
+        step: Mapping[str, Any],
+        runner: dict[str, str],
+        base: dict[str, str],
+        values: dict[str, str],
+        *,
+        failed: bool,
+    ) -> list[StepRun]:
+        action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+        names: dict[str, Any] = {**values, "github.action_path": str(ROOT)}
+        for name, spec in action["inputs"].items():
+            names[f"inputs.{name}"] = substitute(str(spec.get("default", "")), names)
+        for name, value in step.get("with", {}).items():
+            names[f"inputs.{name}"] = substitute(str(value), values)
+        outer = {**base, **_substituted(step.get("env", {}), values)}
         outcomes: dict[str, str] = {}
         runs: list[StepRun] = []
-        failed = False
-        for step in spec["steps"]:
-            if "uses" in step:
-                continue  # GitHub's own actions: checkout, setup-python
-            condition = step.get("if")
-            if condition is None:
-                runs_now = not failed
-            else:
-                match = _STEP_RAN.fullmatch(condition)
-                assert match, f"the test can't evaluate the condition {condition!r}"
-                runs_now = outcomes.get(match.group(1), "skipped") != "skipped"
-            name = step.get("name", step["run"])
-            if not runs_now:
-                outcomes[step.get("id", name)] = "skipped"
-                runs.append(StepRun(name, "skipped"))
+        for inner in action["runs"]["steps"]:
+            # setup-python is GitHub's; the install is the shim on PATH (install.sh itself
+            # runs in the GitLab jobs and passes shellcheck).
+            if "uses" in inner or inner.get("name") == "Install reconciler":
                 continue
-            assert "${{" not in step["run"], "pass expressions to run: blocks through env"
-            env = self.env({**runner, **base, **_substituted(step.get("env", {}), values)})
-            done = self.bash(step["run"], env)
-            outcome = "success" if done.returncode == 0 else "failure"
-            failed = failed or outcome == "failure"
-            outcomes[step.get("id", name)] = outcome
-            runs.append(StepRun(name, outcome, done.stdout, done.stderr))
+            command = re.search(r"inputs\.command == '(\w+)'", str(inner.get("if", "")))
+            if command and command.group(1) != names["inputs.command"]:
+                continue  # another command's step: not part of this run
+            for step_id, outcome in outcomes.items():
+                names[f"steps.{step_id}.outcome"] = outcome
+            done = self._run_step(inner, runner, outer, names, outcomes, failed=failed)
+            failed = failed or done.outcome == "failure"
+            runs.append(done)
         return runs
+
+    def _run_step(
+        self,
+        step: Mapping[str, Any],
+        runner: dict[str, str],
+        base: dict[str, str],
+        names: Mapping[str, Any],
+        outcomes: dict[str, str],
+        *,
+        failed: bool,
+    ) -> StepRun:
+        condition = step.get("if")
+        if condition is None:
+            runs_now = not failed
+        else:
+            value = truthy(evaluate(str(condition), names, failed=failed))
+            has_status = re.search(r"\b(cancelled|always|success|failure)\(\)", str(condition))
+            runs_now = value if has_status else value and not failed
+        name = step.get("name", step["run"])
+        step_id = step.get("id", name)
+        if not runs_now:
+            outcomes[step_id] = "skipped"
+            return StepRun(name, "skipped")
+        assert "${{" not in step["run"], "pass expressions to run: blocks through env"
+        env = self.env({**runner, **base, **_substituted(step.get("env", {}), names)})
+        done = self.bash(step["run"], env)
+        outcome = "success" if done.returncode == 0 else "failure"
+        outcomes[step_id] = outcome
+        return StepRun(name, outcome, done.stdout, done.stderr)
 
     # GitLab CI
 
@@ -190,12 +245,11 @@ class Runner:
         return self.bash("\n".join(lines) + "\n", self.env({**predefined, **expanded}))
 
 
-def _substituted(env: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
-    def value_of(match: re.Match[str]) -> str:
-        assert match.group(1) in values, f"the test has no value for {match.group(0)}"
-        return values[match.group(1)]
-
-    return {name: _EXPRESSION.sub(value_of, str(value)) for name, value in env.items()}
+def _substituted(env: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
+    for value in env.values():
+        for name in re.findall(r"\b(?:secrets|vars|inputs|github|steps)\.[\w.\-]+", str(value)):
+            assert name in values, f"the test has no value for {name}"
+    return {name: substitute(str(value), values) for name, value in env.items()}
 
 
 @pytest.fixture
@@ -263,29 +317,60 @@ def test_github_workflows_have_their_triggers_permissions_and_groups() -> None:
     apply = yaml.safe_load((WORKFLOWS / "apply.yml").read_text(encoding="utf-8"))
     drift = yaml.safe_load((WORKFLOWS / "drift.yml").read_text(encoding="utf-8"))
     # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on".
-    assert set(plan[True]) == {"pull_request"}
-    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert set(plan[True]) == {"pull_request"}  # never pull_request_target
+    for workflow in (plan, apply, drift):
+        assert workflow["permissions"] == {}  # each job says what it needs
+    jobs = plan["jobs"]
+    assert jobs["validate"]["permissions"] == {"contents": "read"}
+    assert "secrets." not in json.dumps(jobs["validate"])  # validate needs none: forks too
+    assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert jobs["plan"]["needs"] == jobs["fork"]["needs"] == "validate"
+    assert "head.repo.full_name == github.repository" in jobs["plan"]["if"]
+    assert "dependabot[bot]" in jobs["plan"]["if"]
+    assert "head.repo.full_name != github.repository" in jobs["fork"]["if"]
+    assert jobs["fork"]["permissions"] == {}
     assert plan["concurrency"]["cancel-in-progress"] is True
-    assert PLAN_MARKER in (EXAMPLES / "ci" / "plan.sh").read_text(encoding="utf-8")
 
     assert apply[True]["push"] == {"branches": ["main"]}
-    assert apply["permissions"] == {"contents": "read"}
     assert apply["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
-    assert apply["jobs"]["apply"]["if"] == "github.ref == 'refs/heads/main'"
+    assert apply["jobs"]["apply"]["environment"] == "reconciler"
+    assert apply["jobs"]["apply"]["permissions"] == {"contents": "read"}
+    default_branch = (
+        "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    )
+    assert apply["jobs"]["apply"]["if"] == default_branch
 
     assert set(drift[True]) == {"schedule", "workflow_dispatch"}
     assert re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", drift[True]["schedule"][0]["cron"])
-    assert drift["permissions"] == {"contents": "read", "issues": "write"}
+    assert drift["jobs"]["drift"]["permissions"] == {"contents": "read", "issues": "write"}
+    assert drift["jobs"]["drift"]["if"] == default_branch
     assert drift["concurrency"]["group"] != "reconciler-apply"  # a queued apply is never dropped
     for workflow in (plan, apply, drift):
-        for step in next(iter(workflow["jobs"].values()))["steps"]:
-            assert "${{" not in step.get("run", ""), "expressions reach scripts only through env"
-            secrets = {k: v for k, v in step.get("env", {}).items() if "secrets." in str(v)}
-            assert set(secrets) <= {
-                "LIVEDESK_API_KEY",
-                "LIVEDESK_API_SECRET",
-                "CHATWOOT_API_TOKEN",
-            }
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), "expressions reach scripts only via env"
+                uses = step.get("uses", "")
+                # Third-party actions by full commit, the version in a comment (zizmor too).
+                assert (
+                    not uses
+                    or uses.startswith(ACTION + "@")
+                    or re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses)
+                ), uses
+                secrets = {k: v for k, v in step.get("env", {}).items() if "secrets." in str(v)}
+                assert set(secrets) <= {
+                    "LIVEDESK_API_KEY",
+                    "LIVEDESK_API_SECRET",
+                    "CHATWOOT_API_TOKEN",
+                }
+    assert PLAN_MARKER in (EXAMPLES / "ci" / "plan.sh").read_text(encoding="utf-8")
+
+
+def test_the_example_workflows_are_the_ones_init_writes() -> None:
+    templates = Path(reconciler.__file__).parent / "templates" / "github"
+    for name in ("plan.yml", "apply.yml", "drift.yml"):
+        assert (WORKFLOWS / name).read_text("utf-8") == (templates / name).read_text("utf-8")
+    zizmor = (EXAMPLES / ".github" / "zizmor.yml").read_text("utf-8")
+    assert zizmor == (templates / "zizmor.yml").read_text("utf-8")
 
 
 def test_gitlab_jobs_have_their_rules_and_resource_group() -> None:
@@ -349,7 +434,7 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
         }
     ]
     steps = runner.run_github_job("plan.yml", "plan")
-    assert [step.outcome for step in steps] == ["success"] * 4
+    assert [step.outcome for step in steps] == ["success"] * 3
     comment = (workdir / "comment.md").read_text(encoding="utf-8")
     assert comment.startswith(PLAN_MARKER + "\n")
     assert f"**{DEMO_SUMMARY}**" in comment
@@ -381,7 +466,10 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
         "--paginate",
         "repos/acme/contacts/issues?labels=reconciler-drift&state=open&per_page=100",
     ]
-    assert calls[1]["argv"][:4] == ["api", "--method", "POST", "repos/acme/contacts/issues"]
+    # The label is created first (GitHub answers "already exists" when it is there).
+    assert calls[1]["argv"][:4] == ["api", "--method", "POST", "repos/acme/contacts/labels"]
+    assert "name=reconciler-drift" in calls[1]["argv"]
+    assert calls[2]["argv"][:4] == ["api", "--method", "POST", "repos/acme/contacts/issues"]
     (issue,) = _sent_bodies(calls)
     assert issue["labels"] == ["reconciler-drift"]
     assert issue["title"] == "The help desk has drifted from the contact files"
@@ -391,7 +479,7 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
     assert DEMO_SUMMARY in (runner.tmp / "step-summary.md").read_text(encoding="utf-8")
 
     steps = runner.run_github_job("apply.yml", "apply")
-    assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
     assert "Apply complete: 2 created, 3 updated, 0 failed." in steps[-1].stdout
     _assert_no_personal_data(steps[-1].stdout, steps[-1].stderr)
     assert not list(workdir.glob("apply-plan.json")), "no full plan is left on the runner"
@@ -404,8 +492,8 @@ def test_github_plan_drift_apply_cycle(runner: Runner) -> None:
         }
     ]
     steps = runner.run_github_job("drift.yml", "drift")
-    assert steps[-2].outcome == "success", steps[-2].stderr
-    assert "No changes." in steps[-2].stdout
+    assert [step.outcome for step in steps] == ["success", "success"], steps[0].stderr
+    assert "No changes." in steps[0].stdout
     calls = runner.calls()
     assert [call["argv"][:4] for call in calls[1:]] == [
         ["api", "--method", "POST", "repos/acme/contacts/issues/12/comments"],
@@ -430,12 +518,12 @@ def test_github_plan_and_apply_on_chatwoot_with_its_variant_of_the_settings(
     }
     runner.responses = []
     steps = runner.run_github_job("plan.yml", "plan", **chatwoot)
-    assert [step.outcome for step in steps] == ["success"] * 4, steps[1].stderr
-    assert "Target: chatwoot at " in steps[1].stderr and "(account 1)" in steps[1].stderr
+    assert [step.outcome for step in steps] == ["success"] * 3, steps[0].stderr
+    assert "Target: chatwoot at " in steps[0].stderr and "(account 1)" in steps[0].stderr
     comment = (runner.tmp / "runner-temp" / "reconciler" / "comment.md").read_text("utf-8")
     assert f"**{DEMO_SUMMARY}**" in comment
     steps = runner.run_github_job("apply.yml", "apply", **chatwoot)
-    assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
     assert "Apply complete: 2 created, 3 updated, 0 failed." in steps[-1].stdout
     _assert_no_personal_data(comment, steps[-1].stdout, steps[-1].stderr)
 
@@ -446,7 +534,7 @@ def test_a_removal_is_applied_only_when_a_person_runs_apply_with_allow_removal(
     settings = runner.repo / "reconciler.yaml"
     settings.write_text(settings.read_text("utf-8") + "removed: block\n", "utf-8")
     steps = runner.run_github_job("apply.yml", "apply")  # every contact now carries the marker
-    assert [step.outcome for step in steps] == ["success"] * 2, steps[-1].stderr
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
     (runner.repo / "contacts" / "team" / "internal.yaml").unlink()  # merged: dropped
     steps = runner.run_github_job("apply.yml", "apply")
     assert steps[-1].outcome == "failure"
@@ -460,8 +548,8 @@ def test_github_plan_job_annotates_invalid_files_and_posts_the_problems(runner: 
     broken = runner.repo / "contacts" / "team" / "internal.yaml"
     broken.write_text("contacts:\n  - email: not-an-email\n", encoding="utf-8")
     steps = runner.run_github_job("plan.yml", "plan")
-    assert [step.outcome for step in steps] == ["success", "failure", "success", "success"]
-    assert "::error file=contacts/team/internal.yaml,line=2,col=" in steps[1].stdout
+    assert [step.outcome for step in steps] == ["failure", "success", "success"]
+    assert "::error file=contacts/team/internal.yaml,line=2,col=" in steps[0].stdout
     (post,) = _sent_bodies(runner.calls())
     assert post["body"].startswith(PLAN_MARKER + "\n")
     assert "**The contact files have problems**, so nothing was planned" in post["body"]
@@ -473,7 +561,7 @@ def test_failed_plan_is_posted_and_fails_the_job(runner: Runner) -> None:
     steps = runner.run_github_job(
         "plan.yml", "plan", **{"secrets.LIVEDESK_API_SECRET": "wrong-secret"}
     )
-    assert [step.outcome for step in steps] == ["success", "failure", "success", "success"]
+    assert [step.outcome for step in steps] == ["failure", "success", "success"]
     (post,) = _sent_bodies(runner.calls())
     assert post["body"].startswith(PLAN_MARKER)
     assert "**The plan failed**" in post["body"]
@@ -508,7 +596,7 @@ def test_a_comment_list_that_cant_be_read_posts_nothing(runner: Runner, forge: s
 
 def test_drift_job_fails_when_the_plan_fails(runner: Runner) -> None:
     steps = runner.run_github_job("drift.yml", "drift", **{"secrets.LIVEDESK_API_SECRET": "wrong"})
-    assert [step.outcome for step in steps] == ["success", "failure", "success"]
+    assert [step.outcome for step in steps] == ["failure", "success"]
     assert runner.calls() == []  # no issue is opened or closed on a failed check
     assert "drift check failed" in (runner.tmp / "step-summary.md").read_text(encoding="utf-8")
 
