@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -21,19 +22,67 @@ PLAN_FORMATS = ("text", "json", "markdown")
 
 EXIT_BUG = 3
 VERBOSE_HELP = "log each request (method, path, status, time) and the counts to stderr"
+EPILOG = """\
+environment:
+  RECONCILER_CONFIG=FILE   as --config
+  RECONCILER_REDACT=1      as --redact
+  RECONCILER_SANDBOX=1     as --sandbox
+  RECONCILER_NO_COLOR=1    as --no-color (NO_COLOR=1 too)
+  LIVEDESK_API_KEY, LIVEDESK_API_SECRET, LIVEDESK_BASE_URL   target livedesk's credentials
+  CHATWOOT_API_TOKEN, CHATWOOT_BASE_URL                      target chatwoot's
+
+exit codes:
+  0    success; plan --detailed-exitcode: no changes
+  1    a mistake in the files, settings or environment, a refusal, or a contact that failed
+  2    plan --detailed-exitcode: there are changes
+  3    a bug in reconciler (with a traceback)
+  130  interrupted
+"""
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+def _env_flag(name: str) -> bool:
+    """A RECONCILER_* variable that turns a flag on: 1, true, yes or on."""
+    return os.environ.get(name, "").strip().lower() in TRUE_WORDS
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="settings file (default: reconciler.yaml in the current directory, if there is one)",
+        default=os.environ.get("RECONCILER_CONFIG") or None,
+        help="settings file (default: the nearest reconciler.yaml up to the repository root)",
     )
     parser.add_argument(
         "--sandbox",
         action="store_true",
+        default=_env_flag("RECONCILER_SANDBOX"),
         help="start the local sandbox in-process and run against it (database under .reconciler/)",
     )
+
+
+def _add_redact(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--redact", action="store_true", default=_env_flag("RECONCILER_REDACT"), help=help_text
+    )
+
+
+def _add_project_commands(commands: Any, verbose: argparse.ArgumentParser) -> None:
+    init = commands.add_parser(
+        "init", parents=[verbose], help="write a GitOps repository for contacts, ready to push"
+    )
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    init.add_argument("--target", choices=("livedesk", "chatwoot"), default="livedesk")
+    schema = commands.add_parser(
+        "schema", parents=[verbose], help="print a JSON Schema (for editors and other tools)"
+    )
+    schema.add_argument("name", choices=("contacts", "settings", "plan"))
+    completion = commands.add_parser(
+        "completion",
+        parents=[verbose],
+        help='print the shell completion script: eval "$(reconciler completion bash)"',
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
 
 
 def _add_sandbox_command(commands: Any, verbose: argparse.ArgumentParser) -> None:
@@ -92,9 +141,17 @@ def _add_sandbox_command(commands: Any, verbose: argparse.ArgumentParser) -> Non
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reconciler",
-        description="Terraform-style plan/apply for the contacts of a help desk (LiveDesk).",
+        description="Terraform-style plan/apply for help-desk contacts (LiveDesk, Chatwoot).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument(
+        "--no-color",
+        action="store_true",
+        default=_env_flag("RECONCILER_NO_COLOR"),
+        help="never colour the output (NO_COLOR=1 does the same)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     # -v after the command too; SUPPRESS keeps a subcommand from resetting the main -v.
     verbose = argparse.ArgumentParser(add_help=False)
@@ -121,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
-    plan.add_argument(
-        "--redact", action="store_true", help="mask personal data in every output and the plan file"
-    )
+    _add_redact(plan, "mask personal data in every output and the plan file")
     _add_config(plan)
 
     apply = commands.add_parser(
@@ -146,9 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let apply remove (block or delete) the contacts the plan removes",
     )
-    apply.add_argument(
-        "--redact", action="store_true", help="mask personal data in what apply prints"
-    )
+    _add_redact(apply, "mask personal data in what apply prints")
     _add_config(apply)
 
     export = commands.add_parser(
@@ -178,15 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=PLAN_FORMATS, default="text")
 
     _add_sandbox_command(commands, verbose)
+    _add_project_commands(commands, verbose)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer, then exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as parser_exit:
         # argparse exits 2 on a usage error; 2 means "changes" to plan --detailed-exitcode.
         return EXIT_ERROR if parser_exit.code else EXIT_OK
+    if args.no_color:
+        os.environ["NO_COLOR"] = "1"  # rich and our own renderers both read it
     # The data a command builds lives until it ends: the collector scans only young objects.
     with _logging_to_stderr(verbose=args.verbose), young_collections_only():
         return _run(args)
@@ -280,6 +341,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             config=args.config,
             sandbox=args.sandbox,
         )
+    if args.command == "init":
+        from reconciler.commands.init import init_command
+
+        return init_command(args.directory, target=args.target)
+    if args.command == "schema":
+        from reconciler.commands.schema import schema_command
+
+        return schema_command(args.name)
+    if args.command == "completion":
+        from argcomplete.shell_integration import shellcode
+
+        print(shellcode(["reconciler"], shell=args.shell))
+        return EXIT_OK
     if args.command == "show":
         from reconciler.commands.show import show_command
 

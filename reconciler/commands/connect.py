@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.input.settings import Settings
+from reconciler.statedir import ensure_state_dir
 from reconciler.targets.base import Target
 from reconciler.targets.registry import connect
 
@@ -28,6 +29,7 @@ def open_target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
     # Imported here so that runs against a real desk never load the server stack.
     from reconciler.sandbox.server import SandboxOptions, start_in_thread
 
+    ensure_state_dir(SANDBOX_DB.parent)
     options = SandboxOptions(
         port=0, db=str(SANDBOX_DB), seed=str(DEMO_CONTACTS), account_id=settings.account_id or 1
     )

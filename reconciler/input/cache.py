@@ -28,18 +28,23 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Final
 
 from reconciler import __version__
 from reconciler.input.contactfile import ContactFile
 from reconciler.model import Position, Problem
+from reconciler.statedir import ensure_state_dir
 
 DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
 CACHE_FORMAT: Final = 4
 _MAGIC: Final = b"reconciler-cache\n"
 _DIGEST_SIZE: Final = 32
 _KEY_SIZE: Final = 32
+UNUSED_FOR: Final = 30 * 86400
+"""Seconds after which an entry nobody read is deleted (files and schemas move on)."""
+_DAY: Final = 86400
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +104,11 @@ class FileCache:
 
     def get(self, content_sha256: str, file: str) -> ContactFile | list[Problem] | None:
         """The cached result for these bytes, named after ``file``; None when there is none."""
+        path = self.entry_path(content_sha256)
         try:
-            raw = self.entry_path(content_sha256).read_bytes()
+            raw = path.read_bytes()
+            if time.time() - path.stat().st_mtime > _DAY:
+                os.utime(path)  # used: its age counts from now (at most once a day)
         except OSError:
             return None
         header = len(_MAGIC) + _DIGEST_SIZE
@@ -120,7 +128,9 @@ class FileCache:
         payload = marshal.dumps(_encode(result), 4)
         target = self.entry_path(content_sha256)
         try:
+            ensure_state_dir(self.directory.parent)
             self.directory.mkdir(parents=True, exist_ok=True)
+            self.prune()
             descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             try:
                 with os.fdopen(descriptor, "wb") as stream:
@@ -131,6 +141,25 @@ class FileCache:
                 raise
         except OSError as error:
             log.debug("not caching %s: %s", target, error)
+
+    def prune(self, *, now: float | None = None) -> int:
+        """Delete the entries unused for ``UNUSED_FOR``, at most once a day; how many."""
+        now = time.time() if now is None else now
+        stamp = self.directory / ".pruned"
+        try:
+            if stamp.exists() and now - stamp.stat().st_mtime < _DAY:
+                return 0
+            stamp.touch()
+            os.utime(stamp, (now, now))
+            removed = 0
+            for entry in self.directory.iterdir():
+                if not entry.name.startswith(".") and now - entry.stat().st_mtime > UNUSED_FOR:
+                    entry.unlink(missing_ok=True)
+                    removed += 1
+        except OSError as error:
+            log.debug("cache not pruned: %s", error)
+            return 0
+        return removed
 
     def _seal(self, payload: bytes) -> bytes:
         return hmac.digest(self._key, payload, "sha256")

@@ -375,13 +375,16 @@ def test_the_example_workflows_are_the_ones_init_writes() -> None:
 
 def test_gitlab_jobs_have_their_rules_and_resource_group() -> None:
     config = yaml.safe_load((EXAMPLES / ".gitlab-ci.yml").read_text(encoding="utf-8"))
-    assert config["plan"]["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
     assert config["apply"]["resource_group"] == "reconciler-apply"
     assert config["apply"]["rules"][0]["if"] == (
         '$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH'
     )
     assert "schedule" in config["drift"]["rules"][0]["if"]
-    assert set(config["stages"]) == {"plan", "apply", "drift"}
+    assert "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH" in config["drift"]["rules"][0]["if"]
+    assert set(config["stages"]) == {"validate", "plan", "apply", "drift"}
+    # validate needs no secret and runs for every merge request; plan only with credentials.
+    assert config["validate"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert "$LIVEDESK_API_KEY || $CHATWOOT_API_TOKEN" in config["plan"]["rules"][0]["if"]
 
 
 def test_example_settings_and_contacts_are_valid() -> None:

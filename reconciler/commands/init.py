@@ -1,0 +1,90 @@
+"""reconciler init [DIR]: write a GitOps repository for help-desk contacts, ready to push.
+
+Everything it writes passes as written: ``validate``, ``plan --sandbox``, the workflows'
+schema and zizmor checks, and the ``$schema`` comments point at the schemas it copies.
+It never overwrites a file: with any of them there already, it writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.errors import ConfigError
+from reconciler.input.schemas import schema_bytes
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TARGETS = ("livedesk", "chatwoot")
+
+_SECRETS = {
+    "livedesk": (
+        "`LIVEDESK_API_KEY` and `LIVEDESK_API_SECRET`, the API key and secret of your LiveDesk "
+        "account (set `LIVEDESK_BASE_URL` as a variable only if not the Singapore data centre)"
+    ),
+    "chatwoot": (
+        "`CHATWOOT_API_TOKEN`, a Chatwoot user's access token (Profile settings > Access "
+        "token; an agent bot's is refused), and the variable `CHATWOOT_BASE_URL` unless "
+        "`base_url` in reconciler.yaml says where your Chatwoot is"
+    ),
+}
+
+
+def _readme(target: str) -> str:
+    return f"""# Help-desk contacts, managed with reconciler
+
+The contacts under `contacts/` are kept in the help desk ({target}) by
+[reconciler](https://github.com/reconciler-dev/reconciler): every pull request is
+validated and planned (the plan is posted as a comment), a merge to `main` applies it,
+and a nightly check reports drift as an issue.
+
+## The two things to set
+
+1. In Settings > Environments, create the environment `reconciler` and add the secrets
+   {_SECRETS[target]}. Apply and the drift check read them from there only, so a pull
+   request's files can't redirect them; add them as repository secrets too for the plan
+   on pull requests (forks and Dependabot never get them: their pull requests are
+   validated only).
+2. Protect `main`: require pull requests and the `reconciler plan` check.
+
+Locally: `reconciler validate contacts`, and `reconciler plan contacts --sandbox` against a
+local stand-in; `reconciler export --split contacts` writes the contacts the desk has.
+"""
+
+
+def files_for(target: str) -> dict[str, bytes]:
+    """What init writes, by path relative to DIR."""
+    github = TEMPLATES / "github"
+    files = {
+        "contacts/example.yaml": (TEMPLATES / "contacts.yaml").read_bytes(),
+        "reconciler.yaml": (TEMPLATES / f"reconciler.{target}.yaml").read_bytes(),
+        ".gitignore": (TEMPLATES / "gitignore").read_bytes(),
+        "README.md": _readme(target).encode(),
+        ".github/zizmor.yml": (github / "zizmor.yml").read_bytes(),
+        "schemas/contacts.schema.json": schema_bytes("contacts"),
+        "schemas/settings.schema.json": schema_bytes("settings"),
+    }
+    for name in ("plan.yml", "apply.yml", "drift.yml"):
+        files[f".github/workflows/{name}"] = (github / name).read_bytes()
+    return files
+
+
+def init_command(directory: str, *, target: str) -> int:
+    if target not in TARGETS:
+        raise AssertionError(f"unknown target {target!r}")  # argparse's choices say so
+    root = Path(directory)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{directory} is a file: give init a directory")
+    files = files_for(target)
+    there = sorted(path for path in files if (root / path).exists())
+    if there:
+        raise ConfigError(
+            f"{directory} already has {', '.join(there)}: nothing was written; run init in "
+            "an empty directory (init never overwrites a file)"
+        )
+    for path, content in files.items():
+        destination = root / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(content)
+    print(f"Wrote a reconciler repository for {target} in {directory} ({len(files)} files).")
+    print("Next: read its README.md (two things to set), then")
+    print(f"  cd {directory} && reconciler validate contacts && reconciler plan contacts --sandbox")
+    return 0
