@@ -68,7 +68,8 @@ def read(*paths: str) -> Declaration:
 
 
 def entries(workdir: Path) -> list[Path]:
-    return sorted((workdir / DEFAULT_CACHE_DIR).iterdir())
+    """The cache's entries (and any temporary file), not its `.pruned` stamp."""
+    return sorted(p for p in (workdir / DEFAULT_CACHE_DIR).iterdir() if p.name != ".pruned")
 
 
 def test_an_unchanged_file_is_not_read_again(workdir: Path, loads: list[str]) -> None:

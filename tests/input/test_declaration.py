@@ -126,7 +126,10 @@ def test_every_example_file_points_editors_at_the_schema() -> None:
         first_line = path.read_text("utf-8").splitlines()[0]
         match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first_line)
         assert match, path
-        assert (path.parent / match[1]).resolve() == ROOT / "schemas" / "contacts.schema.json"
+        # The copy beside the examples (copied with them), the same as reconciler's own.
+        resolved = (path.parent / match[1]).resolve()
+        assert resolved == EXAMPLES.parent / "schemas" / "contacts.schema.json"
+        assert resolved.read_bytes() == (ROOT / "schemas" / "contacts.schema.json").read_bytes()
 
 
 # --- the schema -------------------------------------------------------------------------
