@@ -59,6 +59,9 @@ def test_500_changes_through_faults_end_as_declared_with_no_duplicate(
     # The default backoff (0.2 s doubling to 10 s) would make the run's length hang on its
     # unluckiest contact; the same number of attempts with short waits keeps it to seconds.
     client_options(monkeypatch, retry=QUICK_RETRIES)
+    # The sandbox's windows are a second here, not Chatwoot's minute: the client waits out
+    # a second, then.
+    monkeypatch.setattr("reconciler.targets.chatwoot.RATE_WINDOW", 1.0)
     store = store_of(live_sandbox)
     work = workload(store, updates=350, creates=150, unchanged=50, seed=6)
     assert work.changes == 500

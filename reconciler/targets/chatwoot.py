@@ -9,6 +9,7 @@ with no inbox, and its version at ``GET /api``, which says what an older install
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -36,7 +37,7 @@ from reconciler.targets.contacts_client import (
 )
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
-from reconciler.targets.http.ratelimit import RateLimiter
+from reconciler.targets.http.ratelimit import AdaptivePace, RateLimiter
 from reconciler.targets.shapes import contact_in, labels_in, matches_exactly
 
 __all__ = ["CAPABILITIES", "Chatwoot", "ChatwootClient", "Token", "capabilities_for"]
@@ -52,6 +53,8 @@ KEYS_PER_FILTER = PAGE_SIZE
 one (a page past the first is ordered arbitrarily, as the listing is)."""
 SEARCH_PER_MINUTE = 100
 """Chatwoot's rack-attack limit on /contacts/search, per account, on fixed minutes."""
+RATE_WINDOW = 60.0
+"""rack-attack counts requests in fixed windows of a minute: a 429 waits for the next."""
 CAPABILITIES = Capabilities(
     service=SERVICE,
     page_size=PAGE_SIZE,
@@ -175,7 +178,9 @@ class ChatwootClient(ContactsClient):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: AsyncTransport | None = None,
         allow_plain_http: bool = False,
+        pace: AdaptivePace | None = None,
         search_per_minute: float = SEARCH_PER_MINUTE,
+        rate_window: float = RATE_WINDOW,
     ) -> None:
         session = HttpSession(
             base_url,
@@ -188,6 +193,8 @@ class ChatwootClient(ContactsClient):
             retry=retry,
             transport=transport,
             allow_plain_http=allow_plain_http,
+            pace=pace,
+            rate_window=rate_window,
         )
         super().__init__(session, f"/api/v1/accounts/{int(account_id)}/contacts", CAPABILITIES)
         self.account_id = int(account_id)
@@ -354,7 +361,16 @@ class Chatwoot:
     def identity(self) -> TargetIdentity:
         return TargetIdentity(NAME, self.endpoint or self.base_url, str(self.account_id))
 
+    @functools.cached_property
+    def pace(self) -> AdaptivePace:
+        """One pace for all the sessions of a run: what plan found out, apply starts from."""
+        return AdaptivePace(self.settings.rate_limit, window=RATE_WINDOW)
+
     def client(self) -> ChatwootClient:
         return ChatwootClient(
-            self.base_url, self.token, self.account_id, **session_options(self.settings)
+            self.base_url,
+            self.token,
+            self.account_id,
+            pace=self.pace,
+            **session_options(self.settings),
         )

@@ -9,6 +9,7 @@ Chatwoot's API, which LiveDesk's follows (``reconciler.targets.contacts_client``
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from reconciler.targets.base import Capabilities, TargetIdentity, account_finger
 from reconciler.targets.contacts_client import ContactsClient, session_options
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
+from reconciler.targets.http.ratelimit import AdaptivePace
 
 __all__ = [
     "CAPABILITIES",
@@ -101,6 +103,7 @@ class LiveDeskClient(ContactsClient):
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: AsyncTransport | None = None,
         allow_plain_http: bool = False,
+        pace: AdaptivePace | None = None,
     ) -> None:
         session = HttpSession(
             base_url,
@@ -113,6 +116,7 @@ class LiveDeskClient(ContactsClient):
             retry=retry,
             transport=transport,
             allow_plain_http=allow_plain_http,
+            pace=pace,
         )
         session.extra_secrets = (credentials.api_secret,)  # never repeated, even if echoed
         super().__init__(session, CONTACTS_PATH, CAPABILITIES)
@@ -159,5 +163,12 @@ class LiveDesk:
             NAME, endpoint, account_fingerprint(NAME, endpoint, self.credentials.api_key)
         )
 
+    @functools.cached_property
+    def pace(self) -> AdaptivePace:
+        """One pace for all the sessions of a run: what plan found out, apply starts from."""
+        return AdaptivePace(self.settings.rate_limit)
+
     def client(self) -> LiveDeskClient:
-        return LiveDeskClient(self.base_url, self.credentials, **session_options(self.settings))
+        return LiveDeskClient(
+            self.base_url, self.credentials, pace=self.pace, **session_options(self.settings)
+        )

@@ -24,7 +24,11 @@ from reconciler import __version__
 from reconciler.errors import ApiError, ConfigError, InvalidResponseError, TransportError
 from reconciler.model import JSON
 from reconciler.targets.http.connection import RetryPolicy, checked_base_url, loggable_query
-from reconciler.targets.http.ratelimit import RateLimiter, parse_retry_after
+from reconciler.targets.http.ratelimit import (
+    AdaptivePace,
+    RateLimiter,
+    parse_retry_after,
+)
 from reconciler.targets.http.responses import (
     decode_json,
     describe_body,
@@ -36,6 +40,8 @@ from reconciler.targets.http.retries import Retryable, retry_wait
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY = RetryPolicy()
+
+
 MAX_BODY_BYTES = 8 * 2**20
 """The largest answer read, after decompression: a page of contacts is a few kB."""
 AsyncTransport = httpx.AsyncBaseTransport
@@ -107,6 +113,8 @@ class HttpSession:
         retry: RetryPolicy = DEFAULT_RETRY,
         transport: AsyncTransport | None = None,
         allow_plain_http: bool = False,
+        rate_window: float | None = None,
+        pace: AdaptivePace | None = None,
     ) -> None:
         self.base_url = checked_base_url(
             base_url, service=service, allow_plain_http=allow_plain_http
@@ -114,9 +122,11 @@ class HttpSession:
         if concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
         try:
-            self._limiter = RateLimiter(rate_limit)
+            RateLimiter(rate_limit)  # the same rules for a ceiling as for a fixed limit
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        # A target passes one pace to all its sessions: what plan found out, apply starts from.
+        self.pace = pace or AdaptivePace(rate_limit, window=rate_window)
         self.service = service
         self.auth_hint = auth_hint
         self.extra_secrets: tuple[str, ...] = ()  # more a target knows, such as the secret
@@ -149,6 +159,12 @@ class HttpSession:
     async def aclose(self) -> None:
         await self._lanes.aclose()
         logger.debug("%d HTTP requests sent to %s", self.request_count, self.base_url)
+        if self.pace.throttled:
+            logger.debug(
+                "%d answered 429 so far; the pace is now %.1f a second",
+                self.pace.throttled,
+                self.pace.rate or 0.0,
+            )
 
     def retrying(self) -> AsyncIterator[stamina.Attempt]:
         """Attempts under the retry policy, for a caller that decides between them."""
@@ -209,7 +225,7 @@ class HttpSession:
         if limiter is not None:
             await limiter.wait()  # before taking a lane: a slow endpoint holds none
         async with self._lanes.lane() as http:
-            await self._limiter.wait()
+            await self.pace.wait()
             self.request_count += 1
             started = time.perf_counter()
             try:
@@ -241,6 +257,8 @@ class HttpSession:
                 self.request_count,
             )
         content_type = response.headers.get("content-type", "")
+        if response.status_code != 429:
+            self.pace.answered()
         if response.is_success:
             if method == "DELETE" and not content.strip():
                 return None  # Rails' `head :ok`: a 200 with no body
@@ -265,6 +283,11 @@ class HttpSession:
             self.auth_hint,
             secrets=(*self._secrets, *self.extra_secrets),
         )
+        if response.status_code == 429:
+            before = self.pace.rate
+            self.pace.throttle()
+            if self.pace.rate != before:
+                logger.debug("429: the pace is now %.1f requests a second", self.pace.rate or 0)
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise Retryable(

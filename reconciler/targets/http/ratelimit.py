@@ -1,10 +1,11 @@
-"""Pacing of requests: the client-side rate limit and the server's Retry-After header."""
+"""Pacing of requests: a fixed rate limit, the adaptive pace, and the Retry-After header."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -67,3 +68,104 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:  # an HTTP date is always GMT
         when = when.replace(tzinfo=UTC)
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+class AdaptivePace:
+    """The pace a server allows, found out rather than configured.
+
+    Unpaced until the first 429. Then the pace is what the server answered (not with 429)
+    in the last second, cut by ``FIRST_DECREASE`` the first time (a server's bucket lets a
+    burst through first) and ``DECREASE`` after (with too few answers to tell, it is cut,
+    or an unpaced client pauses a ``COOLDOWN``); it grows by ``INCREASE`` of itself every
+    second without a 429 (at least one request a second more): the server's limit is found
+    from below and probed again, at the cost of a few 429s. A 429 lowers it at most once a
+    ``COOLDOWN`` (the requests under way when the limit was hit are answered 429 too). A
+    server counting in fixed windows (``window``, in seconds, on the wall clock) is waited
+    out to its next window: its 429s say the window's quota is spent. ``ceiling`` (the
+    ``rate_limit`` setting) is never exceeded.
+    """
+
+    DECREASE = 0.85
+    FIRST_DECREASE = 0.75  # the first second's answers include a burst the server allows
+    INCREASE = 0.05
+    COOLDOWN = 0.5
+    MIN_SAMPLE = 4  # answers in the last second that say something of the server's pace
+    FLOOR = 0.2  # requests a second: the slowest it ever goes
+
+    def __init__(
+        self,
+        ceiling: float | None = None,
+        *,
+        window: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ceiling = ceiling or None
+        self.window = window
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.rate: float | None = self.ceiling  # requests a second; None: unpaced
+        self._next_start = -math.inf
+        self._answered: deque[float] = deque()  # when the last second's answers came
+        self._last_change = -math.inf
+        self._paused_until = -math.inf
+        self.throttled = 0  # 429s seen
+
+    def __repr__(self) -> str:
+        return f"AdaptivePace(rate={self.rate!r}, ceiling={self.ceiling!r})"
+
+    def reserve(self) -> float:
+        """Take the next slot; how many seconds to wait for it."""
+        now = self._clock()
+        self._grow(now)
+        start = max(now, self._paused_until)
+        if self.rate is not None:
+            start = max(start, self._next_start)
+            self._next_start = start + 1.0 / self.rate
+        return start - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def answered(self) -> None:
+        """The server answered a request (with anything but 429)."""
+        now = self._clock()
+        self._answered.append(now)
+        while self._answered and self._answered[0] < now - 1.0:
+            self._answered.popleft()
+
+    def throttle(self) -> None:
+        """The server answered 429: slow down (once a cooldown), or wait for its next window."""
+        now = self._clock()
+        self.throttled += 1
+        if self.window:
+            wall = self._wall_clock()
+            self._paused_until = max(self._paused_until, now + self.window - wall % self.window)
+        if now - self._last_change < self.COOLDOWN:
+            return
+        self._last_change = now
+        allowed = float(sum(1 for at in self._answered if at > now - 1.0))
+        if allowed < self.MIN_SAMPLE:
+            if self.rate is None:
+                self._paused_until = max(self._paused_until, now + self.COOLDOWN)
+                return
+            allowed = self.rate
+        elif self.rate is not None:
+            allowed = min(allowed, self.rate)
+        cut = self.FIRST_DECREASE if self.rate is None else self.DECREASE
+        self.rate = max(self.FLOOR, allowed * cut)
+        self._next_start = max(self._next_start, now)
+
+    def _grow(self, now: float) -> None:
+        if self.rate is None or self.rate == self.ceiling or now - self._last_change < 1.0:
+            return
+        seconds = int(now - self._last_change)
+        rate = self.rate
+        for _ in range(min(seconds, 100)):
+            rate += max(1.0, rate * self.INCREASE)
+        if self.ceiling is not None:
+            rate = min(rate, self.ceiling)
+        self.rate = rate
+        self._last_change += seconds

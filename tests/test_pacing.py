@@ -1,0 +1,122 @@
+"""The pace the client finds under a server's rate limit nobody configured: every contact
+applied, few requests answered 429 (a token bucket on LiveDesk's face, fixed windows on
+Chatwoot's). How fast is the benchmarks' to say (benchmarks/RESULTS.md); this is not timed."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from cli_testing import Desk, point_at, run, store_of, write_contacts, write_settings
+
+from reconciler.sandbox.server import SandboxOptions
+from reconciler.targets.http.ratelimit import AdaptivePace
+
+SERVER_LIMIT = 40  # requests a second, unknown to the client
+CONTACTS = 300
+MAX_429_SHARE = 0.05
+
+
+@pytest.fixture
+def sandbox_options(sandbox_options: SandboxOptions) -> SandboxOptions:
+    # Chatwoot's windows are a minute; a second here, so the test takes seconds.
+    return dataclasses.replace(sandbox_options, rate_limit=SERVER_LIMIT, rate_window=1.0)
+
+
+def test_an_unknown_limit_is_found_with_few_429s_and_no_failure(
+    live_sandbox: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    desk: Desk,
+) -> None:
+    monkeypatch.setattr("reconciler.targets.chatwoot.RATE_WINDOW", 1.0)
+    caplog.set_level(logging.DEBUG, logger="reconciler.targets.http.client")
+    store = store_of(live_sandbox)  # type: ignore[arg-type]
+    store.seed_if_empty(
+        [
+            {"identifier": f"c-{n}", "name": "Old", "created_at": 1_700_000_000 + n}
+            for n in range(CONTACTS)
+        ]
+    )
+    files = write_contacts(
+        tmp_path / "c", [{"identifier": f"c-{n}", "name": "New"} for n in range(CONTACTS)]
+    )
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)  # type: ignore[arg-type]
+    write_settings(tmp_path, desk, 'max_changes: "100%"\n')  # no rate_limit: found out
+    code, out, _ = run(capsys, "apply", str(files), "--auto-approve")
+    assert code == 0, out
+    assert f"{CONTACTS} updated, 0 failed" in out
+    messages = [record.getMessage() for record in caplog.records]
+    sent = sum(
+        int(match.group(1))
+        for message in messages
+        if (match := re.fullmatch(r"(\d+) HTTP requests sent to .*", message))
+    )
+    throttled = [
+        int(match.group(1))
+        for message in messages
+        if (match := re.match(r"(\d+) answered 429 so far", message))
+    ]
+    assert throttled, "the limit was never hit: the test shows nothing"
+    assert throttled[-1] <= MAX_429_SHARE * sent, (throttled[-1], sent)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_unpaced_until_a_429_then_what_the_server_answered_less_a_margin() -> None:
+    clock = Clock()
+    pace = AdaptivePace(clock=clock)
+    assert [pace.reserve() for _ in range(100)] == [0.0] * 100  # nothing known: no wait
+    pace.answered()
+    pace.throttle()  # too few answers to say anything: a pause, still unpaced
+    assert pace.rate is None and pace.reserve() == pytest.approx(AdaptivePace.COOLDOWN)
+    clock.now += 1.5
+    for _ in range(40):  # the server answered 40 in the last second, then said 429
+        pace.answered()
+    pace.throttle()
+    rate = pace.rate
+    assert rate is not None and rate == pytest.approx(40 * AdaptivePace.FIRST_DECREASE)
+    waits = [pace.reserve() for _ in range(3)]
+    assert waits[1] - waits[0] == pytest.approx(1 / rate)
+    pace.throttle()  # the requests under way come back 429 too: one cut a cooldown
+    assert pace.rate == pytest.approx(40 * AdaptivePace.FIRST_DECREASE)
+    assert pace.throttled == 3
+
+
+def test_it_grows_each_second_without_a_429_and_never_past_the_ceiling() -> None:
+    clock = Clock()
+    pace = AdaptivePace(30.0, clock=clock)
+    assert pace.rate == 30.0  # a configured rate_limit: the start, and the ceiling
+    for _ in range(20):
+        pace.answered()
+    pace.throttle()
+    assert pace.rate == pytest.approx(20 * AdaptivePace.DECREASE)
+    clock.now += 1.0
+    pace.reserve()
+    assert pace.rate == pytest.approx(18.0)  # at least one request a second more
+    clock.now += 1.0
+    pace.reserve()
+    assert pace.rate == pytest.approx(19.0)
+    clock.now += 60.0
+    pace.reserve()
+    assert pace.rate == 30.0
+
+
+def test_a_fixed_window_is_waited_out() -> None:
+    clock, wall = Clock(), Clock()
+    wall.now = 120.25  # a quarter into a one-minute window
+    pace = AdaptivePace(window=60.0, clock=clock, wall_clock=wall)
+    pace.answered()
+    pace.throttle()
+    assert pace.reserve() == pytest.approx(59.75)  # the next window, on the wall clock
