@@ -70,9 +70,16 @@ def _rss_mib() -> float:
     return resident_pages * resource.getpagesize() / 2**20
 
 
+_TARGETS: dict[tuple[str, Settings], LiveDesk] = {}
+
+
 def _client(base_url: str, settings: Settings) -> LiveDeskClient:
-    """The client the commands use: settings.concurrency, rate_limit and timeout."""
-    return LiveDesk(base_url, Credentials("sandbox", "sandbox"), settings).client()
+    """The client the commands use: settings.concurrency, rate_limit and timeout, and one
+    target a run, so that apply starts from the pace the fetch found, as in the CLI."""
+    key = (base_url, settings)
+    if key not in _TARGETS:
+        _TARGETS[key] = LiveDesk(base_url, Credentials("sandbox", "sandbox"), settings)
+    return _TARGETS[key].client()
 
 
 class Laps:

@@ -101,13 +101,13 @@ def test_it_grows_each_second_without_a_429_and_never_past_the_ceiling() -> None
     for _ in range(20):
         pace.answered()
     pace.throttle()
-    assert pace.rate == pytest.approx(20 * AdaptivePace.DECREASE)
+    assert pace.rate == pytest.approx(20 * AdaptivePace.DECREASE)  # 18
     clock.now += 1.0
-    pace.reserve()
-    assert pace.rate == pytest.approx(18.0)  # at least one request a second more
+    pace.reserve()  # fast up to just under what the server answered at the 429
+    assert pace.rate == pytest.approx(20 * AdaptivePace.NEAR)
     clock.now += 1.0
-    pace.reserve()
-    assert pace.rate == pytest.approx(19.0)
+    pace.reserve()  # then gently
+    assert pace.rate == pytest.approx(19 * (1 + AdaptivePace.GENTLE))
     clock.now += 60.0
     pace.reserve()
     assert pace.rate == 30.0

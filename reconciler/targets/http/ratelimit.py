@@ -77,17 +77,20 @@ class AdaptivePace:
     in the last second, cut by ``FIRST_DECREASE`` the first time (a server's bucket lets a
     burst through first) and ``DECREASE`` after (with too few answers to tell, it is cut,
     or an unpaced client pauses a ``COOLDOWN``); it grows by ``INCREASE`` of itself every
-    second without a 429 (at least one request a second more): the server's limit is found
-    from below and probed again, at the cost of a few 429s. A 429 lowers it at most once a
+    second without a 429 up to ``NEAR`` the pace the server answered at its last 429, and by
+    ``GENTLE`` beyond, so that it stays close under the limit: found from below and probed
+    again, at the cost of a few 429s. A 429 lowers it at most once a
     ``COOLDOWN`` (the requests under way when the limit was hit are answered 429 too). A
     server counting in fixed windows (``window``, in seconds, on the wall clock) is waited
     out to its next window: its 429s say the window's quota is spent. ``ceiling`` (the
     ``rate_limit`` setting) is never exceeded.
     """
 
-    DECREASE = 0.85
+    DECREASE = 0.9
     FIRST_DECREASE = 0.75  # the first second's answers include a burst the server allows
-    INCREASE = 0.05
+    INCREASE = 0.05  # a second, well below the pace of the last 429
+    NEAR = 0.95  # from this share of the pace of the last 429 on, probe gently:
+    GENTLE = 0.01  # a second
     COOLDOWN = 0.5
     MIN_SAMPLE = 4  # answers in the last second that say something of the server's pace
     FLOOR = 0.2  # requests a second: the slowest it ever goes
@@ -109,6 +112,7 @@ class AdaptivePace:
         self._answered: deque[float] = deque()  # when the last second's answers came
         self._last_change = -math.inf
         self._paused_until = -math.inf
+        self._limit_seen: float | None = None  # what the server answered at the last 429
         self.throttled = 0  # 429s seen
 
     def __repr__(self) -> str:
@@ -155,6 +159,7 @@ class AdaptivePace:
         elif self.rate is not None:
             allowed = min(allowed, self.rate)
         cut = self.FIRST_DECREASE if self.rate is None else self.DECREASE
+        self._limit_seen = allowed
         self.rate = max(self.FLOOR, allowed * cut)
         self._next_start = max(self._next_start, now)
 
@@ -163,8 +168,12 @@ class AdaptivePace:
             return
         seconds = int(now - self._last_change)
         rate = self.rate
+        near = self.NEAR * (self._limit_seen or math.inf)
         for _ in range(min(seconds, 100)):
-            rate += max(1.0, rate * self.INCREASE)
+            if rate < near:
+                rate = min(rate + max(1.0, rate * self.INCREASE), max(near, rate))
+            else:
+                rate += max(0.05, rate * self.GENTLE)
         if self.ceiling is not None:
             rate = min(rate, self.ceiling)
         self.rate = rate
