@@ -62,8 +62,14 @@ def context_line(settings: Settings, plan: Plan, target: Target) -> str:
 async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
+            # What the files dropped is found in the whole listing: released (keep) or
+            # removed, it must be found first.
             live = await fetch_live(
-                client, declaration, on_progress=advance, marker_key=settings.marker_key
+                client,
+                declaration,
+                on_progress=advance,
+                marker_key=settings.marker_key,
+                scan=settings.marker_key is not None,
             )
         capabilities = client.capabilities  # the server's own, once the session has asked it
     return make_plan(declaration, live, settings, capabilities, target=target.identity)

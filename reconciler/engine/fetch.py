@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from reconciler.concurrency import gather_bounded
+from reconciler.engine.ownership import live_marker
 from reconciler.errors import NotFoundError
-from reconciler.fields import KEY_FIELDS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
 from reconciler.model import Contact, ContactKey, Declaration, LiveState
 from reconciler.targets.base import ContactsApi
 
@@ -39,9 +40,14 @@ async def fetch_live(
     *,
     on_progress: ProgressCallback | None = None,
     marker_key: str | None = None,
+    scan: bool = False,
 ) -> LiveState:
-    """The live contact of each declared one; with ``marker_key``, also every listed
-    contact that carries the ownership marker and that none of them is (the orphans)."""
+    """The live contact of each declared one; with ``marker_key``, also the listed
+    contacts that carry the ownership marker and that none of them is (the orphans).
+
+    ``scan`` reads the whole listing for them even where lookups would take fewer
+    requests; without it they come for free when the listing is the cheaper way anyway.
+    """
     keys = [contact.key for contact in declaration.contacts]
     advance = on_progress or (lambda _count: None)
     requests_before = client.request_count
@@ -51,12 +57,16 @@ async def fetch_live(
     lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
     # The listing costs at least one request: with one lookup or none it never wins, unless
     # the orphans are sought, which only the whole listing shows.
-    if lookups > 1 or marker_key is not None:
+    if lookups > 1 or scan:
         first_page, total = await client.list_page(1)
         pages = math.ceil(total / client.capabilities.page_size)
-        if marker_key is not None or pages <= lookups:
-            walks = ORPHAN_WALKS if marker_key is not None else 1
-            listed = await client.list_contacts(first_page=(first_page, total), walks=walks)
+        if scan or pages <= lookups:
+            walks = ORPHAN_WALKS if scan else 1
+            listed = await client.list_contacts(
+                first_page=(first_page, total),
+                walks=walks,
+                keep=projection(declaration, marker_key),
+            )
             found = await _fetch_by_listing(client, keys, listed, advance)
         else:
             found = await _fetch_exactly(client, keys, advance)
@@ -65,7 +75,41 @@ async def fetch_live(
     await _read_labels(client, declaration, found)
     orphans = () if marker_key is None else _orphans(listed, found, marker_key)
     state = _live_state(keys, found, client.request_count - requests_before)
-    return replace(state, orphans=orphans, scanned=marker_key is not None)
+    return replace(state, orphans=orphans, scanned=bool(listed))
+
+
+def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Contact], Contact]:
+    """What a listed contact is kept as: what plan reads of it, no more.
+
+    Its id, the key fields, the scalars any file declares (``blocked`` too, for a
+    removal), and of each attribute object the keys any file declares, with the ownership
+    marker and the keys it lists (the keys the files may have dropped). The rest of a live
+    contact, most of its size, is never compared: a million of them fit.
+    """
+    scalars = {"id", "blocked", *KEY_FIELDS}
+    keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
+    for declared in declaration.contacts:
+        for name, value in declared.fields.items():
+            if name in keys and isinstance(value, Mapping):
+                keys[name].update(value)
+            else:
+                scalars.add(name)
+    if marker_key is not None:
+        keys["custom_attributes"].add(marker_key)
+
+    def keep(contact: Contact) -> Contact:
+        kept = {name: contact[name] for name in scalars if name in contact}
+        owned = live_marker(contact, marker_key) if marker_key is not None else None
+        for name, wanted in keys.items():
+            live = contact.get(name)
+            if isinstance(live, dict):
+                also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
+                kept[name] = {k: v for k, v in live.items() if k in wanted or k in also}
+            elif name in contact:
+                kept[name] = live
+        return kept
+
+    return keep
 
 
 ORPHAN_WALKS = 5

@@ -8,7 +8,7 @@ one API's rules. Nothing here imports the HTTP stack.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -100,8 +100,10 @@ class ContactsApi(Protocol):
         first_page: tuple[list[Contact], int] | None = None,
         include_contact_inboxes: bool = False,
         walks: int = 1,
+        keep: Callable[[Contact], Contact] | None = None,
     ) -> list[Contact]:
-        """Every listed contact seen once; ``first_page`` is ``list_page(1)`` if already read.
+        """Every listed contact seen once; ``first_page`` is ``list_page(1)`` if already read;
+        ``keep`` makes what is kept of each as it arrives.
 
         A listing can prove that a contact exists, never that it doesn't: ties in the
         server's order hide some contacts from a walk. Up to ``walks`` walks are made.

@@ -8,7 +8,7 @@ module gives it the collection's path and an ``HttpSession`` that carries the au
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self, TypedDict
@@ -140,15 +140,19 @@ class ContactsClient:
         first_page: tuple[list[Contact], int] | None = None,
         include_contact_inboxes: bool = False,
         walks: int = 1,
+        keep: Callable[[Contact], Contact] | None = None,
     ) -> list[Contact]:
         """Every listed contact it saw, once (those with an email, phone or identifier).
 
         ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
         ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too. Ties
         in the server's order can hide contacts from one walk: up to ``walks`` are made.
+        ``keep`` makes what is kept of each contact as it arrives (a fetch keeps only what
+        the plan reads, so that a million contacts fit).
         """
         listing = self._listing(include_contact_inboxes)
-        return await self._collect(listing, first_page, walks=walks)
+        contacts, _ = await self._collect_counted(listing, first_page, walks=walks, keep=keep)
+        return contacts
 
     async def search_contacts(
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
@@ -264,7 +268,13 @@ class ContactsClient:
         return None
 
     async def _walk(
-        self, listing: Listing, by_id: dict[int, Contact], count: int, *, start: int
+        self,
+        listing: Listing,
+        by_id: dict[int, Contact],
+        count: int,
+        *,
+        start: int,
+        keep: Callable[[Contact], Contact] | None = None,
     ) -> None:
         """Read pages from ``start`` into ``by_id``, a few at a time, up to the first empty one.
 
@@ -287,7 +297,8 @@ class ContactsClient:
                 return
             before = len(by_id)
             for contact in contacts:
-                by_id.setdefault(contact["id"], contact)
+                if contact["id"] not in by_id:
+                    by_id[contact["id"]] = contact if keep is None else keep(contact)
             if not (again and page <= counted):
                 stale = 0 if len(by_id) > before else stale + 1
             if stale > MAX_STALE_PAGES:
@@ -322,6 +333,7 @@ class ContactsClient:
         first_page: tuple[list[Contact], int] | None = None,
         *,
         walks: int = 1,
+        keep: Callable[[Contact], Contact] | None = None,
     ) -> tuple[list[Contact], bool]:
         """Page 1 for the total, the other pages at once, each contact once (by id); and
         whether as many contacts were seen as the server counted.
@@ -331,11 +343,13 @@ class ContactsClient:
         while fewer contacts than the total have been seen.
         """
         first, count = first_page or await self._page(listing, 1)
-        by_id: dict[int, Contact] = {contact["id"]: contact for contact in first}
+        by_id: dict[int, Contact] = {
+            contact["id"]: contact if keep is None else keep(contact) for contact in first
+        }
         for walk in range(walks):
             if not first or len(by_id) >= count:
                 break
-            await self._walk(listing, by_id, count, start=2 if walk == 0 else 1)
+            await self._walk(listing, by_id, count, start=2 if walk == 0 else 1, keep=keep)
         if len(by_id) < count:
             logger.info(
                 "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",

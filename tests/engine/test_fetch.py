@@ -123,3 +123,37 @@ async def test_a_contact_deleted_mid_listing_hides_no_other_contact(
     )
     assert found == ids  # i-15, missing from both pages, was found by its exact lookup
     assert any(b"q=i-15" in query for query in requests)
+
+
+async def test_a_listed_contact_keeps_only_what_the_plan_reads(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    marker = '{"by":"reconciler","fields":[],"custom_attributes":["dropped"]}'
+    big = {"notes": "x" * 5000, "tier": "gold", "dropped": 1, "managed_by_reconciler": marker}
+    seed(
+        sandbox_app,
+        [
+            {
+                "identifier": f"c-{n}",
+                "name": f"Person {n}",
+                "phone_number": f"+1415555{n:04d}",
+                "custom_attributes": big,
+                "additional_attributes": {"city": "Oslo", "company_name": "Big Co"},
+            }
+            for n in range(40)
+        ],
+    )
+    declaration = Declaration(
+        tuple(declared(identifier=f"c-{n}", custom_attributes={"tier": "gold"}) for n in range(40))
+    )
+    async with client_on(asgi_transport) as client:
+        live = await fetch_live(client, declaration, marker_key="managed_by_reconciler")
+    (first, *_) = live.contacts
+    assert first is not None
+    assert set(first) == {"id", "identifier", "email", "blocked", *ATTRIBUTES}
+    # the declared key, the marker, and what the marker lists (a key the files may drop)
+    assert set(first["custom_attributes"]) == {"tier", "managed_by_reconciler", "dropped"}
+    assert first["additional_attributes"] == {}  # no file declares any of its keys
+
+
+ATTRIBUTES = ("custom_attributes", "additional_attributes")
