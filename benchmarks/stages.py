@@ -113,7 +113,12 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
 
     async def fetch() -> Any:
         async with _client(args.base_url, settings) as client:
-            return await fetch_live(client, declaration)
+            return await fetch_live(
+                client,
+                declaration,
+                marker_key=settings.marker_key,
+                scan=settings.marker_key is not None,
+            )
 
     with young_collections_only():  # as the CLI does for every command
         cpu_before = time.process_time()

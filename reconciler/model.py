@@ -120,7 +120,8 @@ class LiveState:
     contacts: tuple[Contact | None, ...]
     requests: int  # HTTP requests it took to read them
     orphans: tuple[Contact, ...] = ()  # listed contacts with the marker that none declares
-    scanned: bool = False  # the whole listing was read for orphans
+    scanned: bool = False  # the whole listing was read
+    marker_key: str | None = None  # the ownership marker the fetch kept of listed contacts
 
 
 class _Absent(enum.Enum):

@@ -243,12 +243,14 @@ async def plan_and_apply(transport: httpx.AsyncBaseTransport, declared: Declarat
     """Plan, check it is fresh, apply (every change must succeed), then plan again."""
     credentials = Credentials("sandbox", "sandbox")
     async with LiveDeskClient("http://127.0.0.1", credentials, transport=transport) as client:
-        plan = make_plan(declared, await fetch_live(client, declared), SETTINGS, CAPABILITIES)
+        live = await fetch_live(client, declared, marker_key=SETTINGS.marker_key)
+        plan = make_plan(declared, live, SETTINGS, CAPABILITIES)
         assert await find_stale(client, plan) == []  # a plan just made is not stale
         outcomes = await apply_plan(client, plan)
         failed = [str(outcome) for outcome in outcomes if outcome.status == "failed"]
         assert failed == [], failed
-        return make_plan(declared, await fetch_live(client, declared), SETTINGS, CAPABILITIES)
+        again = await fetch_live(client, declared, marker_key=SETTINGS.marker_key)
+        return make_plan(declared, again, SETTINGS, CAPABILITIES)
 
 
 def check_scenario(live: list[dict[str, Any]], declared: list[Declared]) -> None:

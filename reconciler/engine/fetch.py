@@ -75,7 +75,7 @@ async def fetch_live(
     await _read_labels(client, declaration, found)
     orphans = () if marker_key is None else _orphans(listed, found, marker_key)
     state = _live_state(keys, found, client.request_count - requests_before)
-    return replace(state, orphans=orphans, scanned=bool(listed))
+    return replace(state, orphans=orphans, scanned=bool(listed), marker_key=marker_key)
 
 
 def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Contact], Contact]:

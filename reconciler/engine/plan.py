@@ -67,15 +67,8 @@ def make_plan(
 
     Raises PlanError listing every contact that can't be planned (one line each).
     """
-    if len(live.contacts) != len(declaration.contacts):
-        raise AssertionError("live state and declaration are not aligned")
-    problems = _unsupported(declaration, capabilities)
+    problems = _first_problems(declaration, live, settings, capabilities)
     marker_key = settings.marker_key
-    absent = any(declared.absent for declared in declaration.contacts)
-    if absent and settings.removed == "delete" and not capabilities.deletes:
-        problems.append(cant_delete(capabilities))
-    if marker_key is not None:
-        problems += declaring_the_marker(declaration, marker_key)
     changes: list[Change] = []
     removals: list[Change] = []
     notes: list[str] = []
@@ -133,6 +126,25 @@ def make_plan(
         used_rules,
         notes,
     )
+
+
+def _first_problems(
+    declaration: Declaration, live: LiveState, settings: Settings, capabilities: Capabilities
+) -> list[str]:
+    """What is wrong before any contact is looked at; AssertionError for a caller's bug."""
+    if len(live.contacts) != len(declaration.contacts):
+        raise AssertionError("live state and declaration are not aligned")
+    if live.scanned and live.marker_key != settings.marker_key:
+        # The listing kept only what a plan with that marker reads: this one would miss it.
+        raise AssertionError("the live state was fetched for another ownership marker")
+    problems = _unsupported(declaration, capabilities)
+    marker_key = settings.marker_key
+    absent = any(declared.absent for declared in declaration.contacts)
+    if absent and settings.removed == "delete" and not capabilities.deletes:
+        problems.append(cant_delete(capabilities))
+    if marker_key is not None:
+        problems += declaring_the_marker(declaration, marker_key)
+    return problems
 
 
 def _finished(plan: Plan, settings: Settings, used_rules: set[int], notes: list[str]) -> Plan:

@@ -62,7 +62,7 @@ def client_on(app: ASGIApp) -> LiveDeskClient:
 async def planned(app: ASGIApp, *contacts: DeclaredContact) -> Plan:
     async with client_on(app) as client:
         declaration = Declaration(contacts)
-        live = await fetch_live(client, declaration)
+        live = await fetch_live(client, declaration, marker_key=default_settings().marker_key)
     return make_plan(declaration, live, default_settings(), CAPABILITIES)
 
 
