@@ -50,7 +50,10 @@ def run(context: Context) -> Section:
         for result in (cold, warm):
             if result.returncode != 0:
                 raise RuntimeError(f"reconciler plan failed:\n{result.stderr[-2000:]}")
-        summary = cold.stdout.strip().splitlines()[-1]
+        lines = cold.stdout.strip().splitlines()
+        summary = next(
+            (line for line in lines if line.startswith(("Plan:", "No changes."))), lines[-1]
+        )
         say(f"  {count:>7,}: cold {cold.wall:.2f} s, warm {warm.wall:.2f} s, {summary}")
         points.append(
             {
