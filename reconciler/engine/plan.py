@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.engine import labels
+from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
 from reconciler.engine.ownership import (
     Marker,
@@ -31,7 +32,7 @@ from reconciler.engine.ownership import (
     removal_warnings,
 )
 from reconciler.errors import PlanError
-from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, BY_NAME, SCALARS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -227,11 +228,6 @@ def change_limit_message(plan: Plan, settings: Settings) -> str | None:
     )
 
 
-def _sent(name: str, value: JSON) -> JSON:
-    """A scalar as planned and sent: as the server stores it where it folds case."""
-    return comparable(name, value) if BY_NAME[name].folds_case else value
-
-
 def _already_so(fields: Mapping[str, JSON], contact: Contact) -> bool:
     """True when every declared value is already the live one, to the letter and type.
 
@@ -267,7 +263,7 @@ def _update(
     for name in SCALARS:
         if name not in fields:
             continue
-        after = _sent(name, fields[name])
+        after = sent_value(name, fields[name])
         before = contact.get(name, ABSENT)
         # A contact object always carries its scalars; a missing one can only mean null.
         if values_match(name, None if before is ABSENT else before, after):
@@ -345,60 +341,3 @@ def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JS
     if not isinstance(child, Mapping):
         return value  # a path under a scalar: the scalar is compared whole
     return {**value, head: _without(child, rest)}
-
-
-# Creates --------------------------------------------------------------------------------
-
-
-def create_change(
-    declared: DeclaredContact,
-    capabilities: Capabilities,
-    *,
-    marker: str | None = None,
-    marker_key: str | None = None,
-    additive: bool = False,
-) -> Change:
-    """The change that creates ``declared``: what one create can set, then an update of the
-    rest, then its labels; ``marker`` (under ``marker_key``) goes with the attributes."""
-    fields = declared.fields
-    create: dict[str, JSON] = {}
-    if declared.inbox_id is not None:
-        create["inbox_id"] = declared.inbox_id
-    update: dict[str, JSON] = {}
-    changes: list[FieldChange] = []
-    for name in SCALARS:
-        if name not in fields:
-            continue
-        value = _sent(name, fields[name])
-        changes.append(FieldChange(name, ABSENT, value))
-        if name not in capabilities.create_fields:
-            update[name] = value
-        elif value not in (None, "") or name not in BLANK_IS_NULL:
-            # Never a blank identifier (it breaks a unique index); but a null name is sent,
-            # or the contact would keep the "" the server gives a contact created without one.
-            create[name] = value
-    for name in ATTRIBUTE_OBJECTS:
-        declared_object: dict[str, JSON] = dict(fields.get(name) or {})
-        for key, value in declared_object.items():
-            changes.extend(leaf_changes((name, key), ABSENT, value))
-        if name == "custom_attributes" and marker is not None and marker_key is not None:
-            declared_object[marker_key] = marker
-        if not declared_object:
-            continue
-        (create if name in capabilities.create_fields else update)[name] = declared_object
-    operations = [Operation(OperationKind.CREATE, create)]
-    if update:
-        operations.append(Operation(OperationKind.UPDATE, update))
-    if labels.FIELD in fields and capabilities.writes_labels:
-        found, labelling = labels.label_changes(fields[labels.FIELD], [], additive=additive)
-        changes.extend(found)
-        if labelling is not None:
-            operations.append(labelling)
-    return Change(
-        action=Action.CREATE,
-        key=declared.key,
-        source=declared.source,
-        fields=tuple(changes),
-        operations=tuple(operations),
-        marker=marker,
-    )

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from reconciler.engine import labels
+from reconciler.engine.creates import create_change
 from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import parse_marker
-from reconciler.engine.plan import create_change
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS

@@ -3,6 +3,7 @@ one store in SQLite behind both.
 
 contacts.py  the contact rules both share: permitted keys, merge, validation, JSON shape
 store.py     SQLite: one row a contact, indexed for uniqueness, search, filters and sorting
+ties.py      a listing's order with ties broken anew for each page, as PostgreSQL's
 endpoints.py the endpoints both faces serve, in a face's auth and shapes
 chatwoot.py  what only Chatwoot's face does: token auth, /api, /profile, filter, labels, delete
 app.py       the Starlette app of both faces (create_app)

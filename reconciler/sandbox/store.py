@@ -16,7 +16,6 @@ walk over ties repeats some contacts and misses others. Without a sort, every co
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import sqlite3
@@ -28,6 +27,7 @@ from os import PathLike
 from pathlib import Path
 
 from reconciler.sandbox.contacts import JSON, Record, is_listed, new_record
+from reconciler.sandbox.ties import Listing
 
 SORT_COLUMNS: dict[str, str] = {
     "email": "email",
@@ -94,33 +94,6 @@ NULLS_FIRST_DESCENDING = frozenset({"email", "phone_number", "name"})
 """Sort keys whose descending order puts nulls first, as the real server's does."""
 
 
-class _Listing:
-    """A listing's ids in sort order, and where each group of equal sort keys ends."""
-
-    __slots__ = ("group_ends", "ids")
-
-    def __init__(self, ids: array[int], group_ends: list[int]) -> None:
-        self.ids = ids
-        self.group_ends = group_ends  # ascending; the last is len(ids)
-
-    def window(self, start: int, stop: int, chance: random.Random) -> list[int]:
-        """Positions ``start`` to ``stop``: within a group of ties, any of its members."""
-        chosen: list[int] = []
-        group = bisect.bisect_right(self.group_ends, start)
-        while start < stop and group < len(self.group_ends):
-            group_start = self.group_ends[group - 1] if group else 0
-            group_end = self.group_ends[group]
-            count = min(stop, group_end) - start
-            members = self.ids[group_start:group_end]
-            if len(members) == 1:
-                chosen.append(members[0])
-            else:
-                chosen.extend(chance.sample(list(members), count))
-            start += count
-            group += 1
-        return chosen
-
-
 class Store:
     """The contacts of the sandbox's one account."""
 
@@ -128,7 +101,7 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._listings: OrderedDict[tuple[JSON, ...], _Listing] = OrderedDict()
+        self._listings: OrderedDict[tuple[JSON, ...], Listing] = OrderedDict()
         self._chance = random.Random()  # not for security: the order of tied rows
         self._data_version = -1
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -240,7 +213,7 @@ class Store:
         sort: str | None,
         descending: bool,
         filters: Conditions = (),
-    ) -> _Listing:
+    ) -> Listing:
         # data_version moves when another connection (another process) has written.
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         if version != self._data_version:
@@ -288,7 +261,7 @@ class Store:
             ids.append(contact_id)
             previous = value
         group_ends.append(len(ids))
-        listing = _Listing(ids, group_ends)
+        listing = Listing(ids, group_ends)
         self._listings[key] = listing
         if len(self._listings) > _CACHED_LISTINGS:
             self._listings.popitem(last=False)
