@@ -93,7 +93,6 @@ def run(context: Context) -> Section:
         report["cpu_s"] = _cpu_stages(report)
     ours_cold, ours_warm = best(cold, "cpu_s"), best(warm, "cpu_s")
     cold_cpu, warm_cpu = ours_cold["cpu_s"], ours_warm["cpu_s"]
-    naive_read = naive["load_s"] + naive["validate_extrapolated_s"]
     ours_cold_compared = ours_cold["validate_s"] + ours_cold["diff_s"]
     ratio = naive_cpu / ours_cold_compared
     prebuilt_cpu = naive["load_s"] + naive["validate_prebuilt_s"] + naive["diff_s"]
@@ -101,20 +100,23 @@ def run(context: Context) -> Section:
     plan_cold, plan_warm = _best_wall(cli_runs["plan"]), _best_wall(cli_warm["plan"])
     fetch_median = statistics.median(report["fetch_s"] for report in cold + warm)
 
+    # The baseline a competent script would be: one prebuilt validator, not a new one (and
+    # a metaschema check) per contact, which made an earlier headline ratio 92% artefact.
     stage_rows = [
         [
             "read + validate (`read_declaration`)",
             seconds(ours_cold["validate_s"]),
             seconds(ours_warm["validate_s"]),
-            f"{seconds(naive['load_s'])} load + {seconds(naive['validate_extrapolated_s'])} "
-            f"validate (measured on {naive['validated']:,}, times {count // naive['validated']})",
-            f"{naive_read / ours_cold['validate_s']:.0f}x",
+            f"{seconds(naive['load_s'])} load + {seconds(naive['validate_prebuilt_s'])} "
+            "validate (one prebuilt validator)",
+            f"{(naive['load_s'] + naive['validate_prebuilt_s']) / ours_cold['validate_s']:.1f}x",
         ],
         [
-            "(for reference: validate with one prebuilt validator)",
+            "(for reference: `jsonschema.validate` per contact)",
             "",
             "",
-            seconds(naive["validate_prebuilt_s"]),
+            f"{seconds(naive['validate_extrapolated_s'])} (measured on "
+            f"{naive['validated']:,}, times {count // naive['validated']})",
             "",
         ],
         [
@@ -128,8 +130,8 @@ def run(context: Context) -> Section:
             "**CPU stages compared** (read + validate + diff)",
             f"**{seconds(ours_cold_compared)}**",
             seconds(ours_warm["validate_s"] + ours_warm["diff_s"]),
-            f"**{seconds(naive_cpu)}**",
-            f"**{ratio:.0f}x**",
+            f"**{seconds(prebuilt_cpu)}**",
+            f"**{prebuilt_ratio:.1f}x**",
         ],
         [
             "render the text plan",
@@ -187,10 +189,10 @@ def run(context: Context) -> Section:
     ]
     target_rows.append(
         [
-            f"≥ {RATIO_TARGET:g}x the straightforward pipeline",
+            f"≥ {RATIO_TARGET:g}x the straightforward pipeline (one prebuilt validator)",
             "CPU stages compared, cold",
-            f"{ratio:.0f}x",
-            verdict(ratio >= RATIO_TARGET),
+            f"{prebuilt_ratio:.1f}x",
+            verdict(prebuilt_ratio >= RATIO_TARGET),
         ]
     )
     markdown = "\n".join(
@@ -209,9 +211,11 @@ def run(context: Context) -> Section:
             "",
             "Stage times include no process start and no imports; the whole-command times "
             "include both, and the fetch. Cold: no entry under .reconciler/cache/ (the .pyc "
-            "files and the OS file cache are warm). Against the straightforward pipeline with "
-            "one prebuilt validator instead of `jsonschema.validate` per contact, the ratio "
-            f"would be {prebuilt_ratio:.1f}x. The straightforward pipeline's fetch lists "
+            "files and the OS file cache are warm). The straightforward pipeline validates "
+            "with one prebuilt validator, as a competent script would; with "
+            "`jsonschema.validate` per contact (a new validator and a metaschema check each "
+            f"time) the ratio would be {ratio:.0f}x, which says little about reconciler. The "
+            "straightforward pipeline's fetch lists "
             f"the account once; its fetch is left out of the ratio (median of ours: "
             f"{seconds(fetch_median)}).",
         ]

@@ -132,7 +132,8 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
     report.update(
         contacts=len(declaration.contacts),
         fetch_requests=live.requests,
-        changes=len(plan.changes),
+        changes=plan.creates + plan.updates,  # markers alone are not changes
+        marks=plan.marks,
         unchanged=plan.unchanged,
         rendered_chars=len(rendered),
     )
@@ -176,7 +177,9 @@ def naive(args: argparse.Namespace) -> dict[str, Any]:
     lap = Laps(report, memory=False)
 
     schema_path = Path(__file__).resolve().parent.parent / "schemas" / "contacts.schema.json"
-    contact_schema = json.loads(schema_path.read_text())["properties"]["contacts"]["items"]
+    schema = json.loads(schema_path.read_text())
+    # One contact's rules, with the definitions they refer to.
+    contact_schema = {**schema["properties"]["contacts"]["items"], "$defs": schema["$defs"]}
     files = sorted(p for path in args.paths for p in Path(path).rglob("*.yaml"))
     declared: list[dict[str, Any]] = []
     for file in files:
