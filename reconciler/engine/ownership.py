@@ -291,16 +291,17 @@ def owned(
     ignored: Collection[str],
     settings: Settings,
     capabilities: Capabilities,
-) -> Change | None:
-    """``change`` with the ownership marker written and the dropped keys removed."""
+) -> tuple[Change | None, tuple[str, ...]]:
+    """``change`` with the ownership marker written and the dropped keys removed; and a
+    line for each dropped key the target can't remove."""
     marker_key = settings.marker_key
     if marker_key is None:
-        return change
+        return change, ()
     dropped = dropped_keys(declared, contact, marker_key, capabilities, frozenset(ignored))
     marker = Marker.of(declared.fields, marker_key).text()
     writes_marker = marker_text(contact, marker_key) != marker
     if not writes_marker and not dropped.keys:
-        return change
+        return change, dropped.notes
     fields = list(change.fields) if change else []
     operations = list(change.operations) if change else []
     if writes_marker:
@@ -311,7 +312,7 @@ def owned(
         fields += dropped.fields
         removed = {"custom_attributes": list(dropped.keys)}
         operations.append(Operation(OperationKind.REMOVE_ATTRIBUTES, removed))
-    return Change(
+    written = Change(
         action=Action.UPDATE,
         key=declared.key,
         source=declared.source,
@@ -320,18 +321,4 @@ def owned(
         id=int(contact["id"]),
         marker=marker if writes_marker else None,
     )
-
-
-def change_notes(
-    declared: DeclaredContact,
-    contact: Contact,
-    ignored: Collection[str],
-    settings: Settings,
-    capabilities: Capabilities,
-) -> tuple[str, ...]:
-    """A line for each dropped key the target can't remove."""
-    if settings.marker_key is None:
-        return ()
-    return dropped_keys(
-        declared, contact, settings.marker_key, capabilities, frozenset(ignored)
-    ).notes
+    return written, dropped.notes

@@ -25,7 +25,6 @@ from reconciler.engine.ownership import (
     Marker,
     absent_contact,
     cant_delete,
-    change_notes,
     declaring_the_marker,
     orphan_changes,
     owned,
@@ -104,8 +103,10 @@ def make_plan(
             continue
         seen_ids[live_id] = declared
         ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
-        notes.extend(change_notes(declared, contact, ignored, settings, capabilities))
-        change = _existing(declared, contact, ignored, settings, capabilities, additive=additive)
+        change, said = _existing(
+            declared, contact, ignored, settings, capabilities, additive=additive
+        )
+        notes.extend(said)
         if change is None:
             unchanged += 1
         else:
@@ -171,17 +172,17 @@ def _existing(
     capabilities: Capabilities,
     *,
     additive: bool,
-) -> Change | None:
+) -> tuple[Change | None, tuple[str, ...]]:
     """What makes a contact the desk has match its declaration: its fields, its
-    ownership marker and dropped keys, its labels."""
+    ownership marker and dropped keys, its labels; and the notes on what can't be."""
     live_id = int(contact["id"])
     change = _update(declared, contact, live_id, ignored)
-    change = owned(
+    change, notes = owned(
         change, declared, contact, ignored=ignored, settings=settings, capabilities=capabilities
     )
     if labels.FIELD in declared.fields and capabilities.writes_labels:
         change = labels.with_labels(change, declared, contact, live_id, additive=additive)
-    return change
+    return change, notes
 
 
 def _create(
