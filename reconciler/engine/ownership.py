@@ -297,17 +297,15 @@ def owned(
     marker_key = settings.marker_key
     if marker_key is None:
         return change, ()
-    dropped = dropped_keys(declared, contact, marker_key, capabilities, frozenset(ignored))
     marker = Marker.of(declared.fields, marker_key).text()
-    writes_marker = marker_text(contact, marker_key) != marker
-    if not writes_marker and not dropped.keys:
-        return change, dropped.notes
+    if marker_text(contact, marker_key) == marker:
+        return change, ()  # the same marker: nothing the files declared is dropped
+    dropped = dropped_keys(declared, contact, marker_key, capabilities, frozenset(ignored))
     fields = list(change.fields) if change else []
     operations = list(change.operations) if change else []
-    if writes_marker:
-        body = dict(operations[0].body) if operations else {}
-        body["custom_attributes"] = {**body.get("custom_attributes", {}), marker_key: marker}
-        operations[:1] = [Operation(OperationKind.UPDATE, body)]
+    body = dict(operations[0].body) if operations else {}
+    body["custom_attributes"] = {**body.get("custom_attributes", {}), marker_key: marker}
+    operations[:1] = [Operation(OperationKind.UPDATE, body)]
     if dropped.keys:
         fields += dropped.fields
         removed = {"custom_attributes": list(dropped.keys)}
@@ -319,6 +317,6 @@ def owned(
         fields=tuple(fields),
         operations=tuple(operations),
         id=int(contact["id"]),
-        marker=marker if writes_marker else None,
+        marker=marker,
     )
     return written, dropped.notes
