@@ -38,8 +38,9 @@ def run(context: Context) -> Section:
     baseline_count = min(context.options.get("baseline_contacts") or count, count)
     files = context.contact_files(count, 0.1)
     db = context.database(count)
-    config = context.settings("default-settings")
-    concurrency = 8  # the settings schema's default, which this config keeps
+    concurrency = 8  # a ceiling the adaptive concurrency starts at: so the bound holds
+    config = context.settings("fetch-8", concurrency=concurrency)
+    adaptive = context.settings("default-settings")  # a ceiling of 32, found out below it
     fewest = math.ceil(count / PAGE_SIZE)  # every contact is declared: the whole listing
     bound = fewest / concurrency * LATENCY_MS / 1000
 
@@ -54,6 +55,14 @@ def run(context: Context) -> Section:
             runs.append(report)
             say(f"  fetch {report['fetch_s']:.2f} s, {report['fetch_requests']} requests")
         ours = best(runs, "fetch_s")
+        found_out = best(
+            [
+                run_stages(context.workdir, sandbox.base_url, [files], config=adaptive)[0]
+                for _ in range(repeats)
+            ],
+            "fetch_s",
+        )
+        say(f"  fetch with the default settings {found_out['fetch_s']:.2f} s")
 
         cli = run_cli(
             context.workdir, sandbox.base_url, ["-v", "plan", str(files), "--config", str(config)]
@@ -87,6 +96,7 @@ def run(context: Context) -> Section:
         "fetch_s": ours["fetch_s"],
         "requests": ours["fetch_requests"],
         "ratio_to_bound": ratio,
+        "default_settings_fetch_s": found_out["fetch_s"],
         "cli_wall_s": cli.wall,
         "cli_log": logged.group(0),
         "baseline": {**baseline, "contacts": baseline_count, "extrapolated_s": baseline_wall},
@@ -115,7 +125,12 @@ def run(context: Context) -> Section:
             f"(target ≤ {TARGET_RATIO}x: {verdict(ratio <= TARGET_RATIO)})",
         ],
         [
-            "sandbox CPU during that run (its own process)",
+            "fetch wall with the default settings (concurrency found out, up to 32)",
+            f"{seconds(found_out['fetch_s'])} = {found_out['fetch_s'] / bound:.2f}x the bound "
+            f"at {concurrency}",
+        ],
+        [
+            "sandbox CPU during the best run at 8 (its own process)",
             seconds(ours["sandbox_cpu_s"]),
         ],
         [

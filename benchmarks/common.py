@@ -27,7 +27,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CONTACTS_PER_FILE = 100
-CREDENTIALS = {"LIVEDESK_API_KEY": "sandbox", "LIVEDESK_API_SECRET": "sandbox"}
+CREDENTIALS = {
+    "LIVEDESK_API_KEY": "sandbox",
+    "LIVEDESK_API_SECRET": "sandbox",
+    "CHATWOOT_API_TOKEN": "sandbox-token",
+}
 CREATED_AT = 1_700_000_000
 
 if str(REPO) not in sys.path:
@@ -99,21 +103,24 @@ def _yaml_contact(contact: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_contact_files(directory: Path, count: int, changed_fraction: float) -> int:
-    """Write ``count`` declared contacts as YAML files; return how many are changed."""
+def write_contact_files(
+    directory: Path, count: int, changed_fraction: float, *, step: int = 1
+) -> int:
+    """Write contacts ``step``, ``2 * step``, ... ``count`` as YAML files; return how many
+    are changed."""
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     changed = 0
-    for start in range(1, count + 1, CONTACTS_PER_FILE):
-        stop = min(start + CONTACTS_PER_FILE, count + 1)
+    numbers = range(step, count + 1, step)
+    for start in range(0, len(numbers), CONTACTS_PER_FILE):
         blocks = []
-        for i in range(start, stop):
-            change = is_changed(i, changed_fraction)
+        for i in numbers[start : start + CONTACTS_PER_FILE]:
+            change = is_changed(i // step, changed_fraction)
             changed += change
             blocks.append(_yaml_contact(declared_contact(i, changed=change)))
         text = "defaults:\n  inbox_id: 1\ncontacts:\n" + "\n\n".join(blocks) + "\n"
-        (directory / f"contacts-{start:06d}.yaml").write_text(text, encoding="utf-8")
+        (directory / f"contacts-{numbers[start]:06d}.yaml").write_text(text, encoding="utf-8")
     return changed
 
 
@@ -149,7 +156,7 @@ def free_port() -> int:
 def child_env(base_url: str | None = None) -> dict[str, str]:
     env = {**os.environ, **CREDENTIALS, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
     if base_url is not None:
-        env["LIVEDESK_BASE_URL"] = base_url
+        env["LIVEDESK_BASE_URL"] = env["CHATWOOT_BASE_URL"] = base_url
     return env
 
 
@@ -324,12 +331,14 @@ class Context:
     quick: bool
     options: dict[str, Any]
 
-    def contact_files(self, count: int, changed_fraction: float) -> Path:
-        directory = self.workdir / f"contacts-{count}-{changed_fraction:g}"
+    def contact_files(self, count: int, changed_fraction: float, *, step: int = 1) -> Path:
+        """Files declaring contacts ``step``, ``2 * step``, ... ``count``."""
+        suffix = "" if step == 1 else f"-every-{step}"
+        directory = self.workdir / f"contacts-{count}-{changed_fraction:g}{suffix}"
         marker = directory / ".complete"
         if not marker.exists():
             started = time.perf_counter()
-            write_contact_files(directory, count, changed_fraction)
+            write_contact_files(directory, count, changed_fraction, step=step)
             marker.touch()
             say(f"  wrote {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return directory

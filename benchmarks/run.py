@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_apply, bench_cpu, bench_fetch, bench_scale
+from benchmarks import bench_apply, bench_baselines, bench_cpu, bench_fetch, bench_scale
 from benchmarks.common import Context, Section, load_average, machine, say
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +31,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Context], Section]]] = {
     "fetch": ("Fetch: 10,000 declared contacts, 50 ms away", bench_fetch.run),
     "cpu": ("CPU: validate and plan 10,000 contacts", bench_cpu.run),
     "scale": ("Scale: 10 to 100,000 contacts", bench_scale.run),
+    "baselines": (
+        "Side by side: reconciler and the scripts a user would write, 50 ms away",
+        bench_baselines.run,
+    ),
     "apply": (
         "Apply: 1,000 updates under an unknown limit of 10, 50 or 200 a second",
         bench_apply.run,

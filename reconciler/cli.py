@@ -127,6 +127,13 @@ def _add_sandbox_command(commands: Any, verbose: argparse.ArgumentParser) -> Non
     )
     sandbox.add_argument("--latency-ms", type=float, default=0.0, metavar="N")
     sandbox.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requests served at once, the rest queue like at a server's threads (0: no bound)",
+    )
+    sandbox.add_argument(
         "--rate-limit",
         type=float,
         default=0.0,
@@ -379,6 +386,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 fault_rate=args.fault_rate,
                 fault_seed=args.fault_seed,
                 fail_after_write=args.fail_after_write,
+                workers=args.workers,
             )
         )
     raise AssertionError(f"unknown command {args.command!r}")

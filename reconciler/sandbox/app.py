@@ -97,6 +97,7 @@ def create_app(options: SandboxOptions) -> Starlette:
         fault_rate=options.fault_rate,
         fail_after_write=options.fail_after_write,
         seed=options.fault_seed,
+        workers=options.workers,
     )
     app = Starlette(
         routes=[

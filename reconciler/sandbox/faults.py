@@ -54,10 +54,12 @@ class Faults:
     fault_rate: float = 0.0
     fail_after_write: float = 0.0
     seed: int | None = None
+    workers: int = 0  # requests served at once, as a Rails server's threads (0: no bound)
 
     @property
     def any(self) -> bool:
-        return any((self.latency_ms, self.rate_limit, self.fault_rate, self.fail_after_write))
+        faults = (self.latency_ms, self.rate_limit, self.fault_rate, self.fail_after_write)
+        return any(faults) or self.workers > 0
 
 
 class _TokenBucket:
@@ -118,11 +120,21 @@ class FaultInjection:
         limited = faults.rate_limit > 0
         self._bucket = _TokenBucket(faults.rate_limit) if limited else None
         self._window = _FixedWindow(faults.rate_limit, faults.rate_window) if limited else None
+        # The requests beyond the workers queue for one, as at a server's thread pool: the
+        # answers then take longer, which is how a client can tell it asks too much at once.
+        self._workers = asyncio.Semaphore(faults.workers) if faults.workers > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self._prefix):
             await self._app(scope, receive, send)
             return
+        if self._workers is None:
+            await self._serve(scope, receive, send)
+            return
+        async with self._workers:
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self._faults
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)

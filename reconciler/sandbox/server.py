@@ -51,6 +51,7 @@ class SandboxOptions:
     fault_rate: float = 0.0
     fault_seed: int | None = None
     fail_after_write: float = 0.0
+    workers: int = 0  # requests served at once; the rest queue (0: no bound)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -110,6 +111,7 @@ def _describe(options: SandboxOptions, base_url: str, app: Starlette) -> str:
             ("rate-limit", options.rate_limit),
             ("fault-rate", options.fault_rate),
             ("fail-after-write", options.fail_after_write),
+            ("workers", options.workers),
         )
         if value
     ]

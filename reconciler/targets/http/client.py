@@ -9,13 +9,12 @@ escapes. The credentials and the Authorization header appear in no message, log 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 import stamina
@@ -24,6 +23,7 @@ from reconciler import __version__
 from reconciler.errors import ApiError, ConfigError, InvalidResponseError, TransportError
 from reconciler.model import JSON
 from reconciler.targets.http.connection import RetryPolicy, checked_base_url, loggable_query
+from reconciler.targets.http.lanes import AdaptiveConcurrency, Lanes
 from reconciler.targets.http.ratelimit import (
     AdaptivePace,
     RateLimiter,
@@ -58,39 +58,6 @@ def _tls_context(base_url: str) -> ssl.SSLContext:
         # is ever negotiated: skip the CA bundle. With no CA loaded, TLS would fail closed.
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return httpx.create_ssl_context()
-
-
-class _Lanes:
-    """At most ``size`` requests at once, each on an httpx client that has one connection.
-
-    An httpx client re-checks every idle connection of its pool on each request, so with
-    N connections its CPU per request grows with N (benchmarks/RESULTS.md). N clients of one
-    connection each cost the same per request at any N.
-    """
-
-    def __init__(self, size: int, new_client: Callable[[], httpx.AsyncClient]) -> None:
-        self._new_client = new_client
-        self._free = asyncio.Semaphore(size)
-        self._idle: list[httpx.AsyncClient] = []  # the last one used first: its connection is warm
-        self._opened: list[httpx.AsyncClient] = []
-
-    @contextlib.asynccontextmanager
-    async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
-        async with self._free:
-            if self._idle:
-                http = self._idle.pop()
-            else:
-                http = self._new_client()
-                self._opened.append(http)
-            try:
-                yield http
-            finally:
-                self._idle.append(http)
-
-    async def aclose(self) -> None:
-        opened, self._opened, self._idle = self._opened, [], []
-        for http in opened:
-            await http.aclose()
 
 
 class HttpSession:
@@ -154,10 +121,13 @@ class HttpSession:
                 trust_env=not self.base_url.startswith("http://"),
             )
 
-        self._lanes = _Lanes(concurrency, one_connection)
+        # N clients of one connection each, not one client of N: an httpx client re-checks
+        # every idle connection of its pool on each request (benchmarks/RESULTS.md).
+        self._lanes = Lanes(AdaptiveConcurrency(concurrency), one_connection)
 
     async def aclose(self) -> None:
-        await self._lanes.aclose()
+        for http in self._lanes.close():
+            await http.aclose()
         logger.debug("%d HTTP requests sent to %s", self.request_count, self.base_url)
         if self.pace.throttled:
             logger.debug(
@@ -211,6 +181,29 @@ class HttpSession:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         return f"{self.base_url}{path}{query}"
 
+    async def _exchange(
+        self, http: httpx.AsyncClient, method: str, url: str, body: JSON, what: str
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request and read its answer, within the timeout and MAX_BODY_BYTES."""
+        try:
+            # The whole exchange has a deadline: a server that trickles a byte a second
+            # would never trip the timeout between two reads.
+            async with asyncio.timeout(self.timeout):
+                response = await http.send(http.build_request(method, url, json=body), stream=True)
+                try:
+                    return response, await _bounded_body(response, what, self.service)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            self._lanes.concurrency.overloaded()
+            message = f"{what}: no answer from {self.base_url} within {self.timeout:g} s"
+            raise Retryable(TransportError(message), maybe_written=True) from None
+        except httpx.HTTPError as failure:
+            self._lanes.concurrency.overloaded()
+            raise _transport_failure(what, self, failure) from None
+        except (httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as failure:
+            raise TransportError(f"{what}: {type(failure).__name__}") from None
+
     async def attempt(
         self,
         method: str,
@@ -225,28 +218,16 @@ class HttpSession:
         if limiter is not None:
             await limiter.wait()  # before taking a lane: a slow endpoint holds none
         async with self._lanes.lane() as http:
-            await self.pace.wait()
+            paced = await self.pace.wait()
             self.request_count += 1
             started = time.perf_counter()
-            try:
-                # The whole exchange has a deadline: a server that trickles a byte a second
-                # would never trip the timeout between two reads.
-                async with asyncio.timeout(self.timeout):
-                    response = await http.send(
-                        http.build_request(method, self._url(path, params), json=body),
-                        stream=True,
-                    )
-                    try:
-                        content = await _bounded_body(response, what, self.service)
-                    finally:
-                        await response.aclose()
-            except TimeoutError:
-                message = f"{what}: no answer from {self.base_url} within {self.timeout:g} s"
-                raise Retryable(TransportError(message), maybe_written=True) from None
-            except httpx.HTTPError as failure:
-                raise _transport_failure(what, self, failure) from None
-            except (httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as failure:
-                raise TransportError(f"{what}: {type(failure).__name__}") from None
+            response, content = await self._exchange(
+                http, method, self._url(path, params), body, what
+            )
+            if response.status_code >= 500:
+                self._lanes.concurrency.overloaded()
+            elif response.status_code != 429:
+                self._lanes.concurrency.answered(time.perf_counter() - started, paced=paced)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s%s -> %d in %.1f ms (request %d)",

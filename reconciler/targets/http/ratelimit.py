@@ -128,10 +128,12 @@ class AdaptivePace:
             self._next_start = start + 1.0 / self.rate
         return start - now
 
-    async def wait(self) -> None:
+    async def wait(self) -> bool:
+        """Return when the caller may start its request: whether it had to wait."""
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+        return delay > 0
 
     def answered(self) -> None:
         """The server answered a request (with anything but 429)."""

@@ -1,0 +1,131 @@
+"""How many requests go at once: found out from their round trips, under a ceiling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+Lane = TypeVar("Lane")
+
+
+class AdaptiveConcurrency:
+    """The requests in flight that a server answers without slowing down.
+
+    A *round* is as many answers as the limit. Starting from ``START``, the limit doubles
+    each round in which every lane was busy and no request waited for the pace (more would
+    have gone out), as long as the round's mean round trip stays within ``TOLERANCE`` of
+    the base: the lowest floor (lower quartile) of the last ``BASE_ROUNDS`` rounds. Once a round is
+    slower than that (the server, the network or this process queueing), the limit is cut
+    by ``DECREASE`` and from then on grows by one a round, as TCP's congestion window does
+    after slow start. Timeouts, 5xx and dropped connections cut it too. A 429 doesn't: the
+    rate, not the concurrency, is what the server limits then (see ``AdaptivePace``). The
+    limit stays between 1 and ``ceiling`` (the ``concurrency`` setting).
+    """
+
+    START = 8
+    TOLERANCE = 1.5
+    DECREASE = 0.75
+    BASE_ROUNDS = 20
+
+    def __init__(self, ceiling: int) -> None:
+        if ceiling < 1:
+            raise ValueError(f"concurrency must be at least 1, not {ceiling}")
+        self.ceiling = ceiling
+        self.limit = min(self.START, ceiling)
+        self._slow_start = True
+        self._round: list[float] = []
+        self._busy = False
+        self._paced = False
+        self._fastest: deque[float] = deque(maxlen=self.BASE_ROUNDS)
+
+    def __repr__(self) -> str:
+        return f"AdaptiveConcurrency(limit={self.limit}, ceiling={self.ceiling})"
+
+    def busy(self) -> None:
+        """A request waited for a lane: with more, it would have gone out sooner."""
+        self._busy = True
+
+    def answered(self, seconds: float, *, paced: bool = False) -> None:
+        """A request's round trip took ``seconds``; ``paced``: it first waited for the pace."""
+        self._round.append(seconds)
+        self._paced = self._paced or paced
+        if len(self._round) < self.limit:
+            return
+        # A round's floor is its lower quartile, not its fastest answer: one quick answer
+        # of a cheaper endpoint (or a cache) would otherwise make every other look queued.
+        self._fastest.append(sorted(self._round)[len(self._round) // 4])
+        mean = sum(self._round) / len(self._round)
+        slower = mean > self.TOLERANCE * min(self._fastest)
+        grow = self._busy and not self._paced
+        self._round, self._busy, self._paced = [], False, False
+        if slower:
+            self.overloaded()
+        elif grow:
+            grown = self.limit * 2 if self._slow_start else self.limit + 1
+            self.limit = min(self.ceiling, grown)
+
+    def overloaded(self) -> None:
+        """The server is past what it answers promptly: fewer at once."""
+        self.limit = max(1, int(self.limit * self.DECREASE))
+        self._slow_start = False
+        self._round = []
+
+
+class Lanes(Generic[Lane]):
+    """At most ``concurrency.limit`` callers at once, each holding a lane (an HTTP client
+    with one connection), made on first need and reused warmest first."""
+
+    def __init__(self, concurrency: AdaptiveConcurrency, new_lane: Callable[[], Lane]) -> None:
+        self.concurrency = concurrency
+        self._new_lane = new_lane
+        self._in_use = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._idle: list[Lane] = []
+        self.opened: list[Lane] = []
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        await self._acquire()
+        lane = self._idle.pop() if self._idle else self._open()
+        try:
+            yield lane
+        finally:
+            self._idle.append(lane)
+            self._in_use -= 1
+            self.admit()
+
+    def admit(self) -> None:
+        """Let waiting callers in up to the limit (call when it may have grown)."""
+        while self._waiting and self._in_use < self.concurrency.limit:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._in_use += 1
+                waiter.set_result(None)
+
+    def close(self) -> list[Lane]:
+        """Forget every lane; the caller closes what this returns."""
+        opened, self.opened, self._idle = self.opened, [], []
+        return opened
+
+    async def _acquire(self) -> None:
+        if self._in_use < self.concurrency.limit and not self._waiting:
+            self._in_use += 1
+            return
+        self.concurrency.busy()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # admitted, then cancelled
+                self._in_use -= 1
+                self.admit()
+            raise
+
+    def _open(self) -> Lane:
+        lane = self._new_lane()
+        self.opened.append(lane)
+        return lane
