@@ -25,7 +25,7 @@ from reconciler.concurrency import gather_bounded
 from reconciler.engine.ownership import live_marker
 from reconciler.errors import NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
-from reconciler.model import Contact, ContactKey, Declaration, LiveState
+from reconciler.model import JSON, Contact, ContactKey, Declaration, LiveState
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,15 @@ def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Co
     Its id, the key fields, the scalars any file declares (``blocked`` too, for a
     removal), and of each attribute object the keys any file declares, with the ownership
     marker and the keys it lists (the keys the files may have dropped). The rest of a live
-    contact, most of its size, is never compared: a million of them fit.
+    contact, most of its size, is never compared. A kept value identical to the one its
+    declared contact holds (same JSON, same types) is replaced by the declared object, so
+    an unchanged contact costs a dict of references: a million of them fit.
     """
     scalars = {"id", "blocked", *KEY_FIELDS}
     keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
+    declared_by_key: dict[ContactKey, Mapping[str, JSON]] = {}
     for declared in declaration.contacts:
+        declared_by_key.setdefault(declared.key, declared.fields)
         for name, value in declared.fields.items():
             if name in keys and isinstance(value, Mapping):
                 keys[name].update(value)
@@ -97,19 +101,55 @@ def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Co
     if marker_key is not None:
         keys["custom_attributes"].add(marker_key)
 
+    def declared_as(contact: Contact) -> Mapping[str, JSON]:
+        keys = [ContactKey("id", contact.get("id"))]  # type: ignore[arg-type]
+        keys += [
+            ContactKey(name, comparable(name, contact[name]))  # type: ignore[arg-type]
+            for name in KEY_FIELDS
+            if contact.get(name)
+        ]
+        return next((declared_by_key[key] for key in keys if key in declared_by_key), {})
+
     def keep(contact: Contact) -> Contact:
-        kept = {name: contact[name] for name in scalars if name in contact}
+        declared = declared_as(contact)
+        kept = {
+            name: _shared(declared.get(name), contact[name]) for name in scalars if name in contact
+        }
         owned = live_marker(contact, marker_key) if marker_key is not None else None
         for name, wanted in keys.items():
             live = contact.get(name)
             if isinstance(live, dict):
                 also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
-                kept[name] = {k: v for k, v in live.items() if k in wanted or k in also}
+                mine = declared.get(name)
+                mine = mine if isinstance(mine, Mapping) else {}
+                part = {
+                    k: _shared(mine.get(k), v) for k, v in live.items() if k in wanted or k in also
+                }
+                kept[name] = _shared(mine, part)
             elif name in contact:
                 kept[name] = live
         return kept
 
     return keep
+
+
+def _shared(declared: JSON, live: JSON) -> JSON:
+    """``declared`` where it is the same JSON as ``live`` (types too: 1 is not 1.0 or true)."""
+    return declared if _same(declared, live) else live
+
+
+def _same(a: object, b: object) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    if isinstance(a, list):
+        assert isinstance(b, list)
+        return len(a) == len(b) and all(map(_same, a, b))
+    return a == b
 
 
 ORPHAN_WALKS = 5

@@ -61,9 +61,20 @@ class Marker:
         return cls(fields, keys)
 
     def text(self) -> str:
-        document: dict[str, JSON] = {"by": _TAG, "fields": sorted(self.fields)}
-        document.update({name: sorted(self.keys.get(name, ())) for name in ATTRIBUTE_OBJECTS})
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        # Contacts declared alike share one text: a first plan marks every one of them.
+        shape = (self.fields, *(self.keys.get(name, frozenset()) for name in ATTRIBUTE_OBJECTS))
+        text = _TEXTS.get(shape)
+        if text is None:
+            document: dict[str, JSON] = {"by": _TAG, "fields": sorted(self.fields)}
+            document.update({name: sorted(self.keys.get(name, ())) for name in ATTRIBUTE_OBJECTS})
+            text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+            if len(_TEXTS) < _MAX_TEXTS:
+                _TEXTS[shape] = text
+        return text
+
+
+_TEXTS: dict[tuple[frozenset[str], ...], str] = {}
+_MAX_TEXTS = 4096
 
 
 def parse_marker(value: JSON) -> Marker | None:

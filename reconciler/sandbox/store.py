@@ -41,7 +41,10 @@ SORT_COLUMNS: dict[str, str] = {
 }
 """The list's ``sort`` keys and the column each sorts on."""
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_FOLDED_IDENTIFIER_INDEX = "CREATE INDEX contacts_identifier_folded ON contacts(lower(identifier))"
+"""Chatwoot's filter matches identifiers ignoring case: without it, a scan a filter
+(version 2 of the schema adds it)."""
 _SCHEMA = (
     """CREATE TABLE contacts (
     id INTEGER PRIMARY KEY,
@@ -60,6 +63,7 @@ _SCHEMA = (
     "CREATE UNIQUE INDEX contacts_email ON contacts(email)",
     "CREATE UNIQUE INDEX contacts_identifier ON contacts(identifier)",
     "CREATE INDEX contacts_phone_number ON contacts(phone_number)",
+    _FOLDED_IDENTIFIER_INDEX,
 )
 _COLUMNS = (
     "id",
@@ -118,6 +122,11 @@ class Store:
     def _create_schema(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version == _SCHEMA_VERSION:
+            return
+        if version == 1:
+            with self._transaction():
+                self._db.execute(_FOLDED_IDENTIFIER_INDEX)
+                self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             return
         if version != 0 or self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise sqlite3.DatabaseError("not a sandbox database (or one of another version)")

@@ -88,6 +88,19 @@ def test_one_quick_answer_among_slower_ones_is_not_taken_for_the_base() -> None:
     assert limit.limit == 32
 
 
+def test_a_costlier_kind_of_request_is_not_taken_for_queueing() -> None:
+    limit = AdaptiveConcurrency(64)
+    for _ in range(2):
+        limit.busy()
+        for n in range(limit.limit):  # reads by id answer in 50 ms, searches in 150
+            limit.answered(0.05 if n % 2 else 0.15, kind="GET /contacts/#" if n % 2 else "?q")
+    assert limit.limit == 32
+    limit.busy()
+    for n in range(limit.limit):  # the searches queue now: three times their own base
+        limit.answered(0.05 if n % 2 else 0.45, kind="GET /contacts/#" if n % 2 else "?q")
+    assert limit.limit == 24
+
+
 async def test_the_gate_admits_up_to_the_limit_and_more_as_it_grows() -> None:
     limit = AdaptiveConcurrency(64)
     limit.limit = 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import time
@@ -227,7 +228,10 @@ class HttpSession:
             if response.status_code >= 500:
                 self._lanes.concurrency.overloaded()
             elif response.status_code != 429:
-                self._lanes.concurrency.answered(time.perf_counter() - started, paced=paced)
+                took = time.perf_counter() - started
+                self._lanes.concurrency.answered(
+                    took, kind=_kind(method, path, params), paced=paced
+                )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s%s -> %d in %.1f ms (request %d)",
@@ -275,6 +279,15 @@ class HttpSession:
                 error, maybe_written=response.status_code >= 500, retry_after=retry_after
             )
         raise error
+
+
+def _kind(method: str, path: str, params: Mapping[str, str] | None) -> str:
+    """What costs a server alike: the method, the path without ids, whether it searches."""
+    kind = f"{method} {_ID.sub('/#', path)}"
+    return f"{kind}?q" if params and "q" in params else kind
+
+
+_ID = re.compile(r"/\d+")
 
 
 def _transport_failure(

@@ -16,8 +16,10 @@ class AdaptiveConcurrency:
 
     A *round* is as many answers as the limit. Starting from ``START``, the limit doubles
     each round in which every lane was busy and no request waited for the pace (more would
-    have gone out), as long as the round's mean round trip stays within ``TOLERANCE`` of
-    the base: the lowest floor (lower quartile) of the last ``BASE_ROUNDS`` rounds. Once a round is
+    have gone out), as long as the round's answers took on average within ``TOLERANCE`` of
+    their base. Each kind of request (a search, a read by id) has its own base, as their
+    costs differ: the lowest floor (lower quartile) of that kind in the last
+    ``BASE_ROUNDS`` rounds. Once a round is
     slower than that (the server, the network or this process queueing), the limit is cut
     by ``DECREASE`` and from then on grows by one a round, as TCP's congestion window does
     after slow start. Timeouts, 5xx and dropped connections cut it too. A 429 doesn't: the
@@ -36,10 +38,11 @@ class AdaptiveConcurrency:
         self.ceiling = ceiling
         self.limit = min(self.START, ceiling)
         self._slow_start = True
-        self._round: list[float] = []
+        self._round: dict[str, list[float]] = {}
+        self._answers = 0
         self._busy = False
         self._paced = False
-        self._fastest: deque[float] = deque(maxlen=self.BASE_ROUNDS)
+        self._floors: dict[str, deque[float]] = {}
 
     def __repr__(self) -> str:
         return f"AdaptiveConcurrency(limit={self.limit}, ceiling={self.ceiling})"
@@ -48,30 +51,39 @@ class AdaptiveConcurrency:
         """A request waited for a lane: with more, it would have gone out sooner."""
         self._busy = True
 
-    def answered(self, seconds: float, *, paced: bool = False) -> None:
-        """A request's round trip took ``seconds``; ``paced``: it first waited for the pace."""
-        self._round.append(seconds)
+    def answered(self, seconds: float, *, kind: str = "", paced: bool = False) -> None:
+        """A request of ``kind`` took ``seconds`` to answer; ``paced``: it first waited
+        for the pace."""
+        self._round.setdefault(kind, []).append(seconds)
+        self._answers += 1
         self._paced = self._paced or paced
-        if len(self._round) < self.limit:
+        if self._answers < self.limit:
             return
-        # A round's floor is its lower quartile, not its fastest answer: one quick answer
-        # of a cheaper endpoint (or a cache) would otherwise make every other look queued.
-        self._fastest.append(sorted(self._round)[len(self._round) // 4])
-        mean = sum(self._round) / len(self._round)
-        slower = mean > self.TOLERANCE * min(self._fastest)
+        ratios: list[float] = []
+        for each, times in self._round.items():
+            # A floor is a lower quartile, not the fastest answer: one quick answer (a cache)
+            # would otherwise make every other look queued.
+            floors = self._floors.setdefault(each, deque(maxlen=self.BASE_ROUNDS))
+            floors.append(sorted(times)[len(times) // 4])
+            base = min(floors)
+            ratios += [time / base for time in times] if base > 0 else []
+        slower = bool(ratios) and sum(ratios) / len(ratios) > self.TOLERANCE
         grow = self._busy and not self._paced
-        self._round, self._busy, self._paced = [], False, False
+        self._end_round()
         if slower:
             self.overloaded()
         elif grow:
             grown = self.limit * 2 if self._slow_start else self.limit + 1
             self.limit = min(self.ceiling, grown)
 
+    def _end_round(self) -> None:
+        self._round, self._answers, self._busy, self._paced = {}, 0, False, False
+
     def overloaded(self) -> None:
         """The server is past what it answers promptly: fewer at once."""
         self.limit = max(1, int(self.limit * self.DECREASE))
         self._slow_start = False
-        self._round = []
+        self._end_round()
 
 
 class Lanes(Generic[Lane]):
