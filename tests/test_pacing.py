@@ -94,6 +94,27 @@ def test_unpaced_until_a_429_then_what_the_server_answered_less_a_margin() -> No
     assert pace.throttled == 3
 
 
+def test_a_429_to_a_request_paced_after_the_cut_cuts_again_within_the_cooldown() -> None:
+    clock = Clock()
+    pace = AdaptivePace(clock=clock)
+    for _ in range(40):
+        pace.answered()
+    before = pace.now()
+    pace.throttle(before)  # the first cut: 30 a second
+    first = pace.rate
+    assert first is not None and first == pytest.approx(40 * AdaptivePace.FIRST_DECREASE)
+    clock.now += 0.01
+    pace.throttle(before)  # sent before the cut: under way when the limit was hit
+    assert pace.rate == first
+    grace = AdaptivePace.MIN_SAMPLE / first  # slots an empty bucket may still refuse
+    pace.throttle(before + grace / 2)
+    assert pace.rate == first
+    clock.now += grace
+    pace.throttle(pace.now())  # paced by the cut pace, and still refused: too fast
+    assert pace.rate == pytest.approx(first * AdaptivePace.DECREASE)
+    assert pace.throttled == 4
+
+
 def test_it_grows_each_second_without_a_429_and_never_past_the_ceiling() -> None:
     clock = Clock()
     pace = AdaptivePace(30.0, clock=clock)

@@ -156,4 +156,45 @@ async def test_a_listed_contact_keeps_only_what_the_plan_reads(
     assert first["additional_attributes"] == {}  # no file declares any of its keys
 
 
+async def test_a_listed_value_equal_to_the_declared_one_is_the_declared_object(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    attributes = {"tier": "gold", "seats": 3, "vip": True, "ratio": 1.0}
+    seed(
+        sandbox_app,
+        [
+            {"identifier": f"c-{n}", "name": f"Person {n}", "custom_attributes": attributes}
+            for n in range(40)
+        ],
+    )
+    same = [
+        declared(identifier=f"c-{n}", name=f"Person {n}", custom_attributes=dict(attributes))
+        for n in range(20)
+    ]
+    # Equal in Python, not in JSON: 3.0 is not 3, 1 is not true, 1 is not 1.0.
+    other = {"tier": "gold", "seats": 3.0, "vip": 1, "ratio": 1}
+    unlike = [
+        declared(identifier=f"c-{n}", name=f"Person {n}!", custom_attributes=other)
+        for n in range(20, 40)
+    ]
+    async with client_on(asgi_transport) as client:
+        live = await fetch_live(client, Declaration((*same, *unlike)))
+    assert live.scanned  # the listing path, where values are shared
+    for mine, theirs in zip((*same, *unlike), live.contacts, strict=True):
+        assert theirs is not None
+        assert theirs["identifier"] is mine.fields["identifier"]
+    for mine, theirs in zip(same, live.contacts[:20], strict=True):
+        assert theirs is not None
+        assert theirs["custom_attributes"] is mine.fields["custom_attributes"]
+        assert theirs["name"] is mine.fields["name"]
+    for mine, theirs in zip(unlike, live.contacts[20:], strict=True):
+        assert theirs is not None
+        assert theirs["custom_attributes"] == attributes  # the live values, as they are
+        kept = theirs["custom_attributes"]
+        assert isinstance(kept, dict)
+        assert [type(kept[k]) for k in ("seats", "vip", "ratio")] == [int, bool, float]
+        assert theirs["custom_attributes"]["tier"] is mine.fields["custom_attributes"]["tier"]
+        assert theirs["name"] == str(mine.fields["name"]).removesuffix("!")
+
+
 ATTRIBUTES = ("custom_attributes", "additional_attributes")

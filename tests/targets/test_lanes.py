@@ -54,6 +54,16 @@ def test_it_never_passes_the_ceiling_nor_goes_below_one() -> None:
     for _ in range(20):
         limit.overloaded()
     assert limit.limit == 1
+
+
+def test_slower_answers_alone_never_cut_below_the_start() -> None:
+    limit = AdaptiveConcurrency(64)
+    rounds(limit, 0.05)
+    assert limit.limit == 16
+    for seconds in (0.1, 0.2, 0.4, 0.8):
+        rounds(limit, seconds)
+    assert limit.limit == AdaptiveConcurrency.START
+    assert AdaptiveConcurrency(4).limit == 4  # a ceiling under the start is the start
     assert AdaptiveConcurrency(3).limit == 3
     with pytest.raises(ValueError, match="at least 1"):
         AdaptiveConcurrency(0)
@@ -220,13 +230,14 @@ async def test_a_server_that_answers_many_at_once_gets_more_than_the_start(
     assert most > AdaptiveConcurrency.START
 
 
-async def test_a_server_with_few_workers_is_sent_about_twice_as_many_never_the_ceiling(
+async def test_a_server_with_few_workers_is_never_sent_the_ceiling(
     sandbox_options: SandboxOptions,
 ) -> None:
-    workers = 4
-    most, failures = await most_in_flight(sandbox_options, concurrency=32, workers=workers)
+    most, failures = await most_in_flight(sandbox_options, concurrency=32, workers=4)
     assert failures == 0
-    assert workers <= most <= 2 * workers + 1  # about twice the workers: some queue
+    # The answers slow down as requests queue for the 4 workers: it stays near the start
+    # (a queue within TOLERANCE of the round trip is allowed), far from the ceiling.
+    assert most < 2 * AdaptiveConcurrency.START
 
 
 async def test_a_configured_concurrency_is_never_exceeded(

@@ -219,6 +219,9 @@ class HttpSession:
         if limiter is not None:
             await limiter.wait()  # before taking a lane: a slow endpoint holds none
         async with self._lanes.lane() as http:
+            # When its slot was taken: one taken before the pace was last cut was spaced
+            # by the old pace, and its 429 says nothing of the new one.
+            sent = self.pace.now()
             paced = await self.pace.wait()
             self.request_count += 1
             started = time.perf_counter()
@@ -270,7 +273,7 @@ class HttpSession:
         )
         if response.status_code == 429:
             before = self.pace.rate
-            self.pace.throttle()
+            self.pace.throttle(sent)
             if self.pace.rate != before:
                 logger.debug("429: the pace is now %.1f requests a second", self.pace.rate or 0)
         if response.status_code == 429 or response.status_code >= 500:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 Lane = TypeVar("Lane")
+logger = logging.getLogger(__name__)
 
 
 class AdaptiveConcurrency:
@@ -21,10 +23,11 @@ class AdaptiveConcurrency:
     costs differ: the lowest floor (lower quartile) of that kind in the last
     ``BASE_ROUNDS`` rounds. Once a round is
     slower than that (the server, the network or this process queueing), the limit is cut
-    by ``DECREASE`` and from then on grows by one a round, as TCP's congestion window does
-    after slow start. Timeouts, 5xx and dropped connections cut it too. A 429 doesn't: the
-    rate, not the concurrency, is what the server limits then (see ``AdaptivePace``). The
-    limit stays between 1 and ``ceiling`` (the ``concurrency`` setting).
+    by ``DECREASE``, never below ``START`` for slowness alone, and from then on grows by one
+    a round, as TCP's congestion window does after slow start. Timeouts, 5xx and dropped
+    connections cut it too, down to 1: the server is failing, not just busy. A 429 doesn't:
+    the rate, not the concurrency, is what the server limits then (see ``AdaptivePace``).
+    The limit never passes ``ceiling`` (the ``concurrency`` setting).
     """
 
     START = 8
@@ -71,19 +74,27 @@ class AdaptiveConcurrency:
         grow = self._busy and not self._paced
         self._end_round()
         if slower:
-            self.overloaded()
-        elif grow:
+            self._cut(floor=min(self.START, self.ceiling), why="answers slowed down")
+        elif grow and self.limit < self.ceiling:
             grown = self.limit * 2 if self._slow_start else self.limit + 1
-            self.limit = min(self.ceiling, grown)
+            self._set(min(self.ceiling, grown), "answers as fast as before")
 
     def _end_round(self) -> None:
         self._round, self._answers, self._busy, self._paced = {}, 0, False, False
 
     def overloaded(self) -> None:
-        """The server is past what it answers promptly: fewer at once."""
-        self.limit = max(1, int(self.limit * self.DECREASE))
+        """The server failed to answer (a timeout, a 5xx, a dropped connection): fewer."""
+        self._cut(floor=1, why="the server failed to answer")
+
+    def _cut(self, floor: int, why: str) -> None:
+        self._set(min(self.limit, max(floor, int(self.limit * self.DECREASE))), why)
         self._slow_start = False
         self._end_round()
+
+    def _set(self, limit: int, why: str) -> None:
+        if limit != self.limit:
+            logger.debug("%d requests at once, not %d: %s", limit, self.limit, why)
+        self.limit = limit
 
 
 class Lanes(Generic[Lane]):

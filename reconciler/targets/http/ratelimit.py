@@ -79,8 +79,10 @@ class AdaptivePace:
     or an unpaced client pauses a ``COOLDOWN``); it grows by ``INCREASE`` of itself every
     second without a 429 up to ``NEAR`` the pace the server answered at its last 429, and by
     ``GENTLE`` beyond, so that it stays close under the limit: found from below and probed
-    again, at the cost of a few 429s. A 429 lowers it at most once a
-    ``COOLDOWN`` (the requests under way when the limit was hit are answered 429 too). A
+    again, at the cost of a few 429s. A 429 lowers it at most once a ``COOLDOWN`` (the
+    requests under way when the limit was hit are answered 429 too), except one to a
+    request paced after the last cut (past ``MIN_SAMPLE`` slots of the new pace, which a
+    server's emptied bucket may still refuse): the cut was not deep enough. A
     server counting in fixed windows (``window``, in seconds, on the wall clock) is waited
     out to its next window: its 429s say the window's quota is spent. ``ceiling`` (the
     ``rate_limit`` setting) is never exceeded.
@@ -142,14 +144,23 @@ class AdaptivePace:
         while self._answered and self._answered[0] < now - 1.0:
             self._answered.popleft()
 
-    def throttle(self) -> None:
-        """The server answered 429: slow down (once a cooldown), or wait for its next window."""
+    def now(self) -> float:
+        """The pace's clock: when a request is sent, for ``throttle``."""
+        return self._clock()
+
+    def throttle(self, sent: float | None = None) -> None:
+        """The server answered 429 to a request that took its slot at ``sent`` (the pace's
+        clock): slow down, or wait for its next window. Once a cooldown, unless the request
+        took its slot after the last cut: then the pace it was sent at is too fast already."""
         now = self._clock()
         self.throttled += 1
         if self.window:
             wall = self._wall_clock()
             self._paused_until = max(self._paused_until, now + self.window - wall % self.window)
-        if now - self._last_change < self.COOLDOWN:
+        # Paced after the last cut, past the few slots an empty bucket still refuses.
+        grace = self.MIN_SAMPLE / self.rate if self.rate else 0.0
+        after_the_cut = sent is not None and sent > self._last_change + grace
+        if now - self._last_change < self.COOLDOWN and not after_the_cut:
             return
         self._last_change = now
         allowed = float(sum(1 for at in self._answered if at > now - 1.0))
