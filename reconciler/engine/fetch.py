@@ -102,13 +102,8 @@ def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Co
         keys["custom_attributes"].add(marker_key)
 
     def declared_as(contact: Contact) -> Mapping[str, JSON]:
-        keys = [ContactKey("id", contact.get("id"))]  # type: ignore[arg-type]
-        keys += [
-            ContactKey(name, comparable(name, contact[name]))  # type: ignore[arg-type]
-            for name in KEY_FIELDS
-            if contact.get(name)
-        ]
-        return next((declared_by_key[key] for key in keys if key in declared_by_key), {})
+        found = (declared_by_key.get(key) for key in _keys_of(contact))
+        return next((fields for fields in found if fields is not None), {})
 
     def keep(contact: Contact) -> Contact:
         declared = declared_as(contact)
@@ -131,6 +126,16 @@ def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Co
         return kept
 
     return keep
+
+
+def _keys_of(contact: Contact) -> list[ContactKey]:
+    """Every key that finds a live contact: its id, and each key field it has a value for."""
+    keys = [ContactKey("id", contact["id"])]
+    for name in KEY_FIELDS:
+        value = contact.get(name)
+        if value:
+            keys.append(ContactKey(name, comparable(name, value)))  # type: ignore[arg-type]
+    return keys
 
 
 def _shared(declared: JSON, live: JSON) -> JSON:
@@ -206,11 +211,8 @@ async def _fetch_by_listing(
 ) -> dict[ContactKey, Contact | None]:
     index: dict[ContactKey, Contact] = {}
     for contact in listed:
-        index[ContactKey("id", contact["id"])] = contact
-        for name in KEY_FIELDS:
-            value = contact.get(name)
-            if value:
-                index[ContactKey(name, comparable(name, value))] = contact  # type: ignore[arg-type]
+        for key in _keys_of(contact):
+            index[key] = contact
     found: dict[ContactKey, Contact | None] = {}
     missing: list[ContactKey] = []
     for key in dict.fromkeys(keys):
