@@ -8,14 +8,19 @@ Terraform's way, one GET per contact with 10 in flight, against the same sandbox
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import sys
 from typing import Any
 
 from benchmarks.common import (
+    REPO,
     Context,
     Section,
     best,
+    child_env,
+    run_child,
     run_cli,
     run_stages,
     sandbox_process,
@@ -83,6 +88,10 @@ def run(context: Context) -> Section:
         baseline["sandbox_cpu_s"] = sandbox.cpu_seconds() - cpu_before
         say(f"  one GET per contact: {baseline['fetch_s']:.2f} s for {baseline_count:,}")
 
+        floors = [_floor(context, sandbox.base_url, fewest, concurrency) for _ in range(repeats)]
+        floor = best(floors, "fetch_s")
+        say(f"  a minimal client: {floor['fetch_s']:.2f} s")
+
     scale = count / baseline_count
     baseline_wall = baseline["fetch_s"] * scale
     ratio = ours["fetch_s"] / bound
@@ -97,6 +106,7 @@ def run(context: Context) -> Section:
         "requests": ours["fetch_requests"],
         "ratio_to_bound": ratio,
         "default_settings_fetch_s": found_out["fetch_s"],
+        "floor_fetch_s": floor["fetch_s"],
         "cli_wall_s": cli.wall,
         "cli_log": logged.group(0),
         "baseline": {**baseline, "contacts": baseline_count, "extrapolated_s": baseline_wall},
@@ -128,6 +138,13 @@ def run(context: Context) -> Section:
             "fetch wall with the default settings (concurrency found out, up to 32)",
             f"{seconds(found_out['fetch_s'])} = {found_out['fetch_s'] / bound:.2f}x the bound "
             f"at {concurrency}",
+        ],
+        [
+            f"floor: the least a client can do (benchmarks/floor.py: raw sockets, {concurrency} "
+            "connections started together, JSON decoding alone; best of "
+            f"{repeats})",
+            f"{seconds(floor['fetch_s'])} = {floor['fetch_s'] / bound:.2f}x the bound; "
+            f"reconciler takes {ours['fetch_s'] / floor['fetch_s']:.2f}x the floor",
         ],
         [
             "sandbox CPU during the best run at 8 (its own process)",
@@ -164,3 +181,17 @@ def run(context: Context) -> Section:
         verdict(ratio <= TARGET_RATIO),
     ]
     return Section("fetch", markdown, data, [target])
+
+
+def _floor(context: Context, base_url: str, pages: int, connections: int) -> dict[str, Any]:
+    """One run of benchmarks/floor.py: the listing read with nothing but sockets."""
+    command = [sys.executable, str(REPO / "benchmarks" / "floor.py"), "--base-url", base_url]
+    run = run_child(
+        [*command, "--pages", str(pages), "--connections", str(connections)],
+        cwd=context.workdir,
+        env=child_env(base_url),
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"benchmarks/floor.py failed:\n{run.stderr[-2000:]}")
+    report: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return report

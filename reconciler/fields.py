@@ -39,7 +39,8 @@ class Field:
         if self.nfc and isinstance(value, str):
             value = unicodedata.normalize("NFC", value)
         if self.folds_case and isinstance(value, str):
-            return value.lower()
+            lowered = value.lower()
+            return value if lowered == value else lowered  # no second copy of a million emails
         return value
 
 

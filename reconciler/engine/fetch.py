@@ -62,12 +62,11 @@ async def fetch_live(
         pages = math.ceil(total / client.capabilities.page_size)
         if scan or pages <= lookups:
             walks = ORPHAN_WALKS if scan else 1
+            keep = projection(declaration, marker_key)
             listed = await client.list_contacts(
-                first_page=(first_page, total),
-                walks=walks,
-                keep=projection(declaration, marker_key),
+                first_page=(first_page, total), walks=walks, keep=keep
             )
-            found = await _fetch_by_listing(client, keys, listed, advance)
+            found = await _fetch_by_listing(client, keys, keep.matched, advance)
         else:
             found = await _fetch_exactly(client, keys, advance)
     else:
@@ -78,62 +77,78 @@ async def fetch_live(
     return replace(state, orphans=orphans, scanned=bool(listed), marker_key=marker_key)
 
 
-def projection(declaration: Declaration, marker_key: str | None) -> Callable[[Contact], Contact]:
-    """What a listed contact is kept as: what plan reads of it, no more.
+class Projection:
+    """What a listed contact is kept as: what plan reads of it, no more; and which
+    declared keys the kept contacts answer (``matched``).
 
     Its id, the key fields, the scalars any file declares (``blocked`` too, for a
     removal), and of each attribute object the keys any file declares, with the ownership
     marker and the keys it lists (the keys the files may have dropped). The rest of a live
     contact, most of its size, is never compared. A kept value identical to the one its
-    declared contact holds (same JSON, same types) is replaced by the declared object, so
-    an unchanged contact costs a dict of references: a million of them fit.
+    declared contact holds (same JSON, same types) is replaced by the declared object, and
+    so is a nested object that holds every declared leaf unchanged (its undeclared keys
+    are only read to send it back whole, which an unchanged one never is): an unchanged
+    contact costs a dict of references, and a million of them fit.
     """
-    scalars = {"id", "blocked", *KEY_FIELDS}
-    keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-    declared_by_key: dict[ContactKey, Mapping[str, JSON]] = {}
-    for declared in declaration.contacts:
-        declared_by_key.setdefault(declared.key, declared.fields)
-        for name, value in declared.fields.items():
-            if name in keys and isinstance(value, Mapping):
-                keys[name].update(value)
-            else:
-                scalars.add(name)
-    if marker_key is not None:
-        keys["custom_attributes"].add(marker_key)
 
-    def declared_as(contact: Contact) -> Mapping[str, JSON]:
-        found = (declared_by_key.get(key) for key in _keys_of(contact))
-        return next((fields for fields in found if fields is not None), {})
+    def __init__(self, declaration: Declaration, marker_key: str | None) -> None:
+        self.marker_key = marker_key
+        self.scalars = {"id", "blocked", *KEY_FIELDS}
+        self.keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
+        self.declared_by_key: dict[ContactKey, Mapping[str, JSON]] = {}
+        for declared in declaration.contacts:
+            self.declared_by_key.setdefault(declared.key, declared.fields)
+            for name, value in declared.fields.items():
+                if name in self.keys and isinstance(value, Mapping):
+                    self.keys[name].update(value)
+                else:
+                    self.scalars.add(name)
+        if marker_key is not None:
+            self.keys["custom_attributes"].add(marker_key)
+        self.matched: dict[ContactKey, Contact] = {}
+        """Each declared key a kept contact answers, to that contact (the latest seen)."""
 
-    def keep(contact: Contact) -> Contact:
-        declared = declared_as(contact)
+    def __call__(self, contact: Contact) -> Contact:
+        declared: Mapping[str, JSON] = {}
+        answers = [key for key in _keys_of(contact) if key in self.declared_by_key]
+        if answers:
+            declared = self.declared_by_key[answers[0]]
         kept = {
-            name: _shared(declared.get(name), contact[name]) for name in scalars if name in contact
+            name: _shared(declared.get(name), contact[name])
+            for name in self.scalars
+            if name in contact
         }
+        marker_key = self.marker_key
         owned = live_marker(contact, marker_key) if marker_key is not None else None
-        for name, wanted in keys.items():
+        for name, wanted in self.keys.items():
             live = contact.get(name)
             if isinstance(live, dict):
                 also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
                 mine = declared.get(name)
                 mine = mine if isinstance(mine, Mapping) else {}
                 part = {
-                    k: _shared(mine.get(k), v) for k, v in live.items() if k in wanted or k in also
+                    k: _covered(mine.get(k), v) for k, v in live.items() if k in wanted or k in also
                 }
                 kept[name] = _shared(mine, part)
             elif name in contact:
                 kept[name] = live
+        for key in answers:
+            self.matched[key] = kept
         return kept
 
-    return keep
+
+def projection(declaration: Declaration, marker_key: str | None) -> Projection:
+    """The projection of listed contacts for ``declaration`` (see Projection)."""
+    return Projection(declaration, marker_key)
 
 
 def _keys_of(contact: Contact) -> list[ContactKey]:
-    """Every key that finds a live contact: its id, and each key field it has a value for."""
+    """Every key that finds a live contact: its id, and each key field it has a text for
+    (a server's other value there finds nothing)."""
     keys = [ContactKey("id", contact["id"])]
     for name in KEY_FIELDS:
         value = contact.get(name)
-        if value:
+        if value and isinstance(value, str):
             keys.append(ContactKey(name, comparable(name, value)))  # type: ignore[arg-type]
     return keys
 
@@ -141,6 +156,18 @@ def _keys_of(contact: Contact) -> list[ContactKey]:
 def _shared(declared: JSON, live: JSON) -> JSON:
     """``declared`` where it is the same JSON as ``live`` (types too: 1 is not 1.0 or true)."""
     return declared if _same(declared, live) else live
+
+
+def _covered(declared: JSON, live: JSON) -> JSON:
+    """``declared`` where ``live`` holds it leaf for leaf (a nested object may hold more
+    keys); else ``live``."""
+    return declared if _holds(live, declared) else live
+
+
+def _holds(live: object, declared: object) -> bool:
+    if type(declared) is dict and type(live) is dict:
+        return all(key in live and _holds(live[key], value) for key, value in declared.items())
+    return _same(declared, live)
 
 
 def _same(a: object, b: object) -> bool:
@@ -206,13 +233,9 @@ def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:
 async def _fetch_by_listing(
     client: ContactsApi,
     keys: list[ContactKey],
-    listed: list[Contact],
+    index: Mapping[ContactKey, Contact],
     advance: ProgressCallback,
 ) -> dict[ContactKey, Contact | None]:
-    index: dict[ContactKey, Contact] = {}
-    for contact in listed:
-        for key in _keys_of(contact):
-            index[key] = contact
     found: dict[ContactKey, Contact | None] = {}
     missing: list[ContactKey] = []
     for key in dict.fromkeys(keys):

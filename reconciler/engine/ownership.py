@@ -16,6 +16,7 @@ A contact without the marker is never removed or blocked, whatever the files say
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -312,6 +313,13 @@ def owned(
     if marker_text(contact, marker_key) == marker:
         return change, ()  # the same marker: nothing the files declared is dropped
     dropped = dropped_keys(declared, contact, marker_key, capabilities, frozenset(ignored))
+    if change is None and not dropped.keys:
+        # The first plan of a managed account marks every unchanged contact: one shared write.
+        writes = _marker_write(marker_key, marker)
+        written = Change(
+            Action.UPDATE, declared.key, declared.source, (), writes, int(contact["id"]), marker
+        )
+        return written, dropped.notes
     fields = list(change.fields) if change else []
     operations = list(change.operations) if change else []
     body = dict(operations[0].body) if operations else {}
@@ -331,3 +339,8 @@ def owned(
         marker=marker,
     )
     return written, dropped.notes
+
+
+@functools.lru_cache(maxsize=4096)
+def _marker_write(marker_key: str, marker: str) -> tuple[Operation, ...]:
+    return (Operation(OperationKind.UPDATE, {"custom_attributes": {marker_key: marker}}),)

@@ -35,7 +35,7 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
         None if key is None else FileCache(DEFAULT_CACHE_DIR, schema_digest(CONTACTS_SCHEMA), key)
     )
     unique_fields = _unique_fields()
-    first_places: FirstPlaces = {}
+    first_places = FirstPlaces()
     contacts: list[DeclaredContact] = []
     sources: list[SourceFile] = []
     for file in files:

@@ -198,3 +198,32 @@ async def test_a_listed_value_equal_to_the_declared_one_is_the_declared_object(
 
 
 ATTRIBUTES = ("custom_attributes", "additional_attributes")
+
+
+async def test_a_nested_object_holding_every_declared_leaf_is_the_declared_object(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    profiles = {"social_profiles": {"github": "gh", "twitter": "tw"}, "city": "Oslo"}
+    seed(
+        sandbox_app,
+        [{"identifier": f"c-{n}", "additional_attributes": profiles} for n in range(40)],
+    )
+    github = {"social_profiles": {"github": "gh"}}
+    renamed = {"social_profiles": {"github": "gh-2"}}
+    declaration = Declaration(
+        tuple(
+            declared(identifier=f"c-{n}", additional_attributes=github if n < 20 else renamed)
+            for n in range(40)
+        )
+    )
+    async with client_on(asgi_transport) as client:
+        live = await fetch_live(client, declaration)
+    assert live.scanned
+    for mine, theirs in zip(declaration.contacts, live.contacts, strict=True):
+        assert theirs is not None
+        if mine.fields["additional_attributes"] is github:
+            assert theirs["additional_attributes"] is github  # nothing of it will be sent
+        else:  # a change sends the nested object whole: its undeclared keys are kept
+            assert theirs["additional_attributes"] == {
+                "social_profiles": profiles["social_profiles"]
+            }

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import reconciler.engine.plan as plan_module
 from reconciler.engine.diff import leaf_changes, live_value, merged, strict_equal, values_match
+from reconciler.engine.fetch import projection
 from reconciler.engine.plan import make_plan
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS
@@ -597,6 +598,43 @@ def declared_and_live(draw: st.DrawFn) -> tuple[dict[str, JSON], dict[str, JSON]
         fields[name] = draw(st.dictionaries(st.sampled_from("abc"), VALUES, max_size=3))
     contact = draw(near(fields))
     return fields, {**(contact if isinstance(contact, dict) else {}), "id": 1}
+
+
+def _plan_or_error(contact: DeclaredContact, state: LiveState, config: Settings) -> object:
+    try:
+        return make_plan(Declaration((contact,)), state, config, CAPABILITIES, now=NOW)
+    except PlanError as error:
+        return str(error)
+
+
+@hypothesis.settings(deadline=None, max_examples=300)
+@given(declared_and_live(), st.booleans())
+@example(  # every declared leaf is there: the declared object stands for the live one
+    (
+        {"additional_attributes": {"a": {"b": 1}}},
+        live(1, additional_attributes={"a": {"b": 1, "c": 2}}),
+    ),
+    False,
+)
+@example(  # one leaf differs: the nested object is sent whole, its undeclared keys too
+    (
+        {"additional_attributes": {"a": {"b": 1}}},
+        live(1, additional_attributes={"a": {"b": 2, "c": 2}}),
+    ),
+    True,
+)
+def test_a_listed_contact_plans_as_the_whole_contact_would(
+    pair: tuple[dict[str, JSON], dict[str, JSON]], owned: bool
+) -> None:
+    fields, contact = pair
+    config = settings(ownership=owned)
+    mine = declared(id=1, **fields)
+    keep = projection(Declaration((mine,)), config.marker_key)
+    kept = keep(contact)
+    assert keep.matched == {ContactKey("id", 1): kept}
+    whole = LiveState((contact,), 1)
+    projected = LiveState((kept,), 1, scanned=True, marker_key=config.marker_key)
+    assert _plan_or_error(mine, projected, config) == _plan_or_error(mine, whole, config)
 
 
 # Changes inside a nested attribute object ------------------------------------------------

@@ -1,0 +1,68 @@
+"""The least a client can do to read the listing: the floor the sandbox allows a fetch.
+
+Raw sockets, ``--connections`` kept-alive HTTP/1.1 connections started together (as
+reconciler's are), each sending the next page as soon as it has read an answer and decoded
+its JSON; no retries, no checks, no projection. Prints one JSON line: the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import time
+import urllib.parse
+
+
+async def _connection(host: str, port: int, pages: list[int], path: str, auth: str) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while pages:
+            page = pages.pop()
+            request = (
+                f"GET {path}?sort=created_at&include_contact_inboxes=false&page={page} HTTP/1.1\r\n"
+                f"Host: {host}\r\nAccept: application/json\r\nAuthorization: {auth}\r\n\r\n"
+            )
+            writer.write(request.encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
+
+
+async def _fetch(base_url: str, pages: int, connections: int) -> float:
+    url = urllib.parse.urlsplit(base_url)
+    secret = f"{os.environ['LIVEDESK_API_KEY']}:{os.environ['LIVEDESK_API_SECRET']}"
+    auth = "Basic " + base64.b64encode(secret.encode()).decode()
+    todo = list(range(pages, 0, -1))
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            _connection(
+                url.hostname or "127.0.0.1", url.port or 80, todo, "/api/v2/accounts/contacts", auth
+            )
+            for _ in range(connections)
+        )
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--pages", type=int, required=True)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    wall = asyncio.run(_fetch(args.base_url, args.pages, args.connections))
+    print(json.dumps({"fetch_s": wall, "pages": args.pages}))
+
+
+if __name__ == "__main__":
+    main()
