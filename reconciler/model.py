@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from reconciler.fields import KEY_FIELDS, comparable
@@ -74,6 +74,11 @@ class DeclaredContact:
     fields: Mapping[str, JSON]  # the managed fields as declared, without id and inbox_id
     id: int | None = None
     inbox_id: int | None = None  # its own, else the file's defaults.inbox_id
+    # Made once: the fetch, the plan and each change share it (a million of them).
+    key: ContactKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self._key())
 
     @property
     def absent(self) -> bool:
@@ -86,8 +91,7 @@ class DeclaredContact:
         mode = self.fields.get("labels_mode")
         return mode if isinstance(mode, str) else None
 
-    @property
-    def key(self) -> ContactKey:
+    def _key(self) -> ContactKey:
         if self.id is not None:
             return ContactKey("id", self.id)
         for name in KEY_FIELDS:  # the schema requires an id or one of these

@@ -25,7 +25,7 @@ from reconciler.concurrency import gather_bounded
 from reconciler.engine.ownership import live_marker
 from reconciler.errors import NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
-from reconciler.model import JSON, Contact, ContactKey, Declaration, LiveState
+from reconciler.model import JSON, Contact, ContactKey, Declaration, DeclaredContact, LiveState
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,9 @@ class Projection:
         self.marker_key = marker_key
         self.scalars = {"id", "blocked", *KEY_FIELDS}
         self.keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-        self.declared_by_key: dict[ContactKey, Mapping[str, JSON]] = {}
+        self.declared_by_key: dict[ContactKey, DeclaredContact] = {}
         for declared in declaration.contacts:
-            self.declared_by_key.setdefault(declared.key, declared.fields)
+            self.declared_by_key.setdefault(declared.key, declared)
             for name, value in declared.fields.items():
                 if name in self.keys and isinstance(value, Mapping):
                     self.keys[name].update(value)
@@ -109,10 +109,11 @@ class Projection:
         """Each declared key a kept contact answers, to that contact (the latest seen)."""
 
     def __call__(self, contact: Contact) -> Contact:
-        declared: Mapping[str, JSON] = {}
-        answers = [key for key in _keys_of(contact) if key in self.declared_by_key]
-        if answers:
-            declared = self.declared_by_key[answers[0]]
+        # The declared contacts it answers: their own keys are kept, not a copy a contact.
+        answers = [
+            found for found in map(self.declared_by_key.get, _keys_of(contact)) if found is not None
+        ]
+        declared = answers[0].fields if answers else {}
         kept = {
             name: _shared(declared.get(name), contact[name])
             for name in self.scalars
@@ -132,8 +133,8 @@ class Projection:
                 kept[name] = _shared(mine, part)
             elif name in contact:
                 kept[name] = live
-        for key in answers:
-            self.matched[key] = kept
+        for answered in answers:
+            self.matched[answered.key] = kept
         return kept
 
 

@@ -119,7 +119,7 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
     default_inbox = defaults.get("inbox_id")
     rows: list[ContactRow] = []
     unique_values: list[UniqueValue] = []
-    strings: dict[str, str] = {}
+    shared = _Shared()
     for index, contact in enumerate(data["contacts"]):
         for field in unique_fields:
             value = contact.get(field)
@@ -132,9 +132,7 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
         inbox_id = contact.get("inbox_id", default_inbox)
         line, column = marks[("contacts", index)]
         fields = {
-            sys.intern(k): _compact(v, strings)
-            for k, v in contact.items()
-            if k not in ("id", "inbox_id")
+            sys.intern(k): shared(v) for k, v in contact.items() if k not in ("id", "inbox_id")
         }
         if "labels_mode" in defaults and "labels_mode" not in fields:
             fields["labels_mode"] = defaults["labels_mode"]
@@ -143,15 +141,43 @@ def contact_file(document: Document, unique_fields: Mapping[str, str]) -> Contac
     return ContactFile.from_rows(document.path, document.sha256, rows, tuple(unique_values))
 
 
-def _compact(value: JSON, strings: dict[str, str]) -> JSON:
-    """``value`` with the keys of its mappings interned and each string value that the
-    file repeats stored once (``strings``: the file's): a million contacts then hold one
-    "company_name" between them, and a file one "Singapore" (the cache's marshal keeps
-    both shared)."""
-    if isinstance(value, str):
-        return strings.setdefault(value, value)
-    if isinstance(value, dict):
-        return {sys.intern(key): _compact(item, strings) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_compact(item, strings) for item in value]
-    return value
+class _Shared:
+    """A file's values, each stored once: the keys of its mappings interned (a million
+    contacts hold one "company_name" between them), and each string and object the file
+    repeats shared by the contacts that repeat it (one "Singapore", one
+    ``{"tier": "gold"}``). No stage mutates a declared value, and the cache's marshal
+    keeps what is shared shared.
+    """
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+        self._objects: dict[tuple[object, ...], dict[str, JSON]] = {}
+
+    def __call__(self, value: JSON) -> JSON:
+        if isinstance(value, str):
+            return self._strings.setdefault(value, value)
+        if isinstance(value, dict):
+            compact = {sys.intern(key): self(item) for key, item in value.items()}
+            shape = _shape(compact)
+            return compact if shape is None else self._objects.setdefault(shape, compact)
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        return value
+
+
+def _shape(value: dict[str, JSON]) -> tuple[object, ...] | None:
+    """What tells an object from another in JSON: keys in order, and values with their
+    types (1, 1.0 and true differ, and so do 0.0 and -0.0), objects by identity; None for
+    one holding a list."""
+    shape: list[object] = []
+    for key, item in value.items():
+        kind = type(item)
+        if kind is float:
+            shape += (key, kind, repr(item))
+        elif kind in (str, int, bool) or item is None:
+            shape += (key, kind, item)
+        elif kind is dict:  # shared already, if it repeats: the same object
+            shape += (key, kind, id(item))
+        else:
+            return None
+    return tuple(shape)

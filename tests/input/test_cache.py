@@ -263,3 +263,33 @@ def test_a_forged_entry_cannot_make_an_invalid_file_pass(
         out = capsys.readouterr().out
         assert "1 problem in 1 file." in out
         assert "is not an email address" in out
+
+
+def test_values_a_file_repeats_are_one_object_and_stay_so_through_the_cache(
+    workdir: Path,
+) -> None:
+    (workdir / "c.yaml").write_text(
+        "contacts:\n"
+        "  - {email: a@x.io, custom_attributes: {tier: gold, seats: 1}, additional_attributes:"
+        " {city: Oslo, social_profiles: {github: a}}}\n"
+        "  - {email: b@x.io, custom_attributes: {tier: gold, seats: 1}, additional_attributes:"
+        " {city: Oslo, social_profiles: {github: a}}}\n"
+        "  - {email: c@x.io, custom_attributes: {tier: gold, seats: 1.0}}\n"
+        "  - {email: d@x.io, custom_attributes: {tier: gold, seats: true}}\n"
+        "  - {email: e@x.io, custom_attributes: {seats: 1, tier: gold}}\n",
+        encoding="utf-8",
+    )
+    for _ in range(2):  # read, then from the cache
+        first, second, *others = (contact.fields for contact in read("c.yaml").contacts)
+        assert first["custom_attributes"] is second["custom_attributes"]
+        assert first["additional_attributes"] is second["additional_attributes"]
+        assert first["additional_attributes"]["city"] is second["additional_attributes"]["city"]
+        # 1.0 and true are other JSON values than 1, and key order is kept as declared
+        attributes = [
+            first["custom_attributes"],
+            *(fields["custom_attributes"] for fields in others),
+        ]
+        assert len({id(value) for value in attributes}) == 4
+        assert [type(value["seats"]) for value in attributes] == [int, float, bool, int]
+        assert list(attributes[3]) == ["seats", "tier"]
+    assert len(entries(workdir)) == 1
