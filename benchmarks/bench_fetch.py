@@ -2,7 +2,9 @@
 
 The figure is the fetch stage of a plan (reconciler.engine.fetch.fetch_live, timed in its own
 process by stages.py) beside the round-trip bound: the fewest requests that can read every
-declared contact, divided by the concurrency, times the latency. The comparison is
+declared contact, divided by the concurrency, times the latency; and beside the floor,
+benchmarks/floor.py reading the same pages with nothing but sockets (the sandbox's own time
+a request, and its answers queueing on one thread, are in every fetch). The comparison is
 Terraform's way, one GET per contact with 10 in flight, against the same sandbox.
 """
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
@@ -58,17 +59,23 @@ async def fetch_live(
     # The listing costs at least one request: with one lookup or none it never wins, unless
     # the orphans are sought, which only the whole listing shows.
     if lookups > 1 or scan:
+        started = time.perf_counter()
         first_page, total = await client.list_page(1)
+        page_rate = client.concurrency / max(time.perf_counter() - started, 1e-6)
+        page_rate = min(page_rate, client.rate or page_rate)
         pages = math.ceil(total / client.capabilities.page_size)
-        if scan or pages <= lookups:
+        found = {}
+        listing = scan or pages <= lookups
+        if not listing:
+            found, listing = await _lookups_unless_slower(client, keys, advance, pages, page_rate)
+        if listing:
             walks = ORPHAN_WALKS if scan else 1
             keep = projection(declaration, marker_key)
             listed = await client.list_contacts(
                 first_page=(first_page, total), walks=walks, keep=keep
             )
-            found = await _fetch_by_listing(client, keys, keep.matched, advance)
-        else:
-            found = await _fetch_exactly(client, keys, advance)
+            rest = [key for key in keys if key not in found]
+            found.update(await _fetch_by_listing(client, rest, keep.matched, advance))
     else:
         found = await _fetch_exactly(client, keys, advance)
     await _read_labels(client, declaration, found)
@@ -222,6 +229,56 @@ async def _read_labels(
             found[key] = {**contact, "labels": await client.get_labels(int(contact["id"]))}
 
     await gather_bounded((read(key) for key in wanted), limit=client.concurrency * 2)
+
+
+SLOWER = 2.0
+"""How much longer the lookups left must be expected to take than the listing for the
+listing to replace them: its estimate (a lone page's round trip) is the optimistic one."""
+
+
+async def _lookups_unless_slower(
+    client: ContactsApi,
+    keys: list[ContactKey],
+    advance: ProgressCallback,
+    pages: int,
+    page_rate: float,
+) -> tuple[dict[ContactKey, Contact | None], bool]:
+    """Each key's contact by exact lookups; or, when a first round of them shows that the
+    listing reads them sooner, what that round found and True (the listing reads the rest).
+
+    Lookups take fewer requests, but a lookup may cost the server far more than a page: a
+    search scans the whole account, and may have a rate limit of its own. The round is
+    the searches (ids are read as cheaply as pages), as many requests as go at once.
+    """
+    unique = list(dict.fromkeys(keys))
+    size = max(client.capabilities.keys_per_lookup, 1)
+    others = [key for key in unique if key.field != "id"]
+    first = others[: client.concurrency * size]
+    if not first or len(first) == len(others):
+        return await _fetch_exactly(client, unique, advance), False
+    requests_before = client.request_count
+    started = time.perf_counter()
+    found = await _fetch_exactly(client, first, advance)
+    took = time.perf_counter() - started
+    sent = client.request_count - requests_before
+    round_requests = math.ceil(len(first) / size)
+    rest = [key for key in unique if key not in found]
+    ids = sum(1 for key in rest if key.field == "id")
+    searches_left = _lookup_requests(rest, size) - ids
+    lookups_left = searches_left * took / round_requests + ids / page_rate
+    listing = (pages - 1) / page_rate
+    # A retry in the round means a rate limit: the listing's many requests would meet it too.
+    if sent == round_requests and listing * SLOWER < lookups_left:
+        log.debug(
+            "the listing (%d pages, about %.1f s) instead of %d more lookups (about %.1f s)",
+            pages - 1,
+            listing,
+            _lookup_requests(rest, size),
+            lookups_left,
+        )
+        return found, True
+    found.update(await _fetch_exactly(client, rest, advance))
+    return found, False
 
 
 def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:

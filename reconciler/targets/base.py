@@ -61,6 +61,12 @@ class ContactsApi(Protocol):
         """Requests sent so far."""
         ...
 
+    @property
+    def rate(self) -> float | None:
+        """Requests a second it sends at most (the limit set, or one a 429 found); None:
+        no limit."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(

@@ -104,6 +104,10 @@ class ContactsClient:
     def request_count(self) -> int:
         return self._session.request_count
 
+    @property
+    def rate(self) -> float | None:
+        return self._session.pace.rate
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url} requests={self.request_count}>"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -227,3 +228,56 @@ async def test_a_nested_object_holding_every_declared_leaf_is_the_declared_objec
             assert theirs["additional_attributes"] == {
                 "social_profiles": profiles["social_profiles"]
             }
+
+
+class SlowAnswers:
+    """The sandbox with its searches (``q=``) and its pages answered ``search`` and ``page``
+    seconds late; the first ``throttled`` searches answered 429 at once."""
+
+    def __init__(self, app: Starlette, *, search: float, page: float, throttled: int = 0) -> None:
+        self.app, self.search, self.page, self.throttled = app, search, page, throttled
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            searching = b"q=" in scope.get("query_string", b"")
+            if searching and self.throttled > 0:
+                self.throttled -= 1
+                headers = [(b"content-type", b"text/plain"), (b"retry-after", b"0")]
+                await send({"type": "http.response.start", "status": 429, "headers": headers})
+                await send({"type": "http.response.body", "body": b"Retry later"})
+                return
+            await asyncio.sleep(self.search if searching else self.page)
+        await self.app(scope, receive, send)
+
+
+def sixty_of_1500(app: Starlette) -> tuple[list[int], list[DeclaredContact]]:
+    """An account of 100 pages, and 60 of its contacts declared by identifier."""
+    ids = seed(app, [{"identifier": f"i-{n}", "name": f"P {n}"} for n in range(1500)])
+    return ids, [declared(identifier=f"i-{n}") for n in range(0, 1500, 25)]
+
+
+async def test_searches_far_dearer_than_pages_give_way_to_the_listing(
+    sandbox_app: Starlette,
+) -> None:
+    ids, wanted = sixty_of_1500(sandbox_app)
+    slow = httpx.ASGITransport(app=SlowAnswers(sandbox_app, search=0.3, page=0.005))
+    found, requests = await fetch(slow, *wanted)
+    assert found == ids[::25]
+    assert requests == 1 + 8 + 99  # page 1, a round of searches, the other 99 pages
+
+
+async def test_searches_as_dear_as_pages_stay_lookups(sandbox_app: Starlette) -> None:
+    ids, wanted = sixty_of_1500(sandbox_app)
+    alike = httpx.ASGITransport(app=SlowAnswers(sandbox_app, search=0.05, page=0.05))
+    found, requests = await fetch(alike, *wanted)
+    assert found == ids[::25]
+    assert requests == 1 + 60  # page 1, then one search each: fewer than 99 pages
+
+
+async def test_a_search_answered_429_keeps_the_lookups(sandbox_app: Starlette) -> None:
+    # A rate limit would meet the listing's many more requests too.
+    ids, wanted = sixty_of_1500(sandbox_app)
+    limited = SlowAnswers(sandbox_app, search=0.3, page=0.005, throttled=1)
+    found, requests = await fetch(httpx.ASGITransport(app=limited), *wanted)
+    assert found == ids[::25]
+    assert requests == 1 + 60 + 1
