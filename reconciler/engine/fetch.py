@@ -59,15 +59,12 @@ async def fetch_live(
     # The listing costs at least one request: with one lookup or none it never wins, unless
     # the orphans are sought, which only the whole listing shows.
     if lookups > 1 or scan:
-        started = time.perf_counter()
         first_page, total = await client.list_page(1)
-        page_rate = client.concurrency / max(time.perf_counter() - started, 1e-6)
-        page_rate = min(page_rate, client.rate or page_rate)
         pages = math.ceil(total / client.capabilities.page_size)
         found = {}
         listing = scan or pages <= lookups
         if not listing:
-            found, listing = await _lookups_unless_slower(client, keys, advance, pages, page_rate)
+            found, listing = await _lookups_unless_slower(client, keys, advance, pages)
         if listing:
             walks = ORPHAN_WALKS if scan else 1
             keep = projection(declaration, marker_key)
@@ -231,7 +228,7 @@ async def _read_labels(
     await gather_bounded((read(key) for key in wanted), limit=client.concurrency * 2)
 
 
-SLOWER = 2.0
+SLOWER = 1.25
 """How much longer the lookups left must be expected to take than the listing for the
 listing to replace them: its estimate (a lone page's round trip) is the optimistic one."""
 
@@ -241,14 +238,15 @@ async def _lookups_unless_slower(
     keys: list[ContactKey],
     advance: ProgressCallback,
     pages: int,
-    page_rate: float,
 ) -> tuple[dict[ContactKey, Contact | None], bool]:
     """Each key's contact by exact lookups; or, when a first round of them shows that the
     listing reads them sooner, what that round found and True (the listing reads the rest).
 
     Lookups take fewer requests, but a lookup may cost the server far more than a page: a
     search scans the whole account, and may have a rate limit of its own. The round is
-    the searches (ids are read as cheaply as pages), as many requests as go at once.
+    the searches (ids are read as cheaply as pages), as many requests as go at once; a
+    page is timed after it, alone on a warm connection (page 1, the session's first
+    request, also paid for setting it up).
     """
     unique = list(dict.fromkeys(keys))
     size = max(client.capabilities.keys_per_lookup, 1)
@@ -262,20 +260,26 @@ async def _lookups_unless_slower(
     took = time.perf_counter() - started
     sent = client.request_count - requests_before
     round_requests = math.ceil(len(first) / size)
+    started = time.perf_counter()
+    await client.list_page(1)
+    page_rate = client.concurrency / max(time.perf_counter() - started, 1e-6)
+    page_rate = min(page_rate, client.rate or page_rate)
     rest = [key for key in unique if key not in found]
     ids = sum(1 for key in rest if key.field == "id")
     searches_left = _lookup_requests(rest, size) - ids
     lookups_left = searches_left * took / round_requests + ids / page_rate
     listing = (pages - 1) / page_rate
     # A retry in the round means a rate limit: the listing's many requests would meet it too.
-    if sent == round_requests and listing * SLOWER < lookups_left:
-        log.debug(
-            "the listing (%d pages, about %.1f s) instead of %d more lookups (about %.1f s)",
-            pages - 1,
-            listing,
-            _lookup_requests(rest, size),
-            lookups_left,
-        )
+    faster = sent == round_requests and listing * SLOWER < lookups_left
+    log.debug(
+        "%d more lookups would take about %.1f s, the listing's %d pages about %.1f s: %s",
+        _lookup_requests(rest, size),
+        lookups_left,
+        pages - 1,
+        listing,
+        "the listing" if faster else "the lookups",
+    )
+    if faster:
         return found, True
     found.update(await _fetch_exactly(client, rest, advance))
     return found, False
