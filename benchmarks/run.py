@@ -30,7 +30,7 @@ NOTES_END = "<!-- end of notes -->"
 BENCHMARKS: dict[str, tuple[str, Callable[[Context], Section]]] = {
     "fetch": ("Fetch: 10,000 declared contacts, 50 ms away", bench_fetch.run),
     "cpu": ("CPU: validate and plan 10,000 contacts", bench_cpu.run),
-    "scale": ("Scale: 10 to 100,000 contacts", bench_scale.run),
+    "scale": ("Scale: 10 to 1,000,000 contacts", bench_scale.run),
     "baselines": (
         "Side by side: reconciler and the scripts a user would write, 50 ms away",
         bench_baselines.run,
