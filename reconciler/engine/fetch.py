@@ -1,17 +1,19 @@
 """Read the live state of the declared contacts in as few round trips as the API allows.
 
-Three ways to find a contact, chosen by request count:
+Three ways to find a contact, chosen by request count (and, where a lookup may cost far
+more than a page, by time):
 
 * one GET per contact declared with an ``id``;
 * exact lookups of the contacts known only by identifier or email, as many a request as
   the target allows (``Capabilities.keys_per_lookup``: LiveDesk one search each, Chatwoot
   a filter of several);
 * the whole paged listing (the target's page size), when that takes fewer requests than
-  the two above. A listing proves that a contact exists, never that it doesn't: it leaves
-  out contacts with no email, phone or identifier, and the server orders ties in the sort
-  key differently for each page, so a walk repeats some contacts and misses others. A
-  declared contact the listing doesn't return is looked up exactly (GET by id, or the
-  exact search) before plan may call it absent.
+  the two above, or when a first round of lookups shows it to take less time (a search
+  may cost the server a scan of the account). A listing proves that a contact exists,
+  never that it doesn't: it leaves out contacts with no email, phone or identifier, and
+  the server orders ties in the sort key differently for each page, so a walk repeats
+  some contacts and misses others. A declared contact the listing doesn't return is
+  looked up exactly (GET by id, or the exact search) before plan may call it absent.
 """
 
 from __future__ import annotations
