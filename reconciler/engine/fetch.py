@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from reconciler.concurrency import gather_bounded
+from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
 from reconciler.errors import NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
@@ -99,35 +100,37 @@ class Projection:
 
     def __init__(self, declaration: Declaration, marker_key: str | None) -> None:
         self.marker_key = marker_key
-        self.scalars = {"id", "blocked", *KEY_FIELDS}
-        self.keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-        self.declared_by_key: dict[ContactKey, DeclaredContact] = {}
+        self._scalars = {"id", "blocked", *KEY_FIELDS}
+        self._keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
+        self._declared_by_key: dict[ContactKey, DeclaredContact] = {}
         for declared in declaration.contacts:
-            self.declared_by_key.setdefault(declared.key, declared)
+            self._declared_by_key.setdefault(declared.key, declared)
             for name, value in declared.fields.items():
-                if name in self.keys and isinstance(value, Mapping):
-                    self.keys[name].update(value)
+                if name in self._keys and isinstance(value, Mapping):
+                    self._keys[name].update(value)
                 else:
-                    self.scalars.add(name)
+                    self._scalars.add(name)
         if marker_key is not None:
-            self.keys["custom_attributes"].add(marker_key)
+            self._keys["custom_attributes"].add(marker_key)
         self.matched: dict[ContactKey, Contact] = {}
         """Each declared key a kept contact answers, to that contact (the latest seen)."""
 
     def __call__(self, contact: Contact) -> Contact:
         # The declared contacts it answers: their own keys are kept, not a copy a contact.
         answers = [
-            found for found in map(self.declared_by_key.get, _keys_of(contact)) if found is not None
+            found
+            for found in map(self._declared_by_key.get, _keys_of(contact))
+            if found is not None
         ]
         declared = answers[0].fields if answers else {}
         kept = {
             name: _shared(declared.get(name), contact[name])
-            for name in self.scalars
+            for name in self._scalars
             if name in contact
         }
         marker_key = self.marker_key
         owned = live_marker(contact, marker_key) if marker_key is not None else None
-        for name, wanted in self.keys.items():
+        for name, wanted in self._keys.items():
             live = contact.get(name)
             if isinstance(live, dict):
                 also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
@@ -162,7 +165,7 @@ def _keys_of(contact: Contact) -> list[ContactKey]:
 
 def _shared(declared: JSON, live: JSON) -> JSON:
     """``declared`` where it is the same JSON as ``live`` (types too: 1 is not 1.0 or true)."""
-    return declared if _same(declared, live) else live
+    return declared if strict_equal(declared, live) else live
 
 
 def _covered(declared: JSON, live: JSON) -> JSON:
@@ -174,21 +177,7 @@ def _covered(declared: JSON, live: JSON) -> JSON:
 def _holds(live: object, declared: object) -> bool:
     if type(declared) is dict and type(live) is dict:
         return all(key in live and _holds(live[key], value) for key, value in declared.items())
-    return _same(declared, live)
-
-
-def _same(a: object, b: object) -> bool:
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        assert isinstance(b, dict)
-        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
-    if isinstance(a, list):
-        assert isinstance(b, list)
-        return len(a) == len(b) and all(map(_same, a, b))
-    return a == b
+    return strict_equal(declared, live)
 
 
 ORPHAN_WALKS = 5
@@ -268,14 +257,14 @@ async def _lookups_unless_slower(
     page_rate = min(page_rate, client.rate or page_rate)
     rest = [key for key in unique if key not in found]
     ids = sum(1 for key in rest if key.field == "id")
-    searches_left = _lookup_requests(rest, size) - ids
-    lookups_left = searches_left * took / round_requests + ids / page_rate
+    requests_left = _lookup_requests(rest, size)
+    lookups_left = (requests_left - ids) * took / round_requests + ids / page_rate
     listing = (pages - 1) / page_rate
     # A retry in the round means a rate limit: the listing's many requests would meet it too.
     faster = sent == round_requests and listing * SLOWER < lookups_left
     log.debug(
         "%d more lookups would take about %.1f s, the listing's %d pages about %.1f s: %s",
-        _lookup_requests(rest, size),
+        requests_left,
         lookups_left,
         pages - 1,
         listing,

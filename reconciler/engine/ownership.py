@@ -62,20 +62,18 @@ class Marker:
         return cls(fields, keys)
 
     def text(self) -> str:
-        # Contacts declared alike share one text: a first plan marks every one of them.
-        shape = (self.fields, *(self.keys.get(name, frozenset()) for name in ATTRIBUTE_OBJECTS))
-        text = _TEXTS.get(shape)
-        if text is None:
-            document: dict[str, JSON] = {"by": _TAG, "fields": sorted(self.fields)}
-            document.update({name: sorted(self.keys.get(name, ())) for name in ATTRIBUTE_OBJECTS})
-            text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-            if len(_TEXTS) < _MAX_TEXTS:
-                _TEXTS[shape] = text
-        return text
+        keys = tuple(self.keys.get(name, frozenset()) for name in ATTRIBUTE_OBJECTS)
+        return _marker_text(self.fields, keys)
 
 
-_TEXTS: dict[tuple[frozenset[str], ...], str] = {}
-_MAX_TEXTS = 4096
+@functools.lru_cache(maxsize=4096)
+def _marker_text(fields: frozenset[str], keys: tuple[frozenset[str], ...]) -> str:
+    # Contacts declared alike share one text: a first plan marks every one of them.
+    document: dict[str, JSON] = {"by": _TAG, "fields": sorted(fields)}
+    document.update(
+        {name: sorted(each) for name, each in zip(ATTRIBUTE_OBJECTS, keys, strict=True)}
+    )
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_marker(value: JSON) -> Marker | None:

@@ -634,7 +634,10 @@ def test_a_listed_contact_plans_as_the_whole_contact_would(
     assert keep.matched == {ContactKey("id", 1): kept}
     whole = LiveState((contact,), 1)
     projected = LiveState((kept,), 1, scanned=True, marker_key=config.marker_key)
-    assert _plan_or_error(mine, projected, config) == _plan_or_error(mine, whole, config)
+    # Compared as text: a NaN equals no other NaN object, though the plans are the same.
+    assert repr(_plan_or_error(mine, projected, config)) == repr(
+        _plan_or_error(mine, whole, config)
+    )
 
 
 # Changes inside a nested attribute object ------------------------------------------------
