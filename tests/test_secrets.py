@@ -144,7 +144,7 @@ def test_no_command_shows_the_secret(
 
     logs = logged(caplog)
     assert "attempt failed" in caplog.text  # the retry path logged too
-    assert "HTTP Request: GET" in caplog.text  # and httpx's own log
+    assert "send_request_headers.complete" in caplog.text  # and the HTTP stack's own log
     assert_nothing_leaked(printed + logs, written_files(tmp_path))
     assert json.loads(Path(plan_file).read_text(encoding="utf-8"))["changes"]
 

@@ -29,7 +29,15 @@ from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
 from reconciler.errors import NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
-from reconciler.model import JSON, Contact, ContactKey, Declaration, DeclaredContact, LiveState
+from reconciler.model import (
+    ABSENT,
+    JSON,
+    Contact,
+    ContactKey,
+    Declaration,
+    DeclaredContact,
+    LiveState,
+)
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
@@ -100,78 +108,94 @@ class Projection:
 
     def __init__(self, declaration: Declaration, marker_key: str | None) -> None:
         self.marker_key = marker_key
-        self._scalars = {"id", "blocked", *KEY_FIELDS}
-        self._keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-        self._declared_by_key: dict[ContactKey, DeclaredContact] = {}
+        scalars = {"id", "blocked", *KEY_FIELDS}
+        keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
+        # Per key field, its value to the first contact declaring it: a listed contact is
+        # looked up without making a ContactKey of each of its fields.
+        self._declared: dict[str, dict[JSON, DeclaredContact]] = {"id": {}}
+        self._declared.update((name, {}) for name in KEY_FIELDS)
         for declared in declaration.contacts:
-            self._declared_by_key.setdefault(declared.key, declared)
+            self._declared[declared.key.field].setdefault(declared.key.value, declared)
             for name, value in declared.fields.items():
-                if name in self._keys and isinstance(value, Mapping):
-                    self._keys[name].update(value)
+                if name in keys and isinstance(value, Mapping):
+                    keys[name].update(value)
                 else:
-                    self._scalars.add(name)
+                    scalars.add(name)
         if marker_key is not None:
-            self._keys["custom_attributes"].add(marker_key)
+            keys["custom_attributes"].add(marker_key)
+        self._scalars = tuple(scalars)
+        self._keys = {name: frozenset(wanted) for name, wanted in keys.items()}
         self.matched: dict[ContactKey, Contact] = {}
         """Each declared key a kept contact answers, to that contact (the latest seen)."""
 
     def __call__(self, contact: Contact) -> Contact:
         # The declared contacts it answers: their own keys are kept, not a copy a contact.
-        answers = [
-            found
-            for found in map(self._declared_by_key.get, _keys_of(contact))
-            if found is not None
-        ]
+        answers = self._answers(contact)
         declared = answers[0].fields if answers else {}
-        kept = {
-            name: _shared(declared.get(name), contact[name])
-            for name in self._scalars
-            if name in contact
-        }
-        marker_key = self.marker_key
-        owned = live_marker(contact, marker_key) if marker_key is not None else None
+        kept: dict[str, JSON] = {}
+        for name in self._scalars:
+            if name in contact:
+                live = contact[name]
+                mine = declared.get(name, _MISSING)
+                kept[name] = mine if strict_equal(mine, live) else live
+        owned = None
+        if self.marker_key is not None:
+            owned = live_marker(contact, self.marker_key)
         for name, wanted in self._keys.items():
             live = contact.get(name)
             if isinstance(live, dict):
                 also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
                 mine = declared.get(name)
-                mine = mine if isinstance(mine, Mapping) else {}
-                part = {
-                    k: _covered(mine.get(k), v) for k, v in live.items() if k in wanted or k in also
-                }
-                kept[name] = _shared(mine, part)
+                kept[name] = _kept_object(
+                    mine if isinstance(mine, Mapping) else {}, live, wanted, also
+                )
             elif name in contact:
                 kept[name] = live
         for answered in answers:
             self.matched[answered.key] = kept
         return kept
 
+    def _answers(self, contact: Contact) -> list[DeclaredContact]:
+        """The declared contacts that ``contact`` is, by id or by a key field's text (a
+        server's other value there finds nothing)."""
+        found = []
+        by_id = self._declared["id"].get(contact.get("id"))
+        if by_id is not None:
+            found.append(by_id)
+        for name in KEY_FIELDS:
+            value = contact.get(name)
+            if value and isinstance(value, str):
+                declared = self._declared[name].get(comparable(name, value))
+                if declared is not None:
+                    found.append(declared)
+        return found
+
+
+_MISSING: JSON = ABSENT
+
+
+def _kept_object(
+    mine: Mapping[str, JSON], live: dict[str, JSON], wanted: frozenset[str], also: frozenset[str]
+) -> JSON:
+    """What is kept of a live attribute object: the keys some file declares or the marker
+    lists. ``mine`` itself when the kept keys are its keys, each holding its value; else
+    each value that holds the declared one leaf for leaf is the declared value."""
+    part: dict[str, JSON] = {}
+    all_mine = True
+    for key, value in live.items():
+        if key in wanted or key in also:
+            declared = mine.get(key, _MISSING)
+            if declared is not _MISSING and _holds(value, declared):
+                part[key] = declared
+            else:
+                part[key] = value
+                all_mine = False
+    return mine if all_mine and len(part) == len(mine) else part
+
 
 def projection(declaration: Declaration, marker_key: str | None) -> Projection:
     """The projection of listed contacts for ``declaration`` (see Projection)."""
     return Projection(declaration, marker_key)
-
-
-def _keys_of(contact: Contact) -> list[ContactKey]:
-    """Every key that finds a live contact: its id, and each key field it has a text for
-    (a server's other value there finds nothing)."""
-    keys = [ContactKey("id", contact["id"])]
-    for name in KEY_FIELDS:
-        value = contact.get(name)
-        if value and isinstance(value, str):
-            keys.append(ContactKey(name, comparable(name, value)))  # type: ignore[arg-type]
-    return keys
-
-
-def _shared(declared: JSON, live: JSON) -> JSON:
-    """``declared`` where it is the same JSON as ``live`` (types too: 1 is not 1.0 or true)."""
-    return declared if strict_equal(declared, live) else live
-
-
-def _covered(declared: JSON, live: JSON) -> JSON:
-    """``declared`` where ``live`` holds it leaf for leaf (a nested object may hold more
-    keys); else ``live``."""
-    return declared if _holds(live, declared) else live
 
 
 def _holds(live: object, declared: object) -> bool:

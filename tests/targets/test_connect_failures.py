@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import TransportError
+from reconciler.targets.http.connection import RetryPolicy
 from reconciler.targets.livedesk import Credentials, LiveDeskClient
 
 CREDENTIALS = Credentials("key", "secret")
@@ -116,3 +117,67 @@ def test_a_certificate_that_cannot_be_verified_fails_at_once(tmp_path: Path) -> 
     assert "self-signed" in message
     assert requests == 1
     assert seconds < 2
+
+
+@contextlib.contextmanager
+def refusing_proxy() -> Iterator[tuple[int, list[bytes]]]:
+    """A loopback HTTP proxy that records each request's first line and refuses it (403)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                head = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in head and len(head) < 65536:
+                        chunk = connection.recv(4096)
+                        if not chunk:
+                            break
+                        head += chunk
+                    seen.append(head.split(b"\r\n", 1)[0])
+                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], seen
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_https_goes_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def get() -> str:
+        once = RetryPolicy(attempts=1)
+        desk = "https://desk.example.invalid"
+        async with LiveDeskClient(desk, CREDENTIALS, retry=once) as client:
+            with pytest.raises(TransportError) as raised:
+                await client.get_contact(1)
+        return str(raised.value)
+
+    with refusing_proxy() as (port, seen):
+        monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{port}")  # no scheme: http:// is meant
+        message = asyncio.run(get())
+        assert seen == [b"CONNECT desk.example.invalid:443 HTTP/1.1"]
+        assert "secret" not in message
+
+        monkeypatch.setenv("NO_PROXY", "example.invalid")
+        message = asyncio.run(get())
+        assert "the host name doesn't resolve" in message  # straight to the host
+        assert len(seen) == 1

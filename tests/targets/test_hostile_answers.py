@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cli_testing import point_at, run, store_of, stored, write_contacts
 from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 from reconciler.targets.http.responses import server_message
+from reconciler.targets.livedesk import Credentials, LiveDeskClient
 
 
 @pytest.mark.parametrize(
@@ -143,3 +145,28 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy(
     code, _, err = run(capsys, "apply", str(files), "--auto-approve")
     assert code == 0, err
     assert stored(live_sandbox, contact_id)["name"] == "New"
+
+
+@pytest.mark.anyio
+async def test_a_cookie_the_server_sets_is_never_sent_back(sandbox_app: Any) -> None:
+    """The API sets no cookies: the client keeps none, so a server can plant nothing in it."""
+    cookies: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        cookies.extend(value for name, value in scope.get("headers", []) if name == b"cookie")
+
+        async def planting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                planted = (b"set-cookie", b"session=planted; Path=/")
+                message = {**message, "headers": [*message["headers"], planted]}
+            await send(message)
+
+        await sandbox_app(scope, receive, planting)
+
+    planted = httpx.ASGITransport(app=app)
+    sandbox = Credentials("sandbox", "sandbox")
+    async with LiveDeskClient("http://127.0.0.1", sandbox, transport=planted) as client:
+        for _ in range(3):
+            await client.list_page(1)
+        assert client.request_count == 3
+    assert cookies == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -64,6 +65,17 @@ def checked_base_url(base_url: str, *, service: str, allow_plain_http: bool = Fa
             "(plain http is otherwise allowed only to a loopback address such as 127.0.0.1)"
         )
     return base_url.strip().rstrip("/")
+
+
+def environment_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, else
+    ``ALL_PROXY``, unless ``NO_PROXY`` covers its host), as httpx's client picks one."""
+    parts = urllib.parse.urlsplit(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 @dataclass(frozen=True)
