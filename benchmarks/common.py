@@ -124,15 +124,34 @@ def write_contact_files(
     return changed
 
 
-def seed_database(path: Path, count: int) -> None:
-    """A fresh sandbox database holding contacts 1..count."""
+MARKER = "managed_by_reconciler"
+
+
+def managed_contact(i: int) -> dict[str, Any]:
+    """Contact ``i`` as an apply of its declaration leaves it with ownership on: its
+    marker, and on Chatwoot the marker's label (the fields as before: a plan has changes)."""
+    from reconciler.engine.ownership import Marker
+
+    live = live_contact(i)
+    declared = {k: v for k, v in declared_contact(i, changed=False).items() if k != "id"}
+    text = Marker.of(declared, MARKER).text()
+    live["custom_attributes"] = {**live["custom_attributes"], MARKER: text}
+    return {**live, "labels": [MARKER]}
+
+
+def seed_database(path: Path, count: int, *, managed_step: int = 0) -> None:
+    """A fresh sandbox database holding contacts 1..count; every ``managed_step``-th
+    managed (see managed_contact), as the files declaring those leave them."""
     from reconciler.sandbox.store import Store
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     store = Store(path)
     try:
-        store.seed_if_empty(live_contact(i) for i in range(1, count + 1))
+        store.seed_if_empty(
+            managed_contact(i) if managed_step and i % managed_step == 0 else live_contact(i)
+            for i in range(1, count + 1)
+        )
     finally:
         store.close()
 
@@ -343,14 +362,16 @@ class Context:
             say(f"  wrote {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return directory
 
-    def database(self, count: int, *, fresh: bool = False) -> Path:
-        """A sandbox database of contacts 1..count; plan never writes, so it is reused."""
-        db = self.workdir / ("fresh" if fresh else "db") / f"sandbox-{count}.sqlite"
+    def database(self, count: int, *, fresh: bool = False, managed_step: int = 0) -> Path:
+        """A sandbox database of contacts 1..count (every ``managed_step``-th managed, as
+        its declaration's apply leaves it); plan never writes, so it is reused."""
+        name = f"sandbox-{count}" + (f"-managed-{managed_step}" if managed_step else "")
+        db = self.workdir / ("fresh" if fresh else "db") / f"{name}.sqlite"
         marker = db.with_suffix(".complete")
         if fresh or not marker.exists():
             db.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            seed_database(db, count)
+            seed_database(db, count, managed_step=managed_step)
             marker.touch()
             say(f"  seeded {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return db

@@ -118,6 +118,7 @@ def ours(args: argparse.Namespace) -> dict[str, Any]:
                 declaration,
                 marker_key=settings.marker_key,
                 scan=settings.marker_key is not None,
+                label=settings.marker_label_on(client.capabilities.writes_labels),
             )
 
     with young_collections_only():  # as the CLI does for every command

@@ -124,8 +124,9 @@ class LiveState:
     contacts: tuple[Contact | None, ...]
     requests: int  # HTTP requests it took to read them
     orphans: tuple[Contact, ...] = ()  # listed contacts with the marker that none declares
-    scanned: bool = False  # the whole listing was read
+    scanned: bool = False  # the whole listing (or the marker label's) was read
     marker_key: str | None = None  # the ownership marker the fetch kept of listed contacts
+    labeled: frozenset[int] | None = None  # ids with the marker's label; None: not read
 
 
 class _Absent(enum.Enum):
@@ -167,6 +168,7 @@ class OperationKind(enum.StrEnum):
     UPDATE = "update"  # of the planned contact, or of the one the create before it made
     SET_LABELS = "set_labels"  # body {"labels": [...]}: the whole set
     ADD_LABELS = "add_labels"  # body {"labels": [...]}: these, and whatever else it has
+    REMOVE_LABELS = "remove_labels"  # body {"labels": [...]}: all it has but these
     REMOVE_ATTRIBUTES = "remove_attributes"  # body {"custom_attributes": [keys]}
     DELETE = "delete"  # body {}
 

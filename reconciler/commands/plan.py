@@ -70,6 +70,7 @@ async def plan_against(target: Target, declaration: Declaration, settings: Setti
                 on_progress=advance,
                 marker_key=settings.marker_key,
                 scan=settings.marker_key is not None,
+                label=settings.marker_label_on(client.capabilities.writes_labels),
             )
         capabilities = client.capabilities  # the server's own, once the session has asked it
     return make_plan(declaration, live, settings, capabilities, target=target.identity)

@@ -116,6 +116,7 @@ async def _apply_change(client: ContactsApi, change: Change, marker_key: str | N
     contact_id = change.id
     written: Contact | None = None
     stored_labels: list[str] | None = None
+    unlabelled: list[str] = []  # labels a write sent that the answer doesn't show as sent
     try:
         if change.action in (Action.RELEASE, *REMOVALS):
             reason = await _still_managed(client, change, marker_key)
@@ -132,8 +133,9 @@ async def _apply_change(client: ContactsApi, change: Change, marker_key: str | N
                 with contextlib.suppress(NotFoundError):  # gone: an earlier answer was lost
                     await client.delete_contact(contact_id)
                 return Outcome(change, "deleted", contact_id)
-            if operation.kind in (OperationKind.SET_LABELS, OperationKind.ADD_LABELS):
+            if operation.kind in labels.LABEL_WRITES:
                 stored_labels = await _write_labels(client, contact_id, operation)
+                unlabelled.extend(_labels_not_kept(operation, stored_labels))
             elif operation.kind is OperationKind.REMOVE_ATTRIBUTES:
                 keys = operation.body.get("custom_attributes") or []
                 written = await client.remove_attributes(contact_id, [str(key) for key in keys])
@@ -158,7 +160,7 @@ async def _apply_change(client: ContactsApi, change: Change, marker_key: str | N
     except ReconcilerError as error:
         log.debug("the change at %s failed: %s", change.where, type(error).__name__)
         return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
-    not_kept = _not_kept(change, written, stored_labels)
+    not_kept = _not_kept(change, written, stored_labels) or unlabelled
     if not_kept:
         reason = f"the target did not keep {', '.join(not_kept)}"
         if change.action is Action.CREATE:
@@ -192,6 +194,14 @@ async def _write_labels(client: ContactsApi, contact_id: int, operation: Operati
     """Send the labels: the planned set, or (additive) the live set with the planned added,
     read right before the write so that a label added meanwhile survives."""
     wanted = [str(label) for label in operation.body.get(labels.FIELD) or []]
+    if operation.kind is OperationKind.REMOVE_LABELS:
+        live = await client.get_labels(contact_id)
+        unwanted = labels.folded(wanted)
+        if not unwanted & labels.folded(live):
+            return live
+        return await client.set_labels(
+            contact_id, [label for label in live if label.casefold() not in unwanted]
+        )
     if operation.kind is OperationKind.ADD_LABELS:
         live = await client.get_labels(contact_id)
         missing = [label for label in wanted if label.casefold() not in labels.folded(live)]
@@ -199,6 +209,15 @@ async def _write_labels(client: ContactsApi, contact_id: int, operation: Operati
             return live
         wanted = [*live, *missing]
     return await client.set_labels(contact_id, wanted)
+
+
+def _labels_not_kept(operation: Operation, stored: list[str]) -> list[str]:
+    """The labels a write meant to add (or take off) that the stored set has not (or has)."""
+    have = labels.folded(stored)
+    sent = [str(label) for label in operation.body.get(labels.FIELD) or []]
+    if operation.kind is OperationKind.REMOVE_LABELS:
+        return [f"labels without {label!r}" for label in sent if label.casefold() in have]
+    return [f"labels {label!r}" for label in sent if label.casefold() not in have]
 
 
 async def _still_managed(client: ContactsApi, change: Change, marker_key: str | None) -> str | None:

@@ -32,9 +32,11 @@ def create_change(
     marker: str | None = None,
     marker_key: str | None = None,
     additive: bool = False,
+    label: str | None = None,
 ) -> Change:
     """The change that creates ``declared``: what one create can set, then an update of the
-    rest, then its labels; ``marker`` (under ``marker_key``) goes with the attributes."""
+    rest, then its labels; ``marker`` (under ``marker_key``) goes with the attributes, and
+    ``label`` (the marker's label) with the labels."""
     fields = declared.fields
     create: dict[str, JSON] = {}
     if declared.inbox_id is not None:
@@ -65,10 +67,14 @@ def create_change(
     if update:
         operations.append(Operation(OperationKind.UPDATE, update))
     if labels.FIELD in fields and capabilities.writes_labels:
-        found, labelling = labels.label_changes(fields[labels.FIELD], [], additive=additive)
+        found, labelling = labels.label_changes(
+            fields[labels.FIELD], [], additive=additive, marker=label
+        )
         changes.extend(found)
         if labelling is not None:
             operations.append(labelling)
+    elif label is not None and capabilities.writes_labels:
+        operations.append(labels.marker_labelling(label))
     return Change(
         action=Action.CREATE,
         key=declared.key,

@@ -53,27 +53,36 @@ async def fetch_live(
     on_progress: ProgressCallback | None = None,
     marker_key: str | None = None,
     scan: bool = False,
+    label: str | None = None,
 ) -> LiveState:
     """The live contact of each declared one; with ``marker_key``, also the listed
     contacts that carry the ownership marker and that none of them is (the orphans).
 
-    ``scan`` reads the whole listing for them even where lookups would take fewer
-    requests; without it they come for free when the listing is the cheaper way anyway.
+    ``scan`` reads the listing for them even where lookups would take fewer requests;
+    without it they come for free when the listing is the cheaper way anyway. With
+    ``label`` (the marker's label, on a target that writes labels) the scan reads the
+    contacts with that label alone (``labeled``: their ids), and the whole listing only
+    while some declared contact has the marker but not the label (until an apply has
+    labelled them all). Where the whole listing is the cheaper way anyway, it is the scan,
+    and which contacts have the label stays unknown (None): none is labelled then.
     """
     keys = [contact.key for contact in declaration.contacts]
     advance = on_progress or (lambda _count: None)
     requests_before = client.request_count
+    scan_all = scan and label is None
 
     found: dict[ContactKey, Contact | None]
     listed: list[Contact] = []
+    read_all = False
+    keep: Projection | None = None
     lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
     # The listing costs at least one request: with one lookup or none it never wins, unless
     # the orphans are sought, which only the whole listing shows.
-    if lookups > 1 or scan:
+    if lookups > 1 or scan_all:
         first_page, total = await client.list_page(1)
         pages = math.ceil(total / client.capabilities.page_size)
         found = {}
-        listing = scan or pages <= lookups
+        listing = scan_all or pages <= lookups
         if not listing:
             found, listing = await _lookups_unless_slower(client, keys, advance, pages)
         if listing:
@@ -82,14 +91,48 @@ async def fetch_live(
             listed = await client.list_contacts(
                 first_page=(first_page, total), walks=walks, keep=keep
             )
+            read_all = True
             rest = [key for key in keys if key not in found]
             found.update(await _fetch_by_listing(client, rest, keep.matched, advance))
     else:
         found = await _fetch_exactly(client, keys, advance)
     await _read_labels(client, declaration, found)
+    labeled: frozenset[int] | None = None
+    if scan and label is not None and marker_key is not None and not read_all:
+        keep = projection(declaration, marker_key)
+        with_label = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep, label=label)
+        labeled = frozenset(int(contact["id"]) for contact in with_label)
+        unlabeled = _unlabeled(found.values(), labeled, marker_key)
+        if unlabeled:
+            log.info(
+                "%d managed contact(s) lack the label %r: reading the whole account for the "
+                "ones no file declares (an apply labels them)",
+                unlabeled,
+                label,
+            )
+            listed = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep)
+            read_all = True
+        listed += with_label
     orphans = () if marker_key is None else _orphans(listed, found, marker_key)
     state = _live_state(keys, found, client.request_count - requests_before)
-    return replace(state, orphans=orphans, scanned=bool(listed), marker_key=marker_key)
+    return replace(
+        state,
+        orphans=orphans,
+        scanned=read_all or labeled is not None,
+        marker_key=marker_key,
+        labeled=labeled,
+    )
+
+
+def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], marker_key: str) -> int:
+    """How many of ``contacts`` have the marker and not the label."""
+    return sum(
+        1
+        for contact in contacts
+        if contact is not None
+        and int(contact["id"]) not in labeled
+        and live_marker(contact, marker_key) is not None
+    )
 
 
 class Projection:
@@ -213,13 +256,15 @@ def _orphans(
     listed: list[Contact], found: dict[ContactKey, Contact | None], marker_key: str
 ) -> tuple[Contact, ...]:
     declared_ids = {int(contact["id"]) for contact in found.values() if contact is not None}
-    return tuple(
-        contact
-        for contact in listed
-        if int(contact["id"]) not in declared_ids
-        and isinstance(contact.get("custom_attributes"), dict)
-        and contact["custom_attributes"].get(marker_key) is not None
-    )
+    orphans: dict[int, Contact] = {}
+    for contact in listed:
+        if (
+            int(contact["id"]) not in declared_ids
+            and isinstance(contact.get("custom_attributes"), dict)
+            and contact["custom_attributes"].get(marker_key) is not None
+        ):
+            orphans.setdefault(int(contact["id"]), contact)
+    return tuple(orphans.values())
 
 
 async def _read_labels(

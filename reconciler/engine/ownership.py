@@ -21,6 +21,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from reconciler.engine.labels import marker_unlabelling
 from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES, KEY_FIELDS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
@@ -183,18 +184,20 @@ def removal(
     marker_key: str,
     capabilities: Capabilities,
     declared: DeclaredContact | None = None,
+    *,
+    label: str | None = None,
 ) -> Change | None:
     """The change that removes (or releases) a managed contact as ``policy`` says; None
-    when it is so already (blocked)."""
+    when it is so already (blocked). A release takes off the marker's ``label`` too."""
     contact_id = int(contact["id"])
 
-    def change(action: Action, fields: tuple[FieldChange, ...], operation: Operation) -> Change:
+    def change(action: Action, fields: tuple[FieldChange, ...], *operations: Operation) -> Change:
         return Change(
             action=action,
             key=declared.key if declared is not None else _key_of(contact),
             source=None if declared is None else declared.source,
             fields=fields,
-            operations=(operation,),
+            operations=operations,
             id=contact_id,
             marker=str(marker_text(contact, marker_key)),  # must still be there at apply
         )
@@ -206,7 +209,10 @@ def removal(
             return None
         blocked = FieldChange("blocked", contact.get("blocked", ABSENT), True)
         return change(Action.BLOCK, (blocked,), Operation(OperationKind.UPDATE, {"blocked": True}))
-    return change(Action.RELEASE, (), release_operation(marker_key, capabilities))
+    released = release_operation(marker_key, capabilities)
+    if label is None:
+        return change(Action.RELEASE, (), released)
+    return change(Action.RELEASE, (), released, marker_unlabelling(label))
 
 
 def absent_contact(
@@ -247,7 +253,10 @@ def orphan_changes(
     settings: Settings,
     capabilities: Capabilities,
     problems: list[str],
+    labeled: frozenset[int] | None = None,
 ) -> Orphans:
+    """The removals and releases of ``orphans``; a release takes the marker's label off
+    those ``labeled`` (ids) holds."""
     marker_key = settings.marker_key
     found = Orphans()
     if marker_key is None:
@@ -256,8 +265,11 @@ def orphan_changes(
     if owned and settings.removed == "delete" and not capabilities.deletes:
         problems.append(cant_delete(capabilities))
         return found
+    label = settings.marker_label_on(capabilities.writes_labels)
     for contact in sorted(owned, key=lambda contact: int(contact["id"])):
-        change = removal(contact, settings.removed, marker_key, capabilities)
+        contact_id = int(contact["id"])
+        with_label = label if labeled is not None and contact_id in labeled else None
+        change = removal(contact, settings.removed, marker_key, capabilities, label=with_label)
         if change is None:
             continue
         (found.releases if change.action is Action.RELEASE else found.removals).append(change)

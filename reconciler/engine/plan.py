@@ -103,15 +103,16 @@ def make_plan(
             continue
         seen_ids[live_id] = declared
         ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
+        labeled = live.labeled is None or live_id in live.labeled
         change, said = _existing(
-            declared, contact, ignored, settings, capabilities, additive=additive
+            declared, contact, ignored, settings, capabilities, additive=additive, labeled=labeled
         )
         notes.extend(said)
         if change is None:
             unchanged += 1
         else:
             changes.append(change)
-    orphans = orphan_changes(live.orphans, settings, capabilities, problems)
+    orphans = orphan_changes(live.orphans, settings, capabilities, problems, live.labeled)
     changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
         raise PlanError("\n".join(problems))
@@ -172,16 +173,32 @@ def _existing(
     capabilities: Capabilities,
     *,
     additive: bool,
+    labeled: bool = True,
 ) -> tuple[Change | None, tuple[str, ...]]:
     """What makes a contact the desk has match its declaration: its fields, its
-    ownership marker and dropped keys, its labels; and the notes on what can't be."""
+    ownership marker (and its label, unless ``labeled`` already) and dropped keys, its
+    labels; and the notes on what can't be."""
     live_id = int(contact["id"])
     change = _update(declared, contact, live_id, ignored)
     change, notes = owned(
         change, declared, contact, ignored=ignored, settings=settings, capabilities=capabilities
     )
+    label = settings.marker_label_on(capabilities.writes_labels)
     if labels.FIELD in declared.fields and capabilities.writes_labels:
-        change = labels.with_labels(change, declared, contact, live_id, additive=additive)
+        change = labels.with_labels(
+            change, declared, contact, live_id, additive=additive, marker=label
+        )
+    elif label is not None and not labeled:
+        change = labels.with_marker_label(change, declared, live_id, label)
+    if (
+        change is not None
+        and change.marker is None
+        and label
+        and labels.sends_marker(change, label)
+    ):
+        # The label marks the contact as the marker does: a plan file shows which marker.
+        marker_key = settings.marker_key or label
+        change = replace(change, marker=Marker.of(declared.fields, marker_key).text())
     return change, notes
 
 
@@ -202,7 +219,12 @@ def _create(
     marker_key = settings.marker_key
     marker = None if marker_key is None else Marker.of(declared.fields, marker_key).text()
     return create_change(
-        declared, capabilities, marker=marker, marker_key=marker_key, additive=additive
+        declared,
+        capabilities,
+        marker=marker,
+        marker_key=marker_key,
+        additive=additive,
+        label=settings.marker_label_on(capabilities.writes_labels),
     )
 
 

@@ -82,9 +82,22 @@ def _unfollowed(change: Change, capabilities: Capabilities, marker_key: str | No
         return "names no contact id"
     operations = []
     for operation in change.operations:
+        if operation.kind in labels.LABEL_WRITES and not capabilities.writes_labels:
+            return f"writes labels, where {capabilities.service} has no labels"
         body = _without_marker(operation.body, change, marker_key)
         if isinstance(body, str):
             return body
+        if operation.kind in labels.LABEL_WRITES:
+            stripped = _without_marker_label(body, change, marker_key)
+            if isinstance(stripped, str):
+                return stripped
+            if (
+                stripped != body
+                and stripped == {labels.FIELD: []}
+                and operation.kind is not OperationKind.SET_LABELS
+            ):
+                continue  # it adds or takes off the marker's label, nothing else
+            body = stripped
         operations.append(Operation(operation.kind, body))
     if change.action is Action.CREATE:
         return _create_problem(change, operations, capabilities)
@@ -111,6 +124,23 @@ def _without_marker(
     return stripped
 
 
+def _without_marker_label(
+    body: dict[str, JSON], change: Change, marker_key: str | None
+) -> dict[str, JSON] | str:
+    """A labels write's ``body`` without the marker's label, once it is checked that the
+    change marks the contact (or releases it)."""
+    sent = body.get(labels.FIELD)
+    if marker_key is None or not isinstance(sent, list):
+        return body
+    marker = marker_key.casefold()
+    rest = [label for label in sent if not (isinstance(label, str) and label.casefold() == marker)]
+    if len(rest) == len(sent):
+        return body
+    if parse_marker(change.marker) is None:
+        return f"writes the label {marker_key!r} of a contact it doesn't mark"
+    return {**body, labels.FIELD: rest}
+
+
 _UPDATE_ORDER = (
     OperationKind.UPDATE,
     OperationKind.REMOVE_ATTRIBUTES,
@@ -123,6 +153,7 @@ def _update_problem(change: Change, operations: list[Operation]) -> str | None:
     kinds = [operation.kind for operation in operations]
     if (
         not kinds
+        or not set(kinds) <= set(_UPDATE_ORDER)
         or kinds != sorted(set(kinds), key=_UPDATE_ORDER.index)
         or (OperationKind.SET_LABELS in kinds and OperationKind.ADD_LABELS in kinds)
     ):

@@ -55,6 +55,7 @@ class Settings:
     labels: str = "exact"  # or "additive": how a contact's labels list applies
     ownership: bool = True  # the marker: what lets plan remove what the files dropped
     marker: str = "managed_by_reconciler"  # the custom_attributes key the marker is kept in
+    marker_label: bool = True  # where labels can be written, the marker is also a label
     removed: str = "keep"  # a managed contact no file declares: keep, block or delete
     max_removals: int = 5  # contacts one apply may remove without --force
     source: str | None = field(default=None, compare=False)  # the file read; None: defaults
@@ -63,6 +64,11 @@ class Settings:
     def marker_key(self) -> str | None:
         """The custom_attributes key of the ownership marker; None with ownership off."""
         return self.marker if self.ownership else None
+
+    def marker_label_on(self, writes_labels: bool) -> str | None:
+        """The label that also marks a managed contact (the marker's name), on a target
+        that writes labels; None when there is none."""
+        return self.marker_key if self.marker_label and writes_labels else None
 
     def change_limit(self, managed: int) -> int | None:
         """How many contacts a plan may change without --force; None: no limit."""
@@ -147,6 +153,7 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         labels=values["labels"],
         ownership=bool(values["ownership"]),
         marker=values["marker"],
+        marker_label=bool(values["marker_label"]),
         removed=values["removed"],
         max_removals=int(values["max_removals"]),
     )

@@ -107,9 +107,10 @@ class ContactsApi(Protocol):
         include_contact_inboxes: bool = False,
         walks: int = 1,
         keep: Callable[[Contact], Contact] | None = None,
+        label: str | None = None,
     ) -> list[Contact]:
         """Every listed contact seen once; ``first_page`` is ``list_page(1)`` if already read;
-        ``keep`` makes what is kept of each as it arrives.
+        ``keep`` makes what is kept of each as it arrives; ``label``: only those with it.
 
         A listing can prove that a contact exists, never that it doesn't: ties in the
         server's order hide some contacts from a walk. Up to ``walks`` walks are made.

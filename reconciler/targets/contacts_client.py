@@ -145,8 +145,10 @@ class ContactsClient:
         include_contact_inboxes: bool = False,
         walks: int = 1,
         keep: Callable[[Contact], Contact] | None = None,
+        label: str | None = None,
     ) -> list[Contact]:
-        """Every listed contact it saw, once (those with an email, phone or identifier).
+        """Every listed contact it saw, once (those with an email, phone or identifier);
+        with ``label``, only those that carry it.
 
         ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
         ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too. Ties
@@ -155,6 +157,10 @@ class ContactsClient:
         the plan reads, so that a million contacts fit).
         """
         listing = self._listing(include_contact_inboxes)
+        if label is not None:
+            if first_page is not None:
+                raise AssertionError("the first page of the whole listing, for a label's")
+            listing = Listing(listing.path, {**listing.params, "labels": label})
         contacts, _ = await self._collect_counted(listing, first_page, walks=walks, keep=keep)
         return contacts
 

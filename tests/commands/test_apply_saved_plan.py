@@ -211,6 +211,49 @@ def test_a_tampered_plan_is_refused_with_nothing_written(
     assert snapshot(live_sandbox) == before
 
 
+def _marker_label_on_livedesk(document: Document) -> None:
+    labelled = {"kind": "add_labels", "body": {"labels": ["managed_by_reconciler"]}}
+    document["changes"][0]["operations"].append(labelled)
+
+
+def _another_label_with_the_marker_label(document: Document) -> None:
+    (labelled,) = [o for o in document["changes"][1]["operations"] if o["kind"] == "add_labels"]
+    labelled["body"]["labels"].append("vip")
+
+
+def _marker_label_without_the_marker(document: Document) -> None:
+    del document["changes"][0]["marker"]
+    operations = document["changes"][0]["operations"]
+    operations[0]["body"]["custom_attributes"].pop("managed_by_reconciler")
+
+
+@pytest.mark.parametrize(
+    ("desk", "edit", "message"),
+    [
+        (LIVEDESK, _marker_label_on_livedesk, "where LiveDesk has no labels"),
+        (CHATWOOT, _another_label_with_the_marker_label, "has operations other than the create"),
+        (CHATWOOT, _marker_label_without_the_marker, "of a contact it doesn't mark"),
+    ],
+    ids=["on LiveDesk", "another label", "no marker"],
+)
+def test_a_plan_that_writes_the_marker_label_otherwise_is_refused(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+    edit: Callable[[Document], None],
+    message: str,
+) -> None:
+    plan, _ = saved_plan(live_sandbox, tmp_path, monkeypatch, capsys, desk)
+    edited(plan, edit)
+    before = snapshot(live_sandbox)
+    code, _, err = run(capsys, "apply", "--plan", str(plan))
+    assert code == 1
+    assert message in err, err
+    assert snapshot(live_sandbox) == before
+
+
 def test_a_redacted_plan_with_its_flag_flipped_is_refused(
     live_sandbox: RunningSandbox,
     tmp_path: Path,

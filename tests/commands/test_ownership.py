@@ -26,6 +26,7 @@ from cli_testing import (
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 
 MARKER = "managed_by_reconciler"
+MARK = MARKER  # on Chatwoot, also the label of every managed contact
 
 
 @pytest.fixture
@@ -75,8 +76,9 @@ def test_labels_converge_to_the_exact_set(
     assert code == 2
     assert '+ labels: "partner"' in out and '- labels: "trial"' in out
     assert "vip" not in out  # kept: not a change
+    assert MARK not in out  # the marker's label is written, never shown
     converges(capsys, files)
-    assert sorted(stored(chatwoot, ada)["labels"]) == ["partner", "vip"]
+    assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "partner", "vip"]
 
 
 def test_additive_labels_are_a_minimum(
@@ -98,10 +100,11 @@ def test_additive_labels_are_a_minimum(
     code, out, _ = run(capsys, "plan", str(files))
     assert out.count('+ labels: "vip"') == 2 and out.count('- labels: "trial"') == 1
     converges(capsys, files)
-    assert sorted(stored(chatwoot, ada)["labels"]) == ["trial", "vip"]
-    assert stored(chatwoot, bob)["labels"] == ["vip"]
+    assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "trial", "vip"]
+    assert stored(chatwoot, bob)["labels"] == ["vip", MARK]
     # A label someone adds stays: additive leaves it, and plan still sees nothing to do.
-    store_of(chatwoot).replace({**stored(chatwoot, ada), "labels": ["trial", "vip", "new"]})
+    labels = ["trial", "vip", MARK, "new"]
+    store_of(chatwoot).replace({**stored(chatwoot, ada), "labels": labels})
     code, out, _ = run(capsys, "plan", str(files), "--detailed-exitcode")
     assert (code, out.splitlines()[0]) == (0, "No changes. 2 contacts match the files.")
 
@@ -112,7 +115,7 @@ def test_a_new_contact_is_created_with_its_labels(
     files = write_contacts(tmp_path / "c", [{"identifier": "new", "labels": ["vip"]}])
     converges(capsys, files)
     (created,) = store_of(chatwoot).all()
-    assert created["labels"] == ["vip"]
+    assert created["labels"] == ["vip", MARK]
 
 
 def test_labels_on_livedesk_are_one_plan_error(
@@ -369,3 +372,75 @@ def test_absent_with_delete_on_livedesk_is_a_plan_error(
     write_contacts(tmp_path / "c", [{"identifier": "ada", "absent": True}])
     code, _, err = run(capsys, "plan", str(files))
     assert code == 1 and "LiveDesk can't delete a contact: use `removed: block`" in err
+
+
+# The marker's label (Chatwoot) ------------------------------------------------------------
+
+LISTING = "GET /api/v1/accounts/1/contacts?sort&include_contact_inboxes"
+
+
+def whole_listing_pages(err: str) -> int:
+    """Pages of the whole listing a `-v` run read (the labelled listing's aren't these)."""
+    return len(re.findall(re.escape(LISTING) + r"&page=\d+ ->", err))
+
+
+def test_plan_finds_a_dropped_contact_by_the_marker_label_not_by_reading_everyone(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(chatwoot, *({"identifier": f"other-{n}"} for n in range(60)))  # 4 pages of others
+    ada, bob = seed(chatwoot, {"identifier": "ada", "labels": ["vip"]}, {"identifier": "bob"})
+    files = write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])
+    converges(capsys, files)
+    assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "vip"]  # added to the others
+    assert stored(chatwoot, bob)["labels"] == [MARK]
+
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    code, out, err = run(capsys, "-v", "plan", str(files), "--detailed-exitcode")
+    assert code == 2
+    assert f"~ release id {bob}, identifier bob (no longer in the files)" in out
+    assert MARK not in out
+    assert f"{LISTING}&labels&page=1 -> 200" in err
+    assert whole_listing_pages(err) == 0  # 62 contacts, and not one page of them read
+
+    converges(capsys, files)
+    assert marker_of(chatwoot, bob) is None and stored(chatwoot, bob)["labels"] == []
+    assert marker_of(chatwoot, ada) is not None
+    assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "vip"]
+
+
+def test_marked_contacts_without_the_label_get_it_and_meanwhile_everyone_is_read(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(chatwoot, *({"identifier": f"other-{n}"} for n in range(20)))
+    ada, old = seed(chatwoot, {"identifier": "ada"}, {"identifier": "old"})
+    files = write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "old"}])
+    write_settings(tmp_path, CHATWOOT, "marker_label: false\n")
+    converges(capsys, files)  # as an older reconciler left them: marked, no label
+    assert stored(chatwoot, ada)["labels"] == [] and marker_of(chatwoot, old) is not None
+
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    write_settings(tmp_path, CHATWOOT, "")
+    code, out, err = run(capsys, "-v", "plan", str(files), "--detailed-exitcode")
+    assert code == 2
+    assert "1 managed contact(s) lack the label 'managed_by_reconciler'" in err
+    assert whole_listing_pages(err) >= 2  # old is found the only way it can be (ties: walks)
+    assert f"~ release id {old}, identifier old (no longer in the files)" in out
+    assert "Apply also records reconciler's ownership marker on 1 unchanged contact." in out
+
+    converges(capsys, files)
+    assert stored(chatwoot, ada)["labels"] == [MARK]
+    assert marker_of(chatwoot, old) is None and stored(chatwoot, old)["labels"] == []
+    code, _, err = run(capsys, "-v", "plan", str(files), "--detailed-exitcode")
+    assert code == 0
+    assert whole_listing_pages(err) == 0  # every managed contact is labelled now
+
+
+def test_no_marker_label_where_the_setting_says_so(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (ada,) = seed(chatwoot, {"identifier": "ada", "labels": ["vip"]})
+    write_settings(tmp_path, CHATWOOT, "marker_label: false\n")
+    files = write_contacts(tmp_path / "c", [{"identifier": "ada", "labels": ["vip", "gold"]}])
+    converges(capsys, files)
+    assert sorted(stored(chatwoot, ada)["labels"]) == ["gold", "vip"]
+    assert marker_of(chatwoot, ada) is not None
