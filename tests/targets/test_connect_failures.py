@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,8 +44,8 @@ def failure(base_url: str) -> tuple[str, int, float]:
 
 
 @contextlib.contextmanager
-def tls_server(context: ssl.SSLContext | None) -> Iterator[int]:
-    """A loopback server that takes connections (and a TLS handshake, given a context)."""
+def loopback_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback server that passes each connection it takes to ``handle``; its port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -60,11 +60,8 @@ def tls_server(context: ssl.SSLContext | None) -> Iterator[int]:
                 continue
             with connection:
                 connection.settimeout(2)
-                if context is None:  # plain http where TLS is expected
-                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-                    continue
                 with contextlib.suppress(OSError):
-                    context.wrap_socket(connection, server_side=True).close()
+                    handle(connection)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -74,6 +71,18 @@ def tls_server(context: ssl.SSLContext | None) -> Iterator[int]:
         stop.set()
         thread.join(5)
         listener.close()
+
+
+def tls_server(context: ssl.SSLContext | None) -> contextlib.AbstractContextManager[int]:
+    """A loopback server that takes connections (and a TLS handshake, given a context)."""
+
+    def handle(connection: socket.socket) -> None:
+        if context is None:  # plain http where TLS is expected
+            connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return
+        context.wrap_socket(connection, server_side=True).close()
+
+    return loopback_server(handle)
 
 
 def test_a_refused_connection_fails_at_once() -> None:
@@ -122,39 +131,20 @@ def test_a_certificate_that_cannot_be_verified_fails_at_once(tmp_path: Path) -> 
 @contextlib.contextmanager
 def refusing_proxy() -> Iterator[tuple[int, list[bytes]]]:
     """A loopback HTTP proxy that records each request's first line and refuses it (403)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.2)
     seen: list[bytes] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with connection:
-                connection.settimeout(2)
-                head = b""
-                with contextlib.suppress(OSError):
-                    while b"\r\n\r\n" not in head and len(head) < 65536:
-                        chunk = connection.recv(4096)
-                        if not chunk:
-                            break
-                        head += chunk
-                    seen.append(head.split(b"\r\n", 1)[0])
-                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    def handle(connection: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        seen.append(head.split(b"\r\n", 1)[0])
+        connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1], seen
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with loopback_server(handle) as port:
+        yield port, seen
 
 
 def test_https_goes_through_the_proxy_the_environment_names(
