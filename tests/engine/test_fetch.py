@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from reconciler.engine.fetch import fetch_live
 from reconciler.model import JSON, Declaration, DeclaredContact, Position
 from reconciler.sandbox.store import Store
+from reconciler.targets.chatwoot import ChatwootClient, Token
 from reconciler.targets.livedesk import Credentials, LiveDeskClient
 
 pytestmark = pytest.mark.anyio
@@ -283,3 +284,78 @@ async def test_a_search_answered_429_keeps_the_lookups(sandbox_app: Starlette) -
     found, requests = await fetch(httpx.ASGITransport(app=limited), *wanted)
     assert found == ids[::25]
     assert requests == 1 + 60 + 1 + 1  # a 429 retried, page 1 timed
+
+
+MARKER = "managed_by_reconciler"
+MARKED = '{"by":"reconciler","fields":["name"],"additional_attributes":[],"custom_attributes":[]}'
+
+
+def chatwoot_on(transport: httpx.AsyncBaseTransport) -> ChatwootClient:
+    return ChatwootClient("http://127.0.0.1", Token("sandbox-token"), 1, transport=transport)
+
+
+def managed(identifier: str, *, labelled: bool) -> dict[str, Any]:
+    return {
+        "identifier": identifier,
+        "name": identifier,
+        "custom_attributes": {MARKER: MARKED},
+        "labels": [MARKER] if labelled else [],
+    }
+
+
+async def test_the_managed_contacts_no_file_declares_are_found_by_the_markers_label(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])  # 10 pages
+    ada, gone, _hidden = seed(
+        sandbox_app,
+        [
+            managed("ada", labelled=True),
+            managed("gone", labelled=True),
+            managed("hidden", labelled=False),  # its label was taken off by hand
+        ],
+    )
+    files = Declaration((declared(identifier="ada", name="ada"),))
+    async with chatwoot_on(asgi_transport) as client:
+        before = client.request_count
+        live = await fetch_live(client, files, marker_key=MARKER, scan=True, label=MARKER)
+        requests = client.request_count - before
+    assert [None if c is None else c["id"] for c in live.contacts] == [ada]
+    assert live.labeled == frozenset({ada, gone})
+    assert [orphan["id"] for orphan in live.orphans] == [gone]  # not hidden: no label
+    assert requests == 1 + 1  # one filter for ada, one page of the labelled; none of 153
+
+
+async def test_a_declared_contact_without_the_label_makes_the_scan_read_everyone(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])
+    _ada, gone, hidden = seed(
+        sandbox_app,
+        [
+            managed("ada", labelled=False),  # marked before the label existed
+            managed("gone", labelled=True),
+            managed("hidden", labelled=False),
+        ],
+    )
+    files = Declaration((declared(identifier="ada", name="ada"),))
+    async with chatwoot_on(asgi_transport) as client:
+        live = await fetch_live(client, files, marker_key=MARKER, scan=True, label=MARKER)
+    assert live.labeled == frozenset({gone})
+    assert sorted(orphan["id"] for orphan in live.orphans) == [gone, hidden]
+    assert live.scanned
+
+
+async def test_without_a_label_the_scan_reads_everyone(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])
+    _ada, gone = seed(sandbox_app, [managed("ada", labelled=True), managed("gone", labelled=True)])
+    files = Declaration((declared(identifier="ada", name="ada"),))
+    async with chatwoot_on(asgi_transport) as client:
+        before = client.request_count
+        live = await fetch_live(client, files, marker_key=MARKER, scan=True)
+        requests = client.request_count - before
+    assert live.labeled is None
+    assert [orphan["id"] for orphan in live.orphans] == [gone]
+    assert requests >= 11  # every page of 152 contacts
