@@ -91,17 +91,20 @@ def _unfollowed(change: Change, capabilities: Capabilities, marker_key: str | No
             stripped = _without_marker_label(body, change, marker_key)
             if isinstance(stripped, str):
                 return stripped
+            removes = OperationKind.REMOVE_LABELS if change.action is Action.RELEASE else None
             if (
                 stripped != body
                 and stripped == {labels.FIELD: []}
-                and operation.kind is not OperationKind.SET_LABELS
+                and operation.kind in (OperationKind.ADD_LABELS, removes)
             ):
-                continue  # it adds or takes off the marker's label, nothing else
+                continue  # it adds (or a release takes off) the marker's label, nothing else
             body = stripped
         operations.append(Operation(operation.kind, body))
     if change.action is Action.CREATE:
         return _create_problem(change, operations, capabilities)
     if change.action is Action.UPDATE:
+        if not operations and change.operations and not change.fields:
+            return None  # it adds the marker's label alone (checked above)
         return _update_problem(change, operations)
     return _removal_problem(change, operations, marker_key)
 

@@ -221,6 +221,11 @@ def _another_label_with_the_marker_label(document: Document) -> None:
     labelled["body"]["labels"].append("vip")
 
 
+def _marker_label_taken_off_a_kept_contact(document: Document) -> None:
+    unlabelled = {"kind": "remove_labels", "body": {"labels": ["managed_by_reconciler"]}}
+    document["changes"][0]["operations"].append(unlabelled)
+
+
 def _marker_label_without_the_marker(document: Document) -> None:
     del document["changes"][0]["marker"]
     operations = document["changes"][0]["operations"]
@@ -233,8 +238,9 @@ def _marker_label_without_the_marker(document: Document) -> None:
         (LIVEDESK, _marker_label_on_livedesk, "where LiveDesk has no labels"),
         (CHATWOOT, _another_label_with_the_marker_label, "has operations other than the create"),
         (CHATWOOT, _marker_label_without_the_marker, "of a contact it doesn't mark"),
+        (CHATWOOT, _marker_label_taken_off_a_kept_contact, "has operations other than an update"),
     ],
-    ids=["on LiveDesk", "another label", "no marker"],
+    ids=["on LiveDesk", "another label", "no marker", "taken off"],
 )
 def test_a_plan_that_writes_the_marker_label_otherwise_is_refused(
     live_sandbox: RunningSandbox,
