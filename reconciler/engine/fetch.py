@@ -25,17 +25,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from reconciler.concurrency import gather_bounded
-from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
+from reconciler.engine.projection import Projection, projection
 from reconciler.errors import NotFoundError
-from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
 from reconciler.model import (
-    ABSENT,
-    JSON,
     Contact,
     ContactKey,
     Declaration,
-    DeclaredContact,
     LiveState,
 )
 from reconciler.targets.base import ContactsApi
@@ -133,118 +129,6 @@ def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], mark
         and int(contact["id"]) not in labeled
         and live_marker(contact, marker_key) is not None
     )
-
-
-class Projection:
-    """What a listed contact is kept as: what plan reads of it, no more; and which
-    declared keys the kept contacts answer (``matched``).
-
-    Its id, the key fields, the scalars any file declares (``blocked`` too, for a
-    removal), and of each attribute object the keys any file declares, with the ownership
-    marker and the keys it lists (the keys the files may have dropped). The rest of a live
-    contact, most of its size, is never compared. A kept value identical to the one its
-    declared contact holds (same JSON, same types) is replaced by the declared object, and
-    so is a nested object that holds every declared leaf unchanged (its undeclared keys
-    are only read to send it back whole, which an unchanged one never is): an unchanged
-    contact costs a dict of references, and a million of them fit.
-    """
-
-    def __init__(self, declaration: Declaration, marker_key: str | None) -> None:
-        self.marker_key = marker_key
-        scalars = {"id", "blocked", *KEY_FIELDS}
-        keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-        # Per key field, its value to the first contact declaring it: a listed contact is
-        # looked up without making a ContactKey of each of its fields.
-        self._declared: dict[str, dict[JSON, DeclaredContact]] = {"id": {}}
-        self._declared.update((name, {}) for name in KEY_FIELDS)
-        for declared in declaration.contacts:
-            self._declared[declared.key.field].setdefault(declared.key.value, declared)
-            for name, value in declared.fields.items():
-                if name in keys and isinstance(value, Mapping):
-                    keys[name].update(value)
-                else:
-                    scalars.add(name)
-        if marker_key is not None:
-            keys["custom_attributes"].add(marker_key)
-        self._scalars = tuple(scalars)
-        self._keys = {name: frozenset(wanted) for name, wanted in keys.items()}
-        self.matched: dict[ContactKey, Contact] = {}
-        """Each declared key a kept contact answers, to that contact (the latest seen)."""
-
-    def __call__(self, contact: Contact) -> Contact:
-        # The declared contacts it answers: their own keys are kept, not a copy a contact.
-        answers = self._answers(contact)
-        declared = answers[0].fields if answers else {}
-        kept: dict[str, JSON] = {}
-        for name in self._scalars:
-            if name in contact:
-                live = contact[name]
-                mine = declared.get(name, _MISSING)
-                kept[name] = mine if strict_equal(mine, live) else live
-        owned = None
-        if self.marker_key is not None:
-            owned = live_marker(contact, self.marker_key)
-        for name, wanted in self._keys.items():
-            live = contact.get(name)
-            if isinstance(live, dict):
-                also = owned.keys.get(name, frozenset()) if owned is not None else frozenset()
-                mine = declared.get(name)
-                kept[name] = _kept_object(
-                    mine if isinstance(mine, Mapping) else {}, live, wanted, also
-                )
-            elif name in contact:
-                kept[name] = live
-        for answered in answers:
-            self.matched[answered.key] = kept
-        return kept
-
-    def _answers(self, contact: Contact) -> list[DeclaredContact]:
-        """The declared contacts that ``contact`` is, by id or by a key field's text (a
-        server's other value there finds nothing)."""
-        found = []
-        by_id = self._declared["id"].get(contact.get("id"))
-        if by_id is not None:
-            found.append(by_id)
-        for name in KEY_FIELDS:
-            value = contact.get(name)
-            if value and isinstance(value, str):
-                declared = self._declared[name].get(comparable(name, value))
-                if declared is not None:
-                    found.append(declared)
-        return found
-
-
-_MISSING: JSON = ABSENT
-
-
-def _kept_object(
-    mine: Mapping[str, JSON], live: dict[str, JSON], wanted: frozenset[str], also: frozenset[str]
-) -> JSON:
-    """What is kept of a live attribute object: the keys some file declares or the marker
-    lists. ``mine`` itself when the kept keys are its keys, each holding its value; else
-    each value that holds the declared one leaf for leaf is the declared value."""
-    part: dict[str, JSON] = {}
-    all_mine = True
-    for key, value in live.items():
-        if key in wanted or key in also:
-            declared = mine.get(key, _MISSING)
-            if declared is not _MISSING and _holds(value, declared):
-                part[key] = declared
-            else:
-                part[key] = value
-                all_mine = False
-    return mine if all_mine and len(part) == len(mine) else part
-
-
-def projection(declaration: Declaration, marker_key: str | None) -> Projection:
-    """The projection of listed contacts for ``declaration`` (see Projection)."""
-    return Projection(declaration, marker_key)
-
-
-def _holds(live: object, declared: object) -> bool:
-    if type(declared) is dict and type(live) is dict:
-        return all(key in live and _holds(live[key], value) for key, value in declared.items())
-    return strict_equal(declared, live)
 
 
 ORPHAN_WALKS = 5

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import reconciler.engine.plan as plan_module
 from reconciler.engine.diff import leaf_changes, live_value, merged, strict_equal, values_match
-from reconciler.engine.fetch import projection
 from reconciler.engine.plan import make_plan
+from reconciler.engine.projection import projection
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS
 from reconciler.fields import SCALARS as SCALAR_FIELDS
