@@ -28,12 +28,7 @@ from reconciler.concurrency import gather_bounded
 from reconciler.engine.ownership import live_marker
 from reconciler.engine.projection import Projection, projection
 from reconciler.errors import NotFoundError
-from reconciler.model import (
-    Contact,
-    ContactKey,
-    Declaration,
-    LiveState,
-)
+from reconciler.model import Contact, ContactKey, Declaration, LiveState
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)

@@ -196,9 +196,9 @@ def _existing(
         and label
         and labels.sends_marker(change, label)
     ):
-        # The label marks the contact as the marker does: a plan file shows which marker.
-        marker_key = settings.marker_key or label
-        change = replace(change, marker=Marker.of(declared.fields, marker_key).text())
+        # The label (named as the marker's key) marks the contact as the marker does: a
+        # plan file shows which marker.
+        change = replace(change, marker=Marker.of(declared.fields, label).text())
     return change, notes
 
 
