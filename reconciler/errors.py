@@ -48,7 +48,12 @@ class InputError(ReconcilerError):
 
 
 class PlanError(ReconcilerError):
-    """A plan can't be made from these declarations and this live state."""
+    """A plan can't be made from these declarations and this live state; ``redacted`` is
+    the message with its personal values masked, for --redact."""
+
+    def __init__(self, message: str, *, redacted: str | None = None) -> None:
+        super().__init__(message)
+        self.redacted = message if redacted is None else redacted
 
 
 class StalePlanError(ReconcilerError):

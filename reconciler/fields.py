@@ -30,6 +30,7 @@ class Field:
     nfc: bool = False  # compared in Unicode NFC: "é" and "e" + U+0301 are one value
     blank_is_null: bool = False  # "" and null are the same value
     key_rank: int | None = None  # identifies a contact, after the id: lower ranks first
+    unique: bool = False  # no two contacts of an account hold one value (as compared)
     personal: bool = False  # masked by --redact
 
     def comparable(self, value: JSON) -> JSON:
@@ -39,16 +40,45 @@ class Field:
         if self.nfc and isinstance(value, str):
             value = unicodedata.normalize("NFC", value)
         if self.folds_case and isinstance(value, str):
-            lowered = value.lower()
+            lowered = fold_case(value)
             return value if lowered == value else lowered  # no second copy of a million emails
         return value
 
 
+def fold_case(text: str) -> str:
+    """``text`` lower-cased as the desk folds it: Ruby's ``downcase`` stores it, PostgreSQL's
+    ``lower()`` compares it, each character on its own.
+
+    Python's ``str.lower()`` differs in one rule only, Unicode's contextual Final_Sigma: a
+    word-final capital sigma (U+03A3) becomes the final form U+03C2 there and U+03C3 at the
+    desk, so two emails Python would call different are one to the desk's unique index.
+    """
+    if "\u03a3" not in text:
+        return text.lower()
+    return "".join(char.lower() for char in text)
+
+
 FIELDS: tuple[Field, ...] = (
     Field("name", Kind.SCALAR, personal=True),
-    Field("email", Kind.SCALAR, folds_case=True, blank_is_null=True, key_rank=2, personal=True),
-    Field("phone_number", Kind.SCALAR, blank_is_null=True, personal=True),
-    Field("identifier", Kind.SCALAR, nfc=True, blank_is_null=True, key_rank=1, personal=True),
+    Field(
+        "email",
+        Kind.SCALAR,
+        folds_case=True,
+        blank_is_null=True,
+        key_rank=2,
+        unique=True,
+        personal=True,
+    ),
+    Field("phone_number", Kind.SCALAR, blank_is_null=True, unique=True, personal=True),
+    Field(
+        "identifier",
+        Kind.SCALAR,
+        nfc=True,
+        blank_is_null=True,
+        key_rank=1,
+        unique=True,
+        personal=True,
+    ),
     Field("blocked", Kind.SCALAR),
     Field("additional_attributes", Kind.ATTRIBUTES),
     Field("custom_attributes", Kind.ATTRIBUTES),
@@ -62,7 +92,14 @@ ATTRIBUTE_OBJECTS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind is K
 KEY_FIELDS: tuple[str, ...] = tuple(
     f.name for f in sorted(FIELDS, key=lambda f: f.key_rank or 0) if f.key_rank is not None
 )
-"""The fields that find a contact when it has no declared id, in the order they are tried."""
+"""The fields that name a contact when it has no declared id, in the order they are tried."""
+UNIQUE_FIELDS: tuple[str, ...] = (
+    *KEY_FIELDS,
+    *(f.name for f in FIELDS if f.unique and f.name not in KEY_FIELDS),
+)
+"""The fields each of which finds at most one contact of an account (as compared), in the
+order a contact found by several is said to be found by: every one a file declares is
+looked up, and a value one contact holds can't be given to another."""
 SETS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind is Kind.SET)
 DIRECTIVES: tuple[str, ...] = ("labels_mode", "absent")
 """Keys of a declared contact that say how to apply it, not values to keep."""

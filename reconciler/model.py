@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from reconciler.fields import KEY_FIELDS, comparable
+from reconciler.fields import KEY_FIELDS, UNIQUE_FIELDS, comparable
 
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
@@ -53,14 +53,16 @@ class Problem:
 
 
 class ContactKey(NamedTuple):
-    """What finds a declared contact in the help desk: its id, else identifier, else email.
+    """A value that finds at most one contact: an id, or a unique field's value as the desk
+    compares it (``fields.UNIQUE_FIELDS``). A declared contact is named by its id, else
+    identifier, else email (``DeclaredContact.key``), and looked up by every one it has.
 
     A named tuple, not a dataclass: the fetch hashes these tens of thousands of times, and
     a tuple's hash is computed in C.
     """
 
-    field: Literal["id", "identifier", "email"]
-    value: int | str  # email lower-cased
+    field: Literal["id", "identifier", "email", "phone_number"]
+    value: int | str  # email lower-cased as the desk folds it
 
     def __str__(self) -> str:
         return f"{self.field} {self.value}"
@@ -90,6 +92,14 @@ class DeclaredContact:
         """``exact`` or ``additive`` as the contact (or its file) says; None: the settings'."""
         mode = self.fields.get("labels_mode")
         return mode if isinstance(mode, str) else None
+
+    def unique_keys(self) -> tuple[ContactKey, ...]:
+        """Every unique field's value the contact declares (not null), as compared."""
+        return tuple(
+            ContactKey(name, comparable(name, value))  # type: ignore[arg-type]
+            for name in UNIQUE_FIELDS
+            if isinstance(value := self.fields.get(name), str) and value
+        )
 
     def _key(self) -> ContactKey:
         if self.id is not None:
@@ -127,6 +137,12 @@ class LiveState:
     scanned: bool = False  # the whole listing (or the marker label's) was read
     marker_key: str | None = None  # the ownership marker the fetch kept of listed contacts
     labeled: frozenset[int] | None = None  # ids with the marker's label; None: not read
+    # Per declared contact, the unique field that found its contact where its own key
+    # didn't (adopted: see engine.resolve); () when no contact was.
+    found_by: tuple[str | None, ...] = ()
+    # The live contact holding each unique value a declared contact would set, where one
+    # does; a value not here is held by no contact but the declared one's own.
+    holders: Mapping[ContactKey, Contact] = field(default_factory=dict)
 
 
 class _Absent(enum.Enum):
@@ -208,6 +224,7 @@ class Change:
     operations: tuple[Operation, ...]
     id: int | None = None  # None for a create
     marker: str | None = None  # the ownership marker the change writes, if it writes one
+    found_by: str | None = None  # the unique field that found the contact, not its key
 
     @property
     def where(self) -> str:
@@ -221,7 +238,8 @@ class Change:
             return str(self.key)
         if self.key.field == "id":
             return f"id {self.id}"
-        return f"id {self.id}, {self.key}"
+        found = f", found by {self.found_by}" if self.found_by else ""
+        return f"id {self.id}, {self.key}{found}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_testing import ATTRIBUTE_OBJECTS, NEW_CONTACT, SCALARS, expected
 
-from reconciler.engine.apply import apply_plan, find_stale
+from reconciler.engine.apply import apply_plan
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
+from reconciler.engine.stale import find_stale
 from reconciler.input.schemas import validator_for
 from reconciler.input.settings import settings_from_mapping
 from reconciler.model import Declaration, DeclaredContact, Plan, Position

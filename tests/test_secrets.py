@@ -117,11 +117,13 @@ def test_no_command_shows_the_secret(
     cli("show", plan_file, "--format", "json")
     assert "Apply complete: 1 created, 1 updated, 0 failed." in cli("apply", "--plan", plan_file)
 
-    # apply with the files; one contact fails with the server's 422 message.
+    # apply with the files; a value another contact holds is refused at plan time.
     declared[0]["custom_attributes"] = {"tier": "platinum"}
     declared.append({"id": bob, "email": "dan@example.com"})
     write_contacts(tmp_path / "contacts", declared)
     assert "has already been taken" in cli("apply", files, "--auto-approve", expect=1)
+    assert "has already been taken" in cli("apply", files, "--auto-approve", "--redact", expect=1)
+    declared.pop()
 
     # A stale saved plan is refused.
     declared[0]["name"] = "Ada King"

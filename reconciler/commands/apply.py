@@ -13,11 +13,12 @@ from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.commands.plan import context_line, plan_against
 from reconciler.concurrency import Deadline, run
-from reconciler.engine.apply import Outcome, Stale, apply_plan, find_stale
+from reconciler.engine.apply import Outcome, apply_plan
 from reconciler.engine.plan import change_limit_message
 from reconciler.engine.plancheck import check_applicable
 from reconciler.engine.planfile import changed_sources, read_plan
 from reconciler.engine.redact import redact_change, redact_plan
+from reconciler.engine.stale import Stale, find_stale
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
 from reconciler.input.declaration import read_declaration
 from reconciler.input.settings import Settings, load_settings
@@ -71,7 +72,10 @@ def apply_command(
         return _summary(applied)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = run(plan_against(target, declaration, settings), deadline=deadline.remaining())
+        plan = run(
+            plan_against(target, declaration, settings, redact=redact),
+            deadline=deadline.remaining(),
+        )
         print(context_line(settings, plan, target), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes:

@@ -12,6 +12,7 @@ from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
 from reconciler.engine.planfile import write_plan
 from reconciler.engine.redact import redact_plan
+from reconciler.errors import PlanError
 from reconciler.input.declaration import read_declaration
 from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Declaration, Plan
@@ -33,7 +34,9 @@ def plan_command(
     settings = load_settings(config)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
-        plan = run(plan_against(target, declaration, settings), deadline=settings.deadline)
+        plan = run(
+            plan_against(target, declaration, settings, redact=redact), deadline=settings.deadline
+        )
         header = context_line(settings, plan, target)
     if redact:
         plan = redact_plan(plan, settings.sensitive)
@@ -59,7 +62,19 @@ def context_line(settings: Settings, plan: Plan, target: Target) -> str:
     return line
 
 
-async def plan_against(target: Target, declaration: Declaration, settings: Settings) -> Plan:
+async def plan_against(
+    target: Target, declaration: Declaration, settings: Settings, *, redact: bool = False
+) -> Plan:
+    """The plan; a PlanError shows personal values only without ``redact``."""
+    try:
+        return await _plan(target, declaration, settings)
+    except PlanError as error:
+        if redact:
+            raise PlanError(error.redacted) from None
+        raise
+
+
+async def _plan(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
             # What the files dropped is found in the whole listing: released (keep) or

@@ -13,17 +13,21 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.concurrency import gather_bounded
-from reconciler.engine import labels
-from reconciler.engine.diff import live_value, strict_equal, values_match
-from reconciler.engine.fetch import read_contact
+from reconciler.engine import labels, resolve
+from reconciler.engine.diff import live_value, values_match
 from reconciler.engine.ownership import marker_text
-from reconciler.errors import AuthenticationError, NotFoundError, ReconcilerError
-from reconciler.fields import ATTRIBUTE_OBJECTS
+from reconciler.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ReconcilerError,
+    UnprocessableError,
+)
+from reconciler.fields import ATTRIBUTE_OBJECTS, UNIQUE_FIELDS
 from reconciler.model import (
     ABSENT,
     JSON,
@@ -31,7 +35,6 @@ from reconciler.model import (
     Action,
     Change,
     Contact,
-    ContactKey,
     Operation,
     OperationKind,
     Plan,
@@ -72,17 +75,6 @@ class Outcome:
 
 
 OutcomeCallback = Callable[[Outcome], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Stale:
-    """A contact of a saved plan whose live state moved after the plan was made."""
-
-    change: Change
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.change.label} ({self.change.where}): {self.reason}"
 
 
 async def apply_plan(
@@ -159,7 +151,10 @@ async def _apply_change(client: ContactsApi, change: Change, marker_key: str | N
         raise  # the credentials are refused: every other change would fail alike
     except ReconcilerError as error:
         log.debug("the change at %s failed: %s", change.where, type(error).__name__)
-        return Outcome(change, "failed", contact_id, _reason(error, change, contact_id))
+        reason = _reason(error, change, contact_id)
+        if isinstance(error, UnprocessableError) and set(UNIQUE_FIELDS) & set(error.attributes):
+            reason += await _holders_named(client, change, contact_id)
+        return Outcome(change, "failed", contact_id, reason)
     not_kept = _not_kept(change, written, stored_labels) or unlabelled
     if not_kept:
         reason = f"the target did not keep {', '.join(not_kept)}"
@@ -229,10 +224,10 @@ async def _still_managed(client: ContactsApi, change: Change, marker_key: str | 
         live = await client.get_contact(change.id)
     except NotFoundError:
         return "no longer exists"
-    return _marker_moved(live, change, marker_key)
+    return marker_moved(live, change, marker_key)
 
 
-def _marker_moved(live: Contact, change: Change, marker_key: str) -> str | None:
+def marker_moved(live: Contact, change: Change, marker_key: str) -> str | None:
     if marker_text(live, marker_key) != change.marker:
         return "its ownership marker was removed or changed since the plan: left as it is"
     return None
@@ -290,90 +285,23 @@ def _set(target: dict[str, JSON], keys: tuple[str, ...], value: JSON) -> None:
     target[last] = value
 
 
+async def _holders_named(client: ContactsApi, change: Change, contact_id: int | None) -> str:
+    """Who holds the unique values a refused write sent (another contact took one since
+    the plan): `` (its email belongs to contact id 12)``, or "" if that can't be told."""
+    keys = resolve.values_set(change)
+    try:
+        found = await client.lookup(keys)
+    except ReconcilerError:
+        return ""
+    held = [
+        f"its {key.field} belongs to contact id {holder['id']}"
+        for key, holder in zip(keys, found, strict=True)
+        if holder is not None and holder["id"] != contact_id
+    ]
+    return f" ({'; '.join(held)}: run plan again)" if held else ""
+
+
 def _reason(error: ReconcilerError, change: Change, contact_id: int | None) -> str:
     if change.action is Action.CREATE and contact_id is not None:
         return f"{error} (the contact was created with id {contact_id}; apply again to finish it)"
     return str(error)
-
-
-async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
-    """Re-read every contact of ``plan``; each whose live values moved since, and how."""
-
-    async def check(change: Change) -> Stale | None:
-        key = change.key if change.id is None else ContactKey("id", change.id)
-        live = await read_contact(client, key)
-        if change.action is Action.CREATE:
-            return None if live is None else Stale(change, f"now exists (id {live['id']})")
-        if live is None:
-            return Stale(change, "no longer exists")
-        if change.action in (Action.RELEASE, *REMOVALS) and plan.marker_key is not None:
-            moved_marker = _marker_moved(live, change, plan.marker_key)
-            if moved_marker is not None:
-                return Stale(change, moved_marker)
-        if any(labels.is_label(field) for field in change.fields):
-            live = {**live, labels.FIELD: await client.get_labels(int(live["id"]))}
-        moved = _moved_paths(change, live)
-        if moved:
-            return Stale(change, f"changed since the plan was made: {', '.join(moved)}")
-        return None
-
-    results = await gather_bounded(
-        (check(change) for change in plan.changes), limit=client.concurrency * 2
-    )
-    return [result for result in results if result is not None]
-
-
-def _moved_paths(change: Change, live: Contact) -> list[str]:
-    """The planned paths whose live value is no longer the plan's ``before``."""
-    live_labels = labels.live_labels(live.get(labels.FIELD))
-    moved = [
-        f"{field.path} {field.before if field.after is ABSENT else field.after!r}"
-        if labels.is_label(field)
-        else field.path
-        for field in change.fields
-        if (
-            not labels.as_before(field, live_labels)
-            if labels.is_label(field)
-            else not values_match(field.path, live_value(live, field.key_path), field.before)
-        )
-    ]
-    # A nested object is sent whole, so every key of it must still be as planned: else the
-    # PATCH would put back old values, and drop keys added since.
-    moved += [
-        ".".join(keys)
-        for keys, planned in _objects_sent_whole(change)
-        if ".".join(keys) not in moved and not strict_equal(live_value(live, keys), planned)
-    ]
-    return moved
-
-
-def _objects_sent_whole(change: Change) -> Iterator[tuple[tuple[str, ...], JSON]]:
-    """Each nested object the change's update sends whole, as it was when planned."""
-    befores = {field.key_path: field.before for field in change.fields}
-    for operation in change.operations:
-        if operation.kind is not OperationKind.UPDATE:
-            continue
-        for name in ATTRIBUTE_OBJECTS:
-            for key, sent in (operation.body.get(name) or {}).items():
-                keys = (name, key)
-                if isinstance(sent, dict) and keys not in befores:
-                    yield keys, _reverted(sent, keys, befores)
-
-
-def _reverted(
-    sent: Mapping[str, JSON], keys: tuple[str, ...], befores: Mapping[tuple[str, ...], JSON]
-) -> JSON:
-    """``sent`` with each changed leaf under ``keys`` put back to its value before."""
-    result = copy.deepcopy(dict(sent))
-    for leaf, before in befores.items():
-        if leaf[: len(keys)] != keys or len(leaf) == len(keys):
-            continue
-        *parents, last = leaf[len(keys) :]
-        parent = result
-        for part in parents:
-            parent = parent[part]
-        if before is ABSENT:
-            del parent[last]
-        else:
-            parent[last] = before
-    return result

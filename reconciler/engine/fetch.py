@@ -22,9 +22,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 
 from reconciler.concurrency import gather_bounded
+from reconciler.engine import resolve
 from reconciler.engine.ownership import live_marker
 from reconciler.engine.projection import Projection, projection
 from reconciler.errors import NotFoundError
@@ -64,7 +64,7 @@ async def fetch_live(
 
     found: dict[ContactKey, Contact | None]
     listed: list[Contact] = []
-    read_all = False
+    read_all = all_seen = False
     keep: Projection | None = None
     lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
     # The listing costs at least one request: with one lookup or none it never wins, unless
@@ -83,17 +83,21 @@ async def fetch_live(
                 first_page=(first_page, total), walks=walks, keep=keep
             )
             read_all = True
+            all_seen = len(listed) >= total
             rest = [key for key in keys if key not in found]
             found.update(await _fetch_by_listing(client, rest, keep.matched, advance))
     else:
         found = await _fetch_exactly(client, keys, advance)
-    await _read_labels(client, declaration, found)
+    contacts, found_by, holders = await _resolve(
+        client, declaration, found, keep.matched if keep is not None else None, all_seen=all_seen
+    )
+    await _read_labels(client, declaration, contacts)
     labeled: frozenset[int] | None = None
     if scan and label is not None and marker_key is not None and not read_all:
         keep = projection(declaration, marker_key)
         with_label = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep, label=label)
         labeled = frozenset(int(contact["id"]) for contact in with_label)
-        unlabeled = _unlabeled(found.values(), labeled, marker_key)
+        unlabeled = _unlabeled(contacts, labeled, marker_key)
         if unlabeled:
             log.info(
                 "%d managed contact(s) lack the label %r: reading the whole account for the "
@@ -104,15 +108,47 @@ async def fetch_live(
             listed = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep)
             read_all = True
         listed += with_label
-    orphans = () if marker_key is None else _orphans(listed, found, marker_key)
-    state = _live_state(keys, found, client.request_count - requests_before)
-    return replace(
-        state,
+    orphans = () if marker_key is None else _orphans(listed, contacts, marker_key)
+    requests = client.request_count - requests_before
+    log.debug("fetched %d declared contacts in %d requests", len(keys), requests)
+    return LiveState(
+        contacts=tuple(contacts),
+        requests=requests,
         orphans=orphans,
         scanned=read_all or labeled is not None,
         marker_key=marker_key,
         labeled=labeled,
+        found_by=tuple(found_by),
+        holders=holders,
     )
+
+
+async def _resolve(
+    client: ContactsApi,
+    declaration: Declaration,
+    found: dict[ContactKey, Contact | None],
+    listed: Mapping[ContactKey, Contact] | None,
+    *,
+    all_seen: bool,
+) -> tuple[list[Contact | None], list[str | None], dict[ContactKey, Contact]]:
+    """Each declared contact's live contact, adopted ones included; the field that found
+    each adopted one; and who holds the other unique values the contacts declare
+    (engine.resolve). ``listed``: the listing's contacts by the declared values they hold,
+    when it was read. What neither tells is looked up, in one batched round."""
+    if listed is None:  # the contacts found so far may hold another's declared values
+        listed = {
+            key: contact
+            for contact in found.values()
+            if contact is not None
+            for key in resolve.live_keys(contact)
+        }
+    holders, wanted = resolve.unresolved(declaration.contacts, found, listed, all_seen=all_seen)
+    if wanted:
+        log.debug("looking up %d more declared unique values", len(wanted))
+        looked = await _fetch_exactly(client, wanted, lambda _count: None)
+        holders.update((key, contact) for key, contact in looked.items() if contact is not None)
+    contacts, found_by = resolve.adopt(declaration.contacts, found, holders)
+    return contacts, found_by, holders
 
 
 def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], marker_key: str) -> int:
@@ -132,9 +168,9 @@ removed a plan later, but the walks are what the scan costs."""
 
 
 def _orphans(
-    listed: list[Contact], found: dict[ContactKey, Contact | None], marker_key: str
+    listed: list[Contact], declared: Iterable[Contact | None], marker_key: str
 ) -> tuple[Contact, ...]:
-    declared_ids = {int(contact["id"]) for contact in found.values() if contact is not None}
+    declared_ids = {int(contact["id"]) for contact in declared if contact is not None}
     orphans: dict[int, Contact] = {}
     for contact in listed:
         if (
@@ -147,24 +183,24 @@ def _orphans(
 
 
 async def _read_labels(
-    client: ContactsApi, declaration: Declaration, found: dict[ContactKey, Contact | None]
+    client: ContactsApi, declaration: Declaration, contacts: list[Contact | None]
 ) -> None:
     """Put each declared contact's labels on its live contact, where the target keeps
     them apart from the contact object (one request each, for those that declare labels)."""
     if not client.capabilities.writes_labels:
         return
-    wanted = {
-        contact.key
-        for contact in declaration.contacts
-        if "labels" in contact.fields and found.get(contact.key) is not None
-    }
+    wanted = [
+        index
+        for index, declared in enumerate(declaration.contacts)
+        if "labels" in declared.fields and contacts[index] is not None
+    ]
 
-    async def read(key: ContactKey) -> None:
-        contact = found[key]
+    async def read(index: int) -> None:
+        contact = contacts[index]
         if contact is not None:
-            found[key] = {**contact, "labels": await client.get_labels(int(contact["id"]))}
+            contacts[index] = {**contact, "labels": await client.get_labels(int(contact["id"]))}
 
-    await gather_bounded((read(key) for key in wanted), limit=client.concurrency * 2)
+    await gather_bounded((read(index) for index in wanted), limit=client.concurrency * 2)
 
 
 SLOWER = 1.25
@@ -286,10 +322,3 @@ async def read_contact(client: ContactsApi, key: ContactKey) -> Contact | None:
             return None
     (contact,) = await client.lookup([key])
     return contact
-
-
-def _live_state(
-    keys: list[ContactKey], found: dict[ContactKey, Contact | None], requests: int
-) -> LiveState:
-    log.debug("fetched %d declared contacts in %d requests", len(keys), requests)
-    return LiveState(contacts=tuple(found[key] for key in keys), requests=requests)

@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.engine import labels
+from reconciler.engine import labels, resolve
 from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
 from reconciler.engine.ownership import (
@@ -30,7 +30,6 @@ from reconciler.engine.ownership import (
     owned,
     removal_warnings,
 )
-from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS, comparable
 from reconciler.input.settings import Settings
 from reconciler.model import (
@@ -68,6 +67,7 @@ def make_plan(
     Raises PlanError listing every contact that can't be planned (one line each).
     """
     problems = _first_problems(declaration, live, settings, capabilities)
+    taken = resolve.Taken(declaration, live, problems)
     marker_key = settings.marker_key
     changes: list[Change] = []
     removals: list[Change] = []
@@ -75,7 +75,8 @@ def make_plan(
     unchanged = 0
     seen_ids: dict[int, DeclaredContact] = {}
     used_rules: set[int] = set()
-    for declared, contact in zip(declaration.contacts, live.contacts, strict=True):
+    found_by = live.found_by or (None,) * len(live.contacts)
+    for declared, contact, by in zip(declaration.contacts, live.contacts, found_by, strict=True):
         additive = (declared.labels_mode or settings.labels) == "additive"
         if declared.absent:
             outcome = absent_contact(declared, contact, settings, capabilities)
@@ -87,6 +88,8 @@ def make_plan(
                 notes.append(outcome)
             continue
         if contact is None:
+            if taken(declared, None, ()):
+                continue
             outcome = _create(declared, settings, capabilities, additive=additive)
             if isinstance(outcome, str):
                 problems.append(outcome)
@@ -103,6 +106,8 @@ def make_plan(
             continue
         seen_ids[live_id] = declared
         ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
+        if taken(declared, contact, ignored):
+            continue
         labeled = live.labeled is None or live_id in live.labeled
         change, said = _existing(
             declared, contact, ignored, settings, capabilities, additive=additive, labeled=labeled
@@ -111,11 +116,11 @@ def make_plan(
         if change is None:
             unchanged += 1
         else:
-            changes.append(change)
+            changes.append(replace(change, found_by=by) if by else change)
     orphans = orphan_changes(live.orphans, settings, capabilities, problems, live.labeled)
     changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
-        raise PlanError("\n".join(problems))
+        raise taken.error()
     return _finished(
         Plan(
             changes=tuple(changes),

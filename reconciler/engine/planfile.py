@@ -90,6 +90,8 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
     }
     if change.marker is not None:
         document["marker"] = change.marker
+    if change.found_by is not None:
+        document["found_by"] = change.found_by
     return document
 
 
@@ -189,6 +191,7 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
         operations=operations,
         id=change["id"],
         marker=change.get("marker"),
+        found_by=change.get("found_by"),
     )
 
 

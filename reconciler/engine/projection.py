@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
-from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, UNIQUE_FIELDS, comparable
 from reconciler.model import (
     ABSENT,
     JSON,
@@ -23,7 +23,7 @@ from reconciler.model import (
 
 class Projection:
     """What a listed contact is kept as: what plan reads of it, no more; and which
-    declared keys the kept contacts answer (``matched``).
+    declared keys and unique values the kept contacts answer (``matched``).
 
     Its id, the key fields, the scalars any file declares (``blocked`` too, for a
     removal), and of each attribute object the keys any file declares, with the ownership
@@ -37,14 +37,19 @@ class Projection:
 
     def __init__(self, declaration: Declaration, marker_key: str | None) -> None:
         self.marker_key = marker_key
-        scalars = {"id", "blocked", *KEY_FIELDS}
+        scalars = {"id", "blocked", *KEY_FIELDS}  # a declared phone_number is kept below
         keys: dict[str, set[str]] = {name: set() for name in ATTRIBUTE_OBJECTS}
-        # Per key field, its value to the first contact declaring it: a listed contact is
-        # looked up without making a ContactKey of each of its fields.
+        # Per unique field, each declared value to the first contact declaring it: a listed
+        # contact is looked up without making a ContactKey of each of its fields.
         self._declared: dict[str, dict[JSON, DeclaredContact]] = {"id": {}}
-        self._declared.update((name, {}) for name in KEY_FIELDS)
+        self._declared.update((name, {}) for name in UNIQUE_FIELDS)
         for declared in declaration.contacts:
-            self._declared[declared.key.field].setdefault(declared.key.value, declared)
+            if declared.id is not None:
+                self._declared["id"].setdefault(declared.id, declared)
+            for name in UNIQUE_FIELDS:
+                value = declared.fields.get(name)
+                if isinstance(value, str) and value:
+                    self._declared[name].setdefault(comparable(name, value), declared)
             for name, value in declared.fields.items():
                 if name in keys and isinstance(value, Mapping):
                     keys[name].update(value)
@@ -55,12 +60,14 @@ class Projection:
         self._scalars = tuple(scalars)
         self._keys = {name: frozenset(wanted) for name, wanted in keys.items()}
         self.matched: dict[ContactKey, Contact] = {}
-        """Each declared key a kept contact answers, to that contact (the latest seen)."""
+        """Each declared key a kept contact answers, to that contact (the latest seen); and
+        each other declared unique value, where the contact holding it isn't the one its
+        declared contact's key finds (a person known by another key, or a conflict)."""
 
     def __call__(self, contact: Contact) -> Contact:
         # The declared contacts it answers: their own keys are kept, not a copy a contact.
         answers = self._answers(contact)
-        declared = answers[0].fields if answers else {}
+        declared = answers[0][1].fields if answers else {}
         kept: dict[str, JSON] = {}
         for name in self._scalars:
             if name in contact:
@@ -80,23 +87,28 @@ class Projection:
                 )
             elif name in contact:
                 kept[name] = live
-        for answered in answers:
-            self.matched[answered.key] = kept
+        for key, answered in answers:
+            if key.field == answered.key.field or all(
+                other is not answered or mine.field != answered.key.field for mine, other in answers
+            ):
+                self.matched[key] = kept
         return kept
 
-    def _answers(self, contact: Contact) -> list[DeclaredContact]:
-        """The declared contacts that ``contact`` is, by id or by a key field's text (a
-        server's other value there finds nothing)."""
+    def _answers(self, contact: Contact) -> list[tuple[ContactKey, DeclaredContact]]:
+        """The declared values ``contact`` holds, and whose they are: by id or by a unique
+        field's text (a server's other value there finds nothing)."""
         found = []
-        by_id = self._declared["id"].get(contact.get("id"))
+        contact_id = contact.get("id")
+        by_id = self._declared["id"].get(contact_id)
         if by_id is not None:
-            found.append(by_id)
-        for name in KEY_FIELDS:
+            found.append((ContactKey("id", contact_id), by_id))  # type: ignore[arg-type]
+        for name in UNIQUE_FIELDS:
             value = contact.get(name)
             if value and isinstance(value, str):
-                declared = self._declared[name].get(comparable(name, value))
+                folded = comparable(name, value)
+                declared = self._declared[name].get(folded)
                 if declared is not None:
-                    found.append(declared)
+                    found.append((ContactKey(name, folded), declared))  # type: ignore[arg-type]
         return found
 
 

@@ -235,7 +235,7 @@ def changed(record: Mapping[str, JSON], changes: Mapping[str, JSON]) -> Record:
             result[key] = {**record[key], **value}  # a nested object is replaced whole
         elif key == "email":
             # LiveDesk stores a blank email as null (so the unique index allows many).
-            result[key] = value.lower() if value and value.strip() else None
+            result[key] = downcase(value) if value and value.strip() else None
         elif key == "avatar_url":
             if value:  # LiveDesk fetches the image and serves it as the new thumbnail
                 result[key] = value
@@ -243,6 +243,20 @@ def changed(record: Mapping[str, JSON], changes: Mapping[str, JSON]) -> Record:
         else:
             result[key] = value
     return result
+
+
+def downcase(text: str) -> str:
+    """Ruby's ``String#downcase``, which stores an email, as PostgreSQL's ``lower()`` compares
+    it: each character lower-cased on its own. Python's ``str.lower()`` also applies
+    Unicode's contextual Final_Sigma rule (a word-final capital sigma becomes U+03C2, where
+    the desk keeps U+03C3), so it is used only where no capital sigma is.
+
+    The sandbox's own, not the client's (reconciler.fields.fold_case): it plays the desk,
+    and a client that folded wrongly must meet the desk's fold here, not its own.
+    """
+    if "\u03a3" not in text:
+        return text.lower()
+    return "".join(char.lower() for char in text)
 
 
 def _thumbnail_for(avatar_url: str) -> str:

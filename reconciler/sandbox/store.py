@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
-from reconciler.sandbox.contacts import JSON, Record, is_listed, new_record
+from reconciler.sandbox.contacts import JSON, Record, downcase, is_listed, new_record
 from reconciler.sandbox.ties import Listing
 
 SORT_COLUMNS: dict[str, str] = {
@@ -85,7 +85,7 @@ _HAS_A_LABEL = (
     "EXISTS (SELECT 1 FROM json_each(contacts.data, '$.labels') WHERE lower(value) IN ({marks}))"
 )
 _FILTERED: dict[str, str] = {
-    "email": "email = lower(?)",  # stored lower-cased
+    "email": "email = ?",  # stored folded as Ruby folds, and so is the value (not SQLite's ASCII)
     "identifier": "lower(identifier) = lower(?)",
     "name": "name_key = lower(?)",
     "phone_number": "phone_number = ?",
@@ -172,7 +172,7 @@ class Store:
         if field not in {"email", "identifier", "phone_number"}:
             raise ValueError(f"no uniqueness on {field}")
         if field == "email":
-            value = value.lower()
+            value = downcase(value)
         with self._lock:
             row = self._db.execute(
                 f"SELECT 1 FROM contacts WHERE {field} = ? AND id IS NOT ? LIMIT 1",  # noqa: S608
@@ -238,7 +238,7 @@ class Store:
             pattern = f"%{query}%"
             matches = [f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED_COLUMNS]
             conditions.append(f"({' OR '.join(matches)})")
-            parameters.extend([pattern.lower()] * (len(_SEARCHED_COLUMNS) - 1) + [pattern])
+            parameters.extend([downcase(pattern)] * (len(_SEARCHED_COLUMNS) - 1) + [pattern])
         if labels:
             marks = ",".join(["lower(?)"] * len(labels))
             conditions.append(_HAS_A_LABEL.format(marks=marks))
@@ -247,7 +247,7 @@ class Store:
             terms = []
             for name, equal, value in group:
                 terms.append(_FILTERED[name] if equal else f"NOT ({_FILTERED[name]})")
-                parameters.append(value)
+                parameters.append(downcase(value) if name == "email" else value)
             conditions.append(f"({' AND '.join(terms)})")
         if len(filters) > 1:  # OR binds looser than AND, as in SQL
             grouped = conditions[-len(filters) :]
@@ -384,7 +384,7 @@ def _folded(value: JSON) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value)
-    return text.lower()
+    return downcase(text)
 
 
 def _row(record: Mapping[str, JSON]) -> tuple[JSON, ...]:

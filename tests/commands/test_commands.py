@@ -190,17 +190,18 @@ def test_a_fresh_saved_plan_is_applied_exactly(
 def test_one_failing_contact_does_not_stop_the_rest(
     sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A city over 255 characters, stored once, fails every later save of that contact:
+    # a refusal no plan can see coming (a uniqueness 422 is found at plan time).
     ids = seed(
         sandbox,
-        {"email": "taken@example.com"},
-        {"email": "one@example.com"},
+        {"email": "one@example.com", "additional_attributes": {"city": "x" * 300}},
         {"email": "two@example.com"},
     )
     files = write_contacts(
         tmp_path / "c",
         [
-            {"id": ids[1], "name": "One", "email": "taken@example.com"},  # 422: taken
-            {"id": ids[2], "name": "Two"},
+            {"id": ids[0], "name": "One"},  # 422: Location is too long
+            {"id": ids[1], "name": "Two"},
             {"identifier": "three", "name": "Three"},
         ],
     )
@@ -210,10 +211,10 @@ def test_one_failing_contact_does_not_stop_the_rest(
     assert code == 1
     failed = [line for line in out.splitlines() if "failed:" in line]
     assert len(failed) == 1
-    assert "Email has already been taken" in failed[0]
+    assert "Location is too long" in failed[0]
     assert "Apply complete: 1 created, 1 updated, 1 failed." in out
-    assert stored(sandbox, ids[2])["name"] == "Two"
-    assert stored(sandbox, ids[1])["email"] == "one@example.com"
+    assert stored(sandbox, ids[1])["name"] == "Two"
+    assert stored(sandbox, ids[0])["name"] == ""
 
 
 def test_threshold_refuses_and_force_passes(

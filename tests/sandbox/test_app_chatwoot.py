@@ -292,3 +292,25 @@ async def delete_twice(chatwoot: httpx.AsyncClient) -> None:
     assert (await chatwoot.delete(f"{PATH}/{offline['id']}")).status_code == 200
     assert (await chatwoot.delete(f"{PATH}/{offline['id']}")).status_code == 404
     assert (await chatwoot.get(f"{PATH}/{offline['id']}")).status_code == 404
+
+
+async def test_uniqueness_is_checked_on_update_with_rails_body(chatwoot: httpx.AsyncClient) -> None:
+    await create(chatwoot, email="a@example.com", identifier="a", phone_number="+4711111111")
+    other = await create(chatwoot, email="b@example.com")
+    response = await chatwoot.patch(
+        f"{PATH}/{other['id']}", json={"identifier": "a", "phone_number": "+4711111111"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "message": "Identifier has already been taken, Phone number has already been taken",
+        "attributes": ["identifier", "phone_number"],
+    }
+
+
+async def test_the_filter_finds_an_email_by_the_desks_fold(chatwoot: httpx.AsyncClient) -> None:
+    made = await create(chatwoot, email="\u03a3\u039f\u03a6\u0399\u0391\u03a3@example.gr")
+    response = await chatwoot.post(
+        f"{PATH}/filter",
+        json={"payload": [equal("email", "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c3@EXAMPLE.gr")]},
+    )
+    assert [contact["id"] for contact in response.json()["payload"]] == [made["id"]]

@@ -632,3 +632,37 @@ async def test_the_seed_pages_example_patch_changes_only_writable_fields(
     assert after["created_at"] == 1700000000
     assert "first_name" not in after and "last_name" not in after
     assert await fetch(client, seeded["id"]) == after
+
+
+async def test_every_unique_value_is_checked_on_update_as_on_create(
+    client: httpx.AsyncClient,
+) -> None:
+    await create(client, email="a@example.com", identifier="a", phone_number="+4711111111")
+    other = await create(client, email="b@example.com", identifier="b", phone_number="+4722222222")
+    for field, value, message in (
+        ("identifier", "a", "Identifier has already been taken"),
+        ("phone_number", "+4711111111", "Phone number has already been taken"),
+        ("email", "A@EXAMPLE.COM", "Email has already been taken"),
+    ):
+        response = await patch(client, other["id"], {field: value})
+        assert response.status_code == 422
+        assert response.json() == _unprocessable(message, field)
+    assert (await fetch(client, other["id"]))["identifier"] == "b"
+
+
+async def test_email_folds_case_as_ruby_does_not_as_python(client: httpx.AsyncClient) -> None:
+    # Ruby's downcase folds a word-final capital sigma to U+03C3; Python's lower() to U+03C2.
+    contact = await create(
+        client, email="\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3@example.gr"
+    )
+    assert contact["email"] == "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c3@example.gr"
+    response = await client.post(
+        PATH,
+        json={
+            "inbox_id": 1,
+            "email": "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c3@example.gr",
+        },
+    )
+    assert response.json() == _unprocessable("Email has already been taken", "email")
+    # The final form is another letter to the desk: another email.
+    await create(client, email="\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2@example.gr")
