@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_apply, bench_baselines, bench_cpu, bench_fetch, bench_scale
+from benchmarks import (
+    bench_apply,
+    bench_baselines,
+    bench_cpu,
+    bench_fetch,
+    bench_scale,
+    bench_versions,
+)
 from benchmarks.common import Context, Section, load_average, machine, say
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +45,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Context], Section]]] = {
     "apply": (
         "Apply: 1,000 updates under an unknown limit of 10, 50 or 200 a second",
         bench_apply.run,
+    ),
+    "versions": (
+        "Before and after: the side-by-side cases at an earlier revision and now",
+        bench_versions.run,
     ),
 }
 
@@ -59,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", metavar="DIR", help="keep generated data here (default: a temporary dir)"
     )
     parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="versions: the git revision to compare the working tree with (default: HEAD)",
+    )
+    parser.add_argument(
         "--baseline-contacts",
         type=int,
         metavar="N",
@@ -72,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="reconciler-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    context = Context(workdir.resolve(), args.quick, {"baseline_contacts": args.baseline_contacts})
+    context = Context(
+        workdir.resolve(),
+        args.quick,
+        {"baseline_contacts": args.baseline_contacts, "before": args.before},
+    )
     say(f"benchmarks {', '.join(names)} in {workdir} (load average {load_average()})")
     sections: dict[str, Section] = {}
     started = time.perf_counter()

@@ -44,6 +44,17 @@ class Field:
             return value if lowered == value else lowered  # no second copy of a million emails
         return value
 
+    def indexed(self, value: JSON) -> JSON:
+        """The value as the desk's unique index compares it (``unique`` fields): folded
+        where the field folds case, else exactly (no NFC: the index tells "é" from "e" and
+        U+0301 apart); None for a blank, which no contact holds."""
+        if value == "" or value is None:
+            return None
+        if self.folds_case and isinstance(value, str):
+            lowered = fold_case(value)
+            return value if lowered == value else lowered
+        return value
+
 
 def fold_case(text: str) -> str:
     """``text`` lower-cased as the desk folds it: Ruby's ``downcase`` stores it, PostgreSQL's
@@ -111,3 +122,10 @@ def comparable(name: str, value: JSON) -> JSON:
     """``value`` of the top-level field ``name`` as the server compares it."""
     field = BY_NAME.get(name)
     return value if field is None else field.comparable(value)
+
+
+def indexed(name: str, value: JSON) -> JSON:
+    """``value`` of the unique field ``name`` as the desk's unique index compares it: what
+    finds a contact, and what no two contacts may share. The fetch, the plan, the stale
+    check and the client's exact lookups all compare keys with it."""
+    return BY_NAME[name].indexed(value)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeAlias
 
-from reconciler.fields import KEY_FIELDS, UNIQUE_FIELDS, comparable
+from reconciler.fields import KEY_FIELDS, UNIQUE_FIELDS, indexed
 
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
@@ -62,7 +62,7 @@ class ContactKey(NamedTuple):
     """
 
     field: Literal["id", "identifier", "email", "phone_number"]
-    value: int | str  # email lower-cased as the desk folds it
+    value: int | str  # as the desk's unique index compares it (fields.indexed)
 
     def __str__(self) -> str:
         return f"{self.field} {self.value}"
@@ -96,7 +96,7 @@ class DeclaredContact:
     def unique_keys(self) -> tuple[ContactKey, ...]:
         """Every unique field's value the contact declares (not null), as compared."""
         return tuple(
-            ContactKey(name, comparable(name, value))  # type: ignore[arg-type]
+            ContactKey(name, indexed(name, value))  # type: ignore[arg-type]
             for name in UNIQUE_FIELDS
             if isinstance(value := self.fields.get(name), str) and value
         )
@@ -107,7 +107,7 @@ class DeclaredContact:
         for name in KEY_FIELDS:  # the schema requires an id or one of these
             value = self.fields.get(name)
             if value:
-                return ContactKey(name, comparable(name, value))  # type: ignore[arg-type]
+                return ContactKey(name, indexed(name, value))  # type: ignore[arg-type]
         raise AssertionError("a declared contact with neither an id nor a key field")
 
 

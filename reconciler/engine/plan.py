@@ -88,7 +88,7 @@ def make_plan(
                 notes.append(outcome)
             continue
         if contact is None:
-            if taken(declared, None, ()):
+            if declared.id is None and taken(declared, None, ()):  # a missing id is no create
                 continue
             outcome = _create(declared, settings, capabilities, additive=additive)
             if isinstance(outcome, str):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
-from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, UNIQUE_FIELDS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, UNIQUE_FIELDS, indexed
 from reconciler.model import (
     ABSENT,
     JSON,
@@ -49,7 +49,7 @@ class Projection:
             for name in UNIQUE_FIELDS:
                 value = declared.fields.get(name)
                 if isinstance(value, str) and value:
-                    self._declared[name].setdefault(comparable(name, value), declared)
+                    self._declared[name].setdefault(indexed(name, value), declared)
             for name, value in declared.fields.items():
                 if name in keys and isinstance(value, Mapping):
                     keys[name].update(value)
@@ -105,7 +105,7 @@ class Projection:
         for name in UNIQUE_FIELDS:
             value = contact.get(name)
             if value and isinstance(value, str):
-                folded = comparable(name, value)
+                folded = indexed(name, value)
                 declared = self._declared[name].get(folded)
                 if declared is not None:
                     found.append((ContactKey(name, folded), declared))  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
-from reconciler.fields import UNIQUE_FIELDS, comparable
+from reconciler.fields import UNIQUE_FIELDS, indexed
 from reconciler.model import Change, Contact, ContactKey, Declaration, DeclaredContact, LiveState
 
 
@@ -36,13 +36,13 @@ def live_keys(contact: Contact) -> list[ContactKey]:
     for name in UNIQUE_FIELDS:
         value = contact.get(name)
         if isinstance(value, str) and value:
-            keys.append(ContactKey(name, comparable(name, value)))  # type: ignore[arg-type]
+            keys.append(ContactKey(name, indexed(name, value)))  # type: ignore[arg-type]
     return keys
 
 
 def holds(contact: Contact, key: ContactKey) -> bool:
     value = contact.get(key.field)
-    return isinstance(value, str) and comparable(key.field, value) == key.value
+    return isinstance(value, str) and indexed(key.field, value) == key.value
 
 
 def unresolved(
@@ -169,7 +169,7 @@ def conflicts(
             other is not None
             and other is not declared
             and key.field in other.fields
-            and comparable(key.field, other.fields[key.field]) != key.value
+            and indexed(key.field, other.fields[key.field]) != key.value
         )
         found.append(Conflict(key, holder, other if gives_up else None))
     return found
@@ -215,7 +215,7 @@ def _named(contact: Contact, shown: Callable[[ContactKey], str]) -> str:
 def values_set(change: Change) -> list[ContactKey]:
     """The unique values ``change`` sets (not null), as the desk compares them."""
     return [
-        ContactKey(field.path, comparable(field.path, field.after))  # type: ignore[arg-type]
+        ContactKey(field.path, indexed(field.path, field.after))  # type: ignore[arg-type]
         for field in change.fields
         if field.path in UNIQUE_FIELDS and isinstance(field.after, str) and field.after
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.errors import InvalidResponseError
+from reconciler.fields import indexed
 from reconciler.model import JSON, Contact
 
 
@@ -84,12 +85,10 @@ def page_in(document: JSON, what: str, page: int) -> tuple[list[Contact], int]:
 
 
 def matches_exactly(contact: Contact, criteria: Mapping[str, str]) -> bool:
-    """Whether ``contact`` has every value of ``criteria`` (email case-insensitive)."""
+    """Whether ``contact`` has every value of ``criteria``, as the desk's unique index
+    compares them (email case-folded as the desk folds it, the others exactly)."""
     for name, wanted in criteria.items():
         value = contact.get(name)
-        if name == "email":
-            if not isinstance(value, str) or value.lower() != wanted.lower():
-                return False
-        elif value != wanted:
+        if not isinstance(value, str) or indexed(name, value) != indexed(name, wanted):
             return False
     return True
