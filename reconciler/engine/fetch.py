@@ -89,7 +89,12 @@ async def fetch_live(
     else:
         found = await _fetch_exactly(client, keys, advance)
     contacts, found_by, holders = await _resolve(
-        client, declaration, found, keep.matched if keep is not None else None, all_seen=all_seen
+        client,
+        declaration,
+        found,
+        keep.matched if keep is not None else None,
+        all_seen=all_seen,
+        marker_key=marker_key,
     )
     await _read_labels(client, declaration, contacts)
     labeled: frozenset[int] | None = None
@@ -130,11 +135,14 @@ async def _resolve(
     listed: Mapping[ContactKey, Contact] | None,
     *,
     all_seen: bool,
+    marker_key: str | None,
 ) -> tuple[list[Contact | None], list[str | None], dict[ContactKey, Contact]]:
     """Each declared contact's live contact, adopted ones included; the field that found
     each adopted one; and who holds the other unique values the contacts declare
     (engine.resolve). ``listed``: the listing's contacts by the declared values they hold,
-    when it was read. What neither tells is looked up, in one batched round."""
+    when it was read. What neither tells is looked up, in one batched round. A contact
+    with the ownership marker (``marker_key``) that another of a declared contact's values
+    finds is followed, its key changed, where no declared key finds it."""
     if listed is None:  # the contacts found so far may hold another's declared values
         listed = {
             key: contact
@@ -147,7 +155,11 @@ async def _resolve(
         log.debug("looking up %d more declared unique values", len(wanted))
         looked = await _fetch_exactly(client, wanted, lambda _count: None)
         holders.update((key, contact) for key, contact in looked.items() if contact is not None)
-    contacts, found_by = resolve.adopt(declaration.contacts, found, holders)
+
+    def managed(contact: Contact) -> bool:
+        return marker_key is not None and live_marker(contact, marker_key) is not None
+
+    contacts, found_by = resolve.adopt(declaration.contacts, found, holders, managed)
     return contacts, found_by, holders
 
 

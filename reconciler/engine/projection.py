@@ -58,6 +58,10 @@ class Projection:
         if marker_key is not None:
             keys["custom_attributes"].add(marker_key)
         self._scalars = tuple(scalars)
+        # The unique fields some file declares, each with its values' contacts.
+        self._unique = tuple(
+            (name, self._declared[name]) for name in UNIQUE_FIELDS if self._declared[name]
+        )
         self._keys = {name: frozenset(wanted) for name, wanted in keys.items()}
         self.matched: dict[ContactKey, Contact] = {}
         """Each declared key a kept contact answers, to that contact (the latest seen); and
@@ -67,7 +71,7 @@ class Projection:
     def __call__(self, contact: Contact) -> Contact:
         # The declared contacts it answers: their own keys are kept, not a copy a contact.
         answers = self._answers(contact)
-        declared = answers[0][1].fields if answers else {}
+        declared = answers[0][2].fields if answers else {}
         kept: dict[str, JSON] = {}
         for name in self._scalars:
             if name in contact:
@@ -87,28 +91,29 @@ class Projection:
                 )
             elif name in contact:
                 kept[name] = live
-        for key, answered in answers:
-            if key.field == answered.key.field or all(
-                other is not answered or mine.field != answered.key.field for mine, other in answers
-            ):
-                self.matched[key] = kept
+        keyed = [answered for field, _, answered in answers if field == answered.key.field]
+        for field, value, answered in answers:
+            if field == answered.key.field:
+                self.matched[answered.key] = kept
+            elif all(answered is not other for other in keyed):  # rare: see ``matched``
+                self.matched[ContactKey(field, value)] = kept  # type: ignore[arg-type]
         return kept
 
-    def _answers(self, contact: Contact) -> list[tuple[ContactKey, DeclaredContact]]:
+    def _answers(self, contact: Contact) -> list[tuple[str, JSON, DeclaredContact]]:
         """The declared values ``contact`` holds, and whose they are: by id or by a unique
         field's text (a server's other value there finds nothing)."""
         found = []
         contact_id = contact.get("id")
         by_id = self._declared["id"].get(contact_id)
         if by_id is not None:
-            found.append((ContactKey("id", contact_id), by_id))  # type: ignore[arg-type]
-        for name in UNIQUE_FIELDS:
+            found.append(("id", contact_id, by_id))
+        for name, declared_values in self._unique:
             value = contact.get(name)
             if value and isinstance(value, str):
                 folded = indexed(name, value)
-                declared = self._declared[name].get(folded)
+                declared = declared_values.get(folded)
                 if declared is not None:
-                    found.append((ContactKey(name, folded), declared))  # type: ignore[arg-type]
+                    found.append((name, folded, declared))
         return found
 
 

@@ -62,7 +62,12 @@ def unresolved(
         if declared.absent:
             continue  # removed only by what its own key finds
         contact = found[declared.key]
-        for key in declared.unique_keys():
+        fields = declared.fields
+        for name in UNIQUE_FIELDS:
+            value = fields.get(name)
+            if not value or (contact is not None and contact.get(name) == value):
+                continue  # the usual case, where the found contact holds it to the letter
+            key = ContactKey(name, indexed(name, value))  # type: ignore[arg-type]
             if key == declared.key or (contact is not None and holds(contact, key)):
                 continue
             holder = seen.get(key)
@@ -77,26 +82,35 @@ def adopt(
     declaration: Sequence[DeclaredContact],
     found: Mapping[ContactKey, Contact | None],
     holders: Mapping[ContactKey, Contact],
+    managed: Callable[[Contact], bool] = lambda _contact: False,
 ) -> tuple[list[Contact | None], list[str | None]]:
     """Each declared contact's live contact (its key's, else the one it adopts), and the
-    field that found an adopted one."""
+    field that found an adopted one. ``managed`` tells a contact reconciler manages: one
+    that no declared key finds any more is the same contact with a key changed in place."""
+    keyed = {int(contact["id"]) for contact in found.values() if contact is not None}
     contacts: list[Contact | None] = []
     found_by: list[str | None] = []
     for declared in declaration:
         contact = found[declared.key]
         by = None
         if contact is None and declared.id is None and not declared.absent:
-            contact, by = _adoptable(declared, holders)
+            contact, by = _adoptable(
+                declared, holders, lambda c: int(c["id"]) not in keyed and managed(c)
+            )
         contacts.append(contact)
         found_by.append(by)
     return contacts, found_by
 
 
 def _adoptable(
-    declared: DeclaredContact, holders: Mapping[ContactKey, Contact]
+    declared: DeclaredContact,
+    holders: Mapping[ContactKey, Contact],
+    moved: Callable[[Contact], bool],
 ) -> tuple[Contact | None, str | None]:
     """The one contact the declared values find, if each value it holds is the declared one
-    (the rest blank, for apply to set); else (None, None): a create, or a conflict."""
+    (the rest blank, for apply to set), or if it is ``moved``: a managed contact no declared
+    key finds, whose other key the files changed. Else (None, None): a create, or a
+    conflict."""
     candidates: dict[int, tuple[Contact, str]] = {}
     for key in declared.unique_keys():
         holder = holders.get(key)
@@ -107,7 +121,7 @@ def _adoptable(
     ((contact, by),) = candidates.values()
     for key in declared.unique_keys():
         value = contact.get(key.field)
-        if isinstance(value, str) and value and not holds(contact, key):
+        if isinstance(value, str) and value and not holds(contact, key) and not moved(contact):
             return None, None  # another identity by that field: not this person
     return contact, by
 

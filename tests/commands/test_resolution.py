@@ -7,6 +7,7 @@ Whatever apply would meet from the desk's uniqueness rules, plan says first."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +297,65 @@ def test_a_saved_update_is_stale_once_its_new_email_is_taken(
         f"id {mine}, identifier a (c/c.yaml:4): its email now belongs to contact id {taker}" in err
     )
     assert stored(sandbox, mine)["email"] == "a@example.com"
+
+
+# A key changed in place (ownership on: the contact is reconciler's) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "found_by"),
+    [
+        (
+            {"email": "old@example.com", "phone_number": "+14155550111", "name": "Ada"},
+            {"email": "new@example.com", "phone_number": "+14155550111", "name": "Ada"},
+            "phone_number",
+        ),
+        (
+            {"identifier": "u-1", "email": "ada@example.com", "name": "Ada"},
+            {"identifier": "U-1", "email": "ada@example.com", "name": "Ada"},
+            "email",
+        ),
+    ],
+    ids=["email", "identifier"],
+)
+def test_a_key_changed_in_place_is_an_update_never_a_removal_and_a_create(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+    before: dict[str, str],
+    after: dict[str, str],
+    found_by: str,
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    policy = "delete" if desk.name == "chatwoot" else "block"
+    (tmp_path / "reconciler.yaml").write_text(
+        desk.settings + f"removed: {policy}\n", encoding="utf-8"
+    )
+    seed(live_sandbox, *({"email": f"filler{n}@example.com"} for n in range(FILLERS)))
+    write_contacts(tmp_path / "c", [before])
+    code, out, err = run(capsys, "apply", "c", "--auto-approve")
+    assert code == 0, out + err
+    (created,) = re.findall(r"created \(id (\d+)\)", out)
+    count = store_of(live_sandbox).count()
+    write_contacts(tmp_path / "c", [after])
+
+    code, out, err = run(capsys, "plan", "c", "--detailed-exitcode")
+
+    assert code == 2, out + err
+    changed = next(name for name in after if after[name] != before.get(name))
+    key = "identifier" if "identifier" in after else "email"
+    named = after[key].lower() if key == "email" else after[key]
+    assert f"~ update id {created}, {key} {named}, found by {found_by} (" in out
+    assert f'~ {changed}: "{before[changed]}" -> "{after[changed]}"' in out
+    assert "Plan: 0 to create, 1 to update, 0 unchanged." in out
+    for removal in ("delete", "block", "release"):
+        assert removal not in out
+    code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert store_of(live_sandbox).count() == count
+    assert stored(live_sandbox, int(created))[changed] == after[changed]
+    assert stored(live_sandbox, int(created))["blocked"] is False
+    code, again, _ = run(capsys, "plan", "c", "--detailed-exitcode")
+    assert code == 0 and again.startswith("No changes."), again
