@@ -114,6 +114,10 @@ async def _apply_change(client: ContactsApi, change: Change, marker_key: str | N
             reason = await _still_managed(client, change, marker_key)
             if reason is not None:
                 return Outcome(change, "failed", contact_id, reason)
+        if change.action is Action.UPDATE and contact_id is not None:
+            reason = await _labels_added_since(client, change, contact_id)
+            if reason is not None:
+                return Outcome(change, "failed", contact_id, reason)
         for operation in change.operations:
             if operation.kind is OperationKind.CREATE:
                 written = await client.create_contact(operation.body)
@@ -204,6 +208,29 @@ async def _write_labels(client: ContactsApi, contact_id: int, operation: Operati
             return live
         wanted = [*live, *missing]
     return await client.set_labels(contact_id, wanted)
+
+
+async def _labels_added_since(client: ContactsApi, change: Change, contact_id: int) -> str | None:
+    """Why an exact labels write must not go: it would take off a label the plan didn't
+    show as taken off (someone added it since). Read right before anything is written, as
+    the labels of an exact write replace the contact's whole set."""
+    sent = next((o for o in change.operations if o.kind is OperationKind.SET_LABELS), None)
+    if sent is None:
+        return None
+    keeping = labels.folded(str(label) for label in sent.body.get(labels.FIELD) or [])
+    planned = labels.folded(
+        str(field.before)
+        for field in change.fields
+        if labels.is_label(field) and field.after is ABSENT
+    )
+    live = await client.get_labels(contact_id)
+    unplanned = [label for label in live if label.casefold() not in keeping | planned]
+    if not unplanned:
+        return None
+    return (
+        f"changed since the plan: labels {', '.join(map(repr, unplanned))} added since, which "
+        "the exact set would take off; nothing was written: run plan again"
+    )
 
 
 def _labels_not_kept(operation: Operation, stored: list[str]) -> list[str]:

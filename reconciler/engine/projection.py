@@ -91,11 +91,10 @@ class Projection:
                 )
             elif name in contact:
                 kept[name] = live
-        keyed = [answered for field, _, answered in answers if field == answered.key.field]
         for field, value, answered in answers:
             if field == answered.key.field:
                 self.matched[answered.key] = kept
-            elif all(answered is not other for other in keyed):  # rare: see ``matched``
+            elif not _holds_key(contact, answered.key):  # rare: see ``matched``
                 self.matched[ContactKey(field, value)] = kept  # type: ignore[arg-type]
         return kept
 
@@ -118,6 +117,14 @@ class Projection:
 
 
 _MISSING: JSON = ABSENT
+
+
+def _holds_key(contact: Contact, key: ContactKey) -> bool:
+    """Whether ``contact`` is the one ``key`` names (its id, or its value there)."""
+    value = contact.get(key.field)
+    return value == key.value or (
+        key.field != "id" and isinstance(value, str) and indexed(key.field, value) == key.value
+    )
 
 
 def _kept_object(

@@ -207,6 +207,8 @@ class Taken:
         self, declared: DeclaredContact, contact: Contact | None, ignored: Collection[str]
     ) -> bool:
         """Whether a value ``declared`` would set on ``contact`` (None: create) is another's."""
+        if not self._holders:
+            return False  # the usual plan: every declared value is its own contact's, or free
         found = conflicts(declared, contact, self._holders, self._declared_by_id, ignored)
         for conflict in found:
             line = conflict.line(declared, contact)
