@@ -143,6 +143,9 @@ class LiveState:
     # The live contact holding each unique value a declared contact would set, where one
     # does; a value not here is held by no contact but the declared one's own.
     holders: Mapping[ContactKey, Contact] = field(default_factory=dict)
+    # Of each contact plan may delete, its conversations (up to the target's
+    # ``conversations_shown``); read only where a delete is the policy.
+    conversations: Mapping[int, int] = field(default_factory=dict)
 
 
 class _Absent(enum.Enum):
@@ -225,11 +228,24 @@ class Change:
     id: int | None = None  # None for a create
     marker: str | None = None  # the ownership marker the change writes, if it writes one
     found_by: str | None = None  # the unique field that found the contact, not its key
+    # A delete: the conversations that go with it; a block: those that kept it from a delete
+    # (``more``: the desk lists no more than that many, and may have more).
+    conversations: int | None = None
+    more_conversations: bool = False
 
     @property
     def where(self) -> str:
         """Where the contact is declared, for people."""
         return "no longer in the files" if self.source is None else self.source.file_line
+
+    @property
+    def conversations_text(self) -> str:
+        """``3 conversations``, ``20 or more conversations``; "" where none were counted."""
+        if not self.conversations:
+            return ""
+        more = " or more" if self.more_conversations else ""
+        plural = "s" if self.conversations > 1 or more else ""
+        return f"{self.conversations}{more} conversation{plural}"
 
     @property
     def label(self) -> str:

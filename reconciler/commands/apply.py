@@ -68,7 +68,7 @@ def apply_command(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
                 )
-            applied = run(_apply(target, plan, shown, deadline))
+            applied = run(_apply(target, plan, shown, deadline, settings))
         return _summary(applied)
     declaration = read_declaration(paths)
     with open_target(settings, sandbox=sandbox) as target:
@@ -87,7 +87,7 @@ def apply_command(
                 print("Apply cancelled.")
                 return EXIT_ERROR
             deadline = Deadline(settings.deadline)  # the wait for "yes" is not the desk's
-        applied = run(_apply(target, plan, shown, deadline))
+        applied = run(_apply(target, plan, shown, deadline, settings))
     return _summary(applied)
 
 
@@ -126,7 +126,11 @@ async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
 
 
 async def _apply(
-    target: Target, plan: Plan, shown: Callable[[Change], Change], deadline: Deadline
+    target: Target,
+    plan: Plan,
+    shown: Callable[[Change], Change],
+    deadline: Deadline,
+    settings: Settings,
 ) -> Applied:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,7 +156,13 @@ async def _apply(
                     if outcome.status != "marked":  # counted in the summary, not listed
                         print(replace(outcome, change=shown(outcome.change)), flush=True)
 
-                outcomes = await apply_plan(client, plan, on_outcome=report, stop=stop)
+                outcomes = await apply_plan(
+                    client,
+                    plan,
+                    on_outcome=report,
+                    stop=stop,
+                    delete_with_conversations=settings.delete_with_conversations,
+                )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         timer.cancel()

@@ -86,6 +86,7 @@ async def _plan(target: Target, declaration: Declaration, settings: Settings) ->
                 marker_key=settings.marker_key,
                 scan=settings.marker_key is not None,
                 label=settings.marker_label_on(client.capabilities.writes_labels),
+                conversations=settings.removed == "delete",
             )
         capabilities = client.capabilities  # the server's own, once the session has asked it
     return make_plan(declaration, live, settings, capabilities, target=target.identity)

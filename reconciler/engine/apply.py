@@ -83,17 +83,20 @@ async def apply_plan(
     *,
     on_outcome: OutcomeCallback | None = None,
     stop: asyncio.Event | None = None,
+    delete_with_conversations: bool = False,
 ) -> tuple[Outcome, ...]:
     """The outcome of each change started, in plan order.
 
     Once ``stop`` is set no further change starts; those under way finish (a contact is
-    never left half-written by us), and the changes never started have no outcome.
+    never left half-written by us), and the changes never started have no outcome. A
+    contact is deleted only if it has no more conversations than the plan counted, and
+    none unless ``delete_with_conversations``.
     """
 
     async def apply_one(change: Change) -> Outcome | None:
         if stop is not None and stop.is_set():
             return None
-        outcome = await _apply_change(client, change, plan.marker_key)
+        outcome = await _apply_change(client, change, plan.marker_key, delete_with_conversations)
         if on_outcome is not None:
             on_outcome(outcome)
         return outcome
@@ -104,20 +107,17 @@ async def apply_plan(
     return tuple(outcome for outcome in outcomes if outcome is not None)
 
 
-async def _apply_change(client: ContactsApi, change: Change, marker_key: str | None) -> Outcome:
+async def _apply_change(
+    client: ContactsApi, change: Change, marker_key: str | None, delete_with_conversations: bool
+) -> Outcome:
     contact_id = change.id
     written: Contact | None = None
     stored_labels: list[str] | None = None
     unlabelled: list[str] = []  # labels a write sent that the answer doesn't show as sent
     try:
-        if change.action in (Action.RELEASE, *REMOVALS):
-            reason = await _still_managed(client, change, marker_key)
-            if reason is not None:
-                return Outcome(change, "failed", contact_id, reason)
-        if change.action is Action.UPDATE and contact_id is not None:
-            reason = await _labels_added_since(client, change, contact_id)
-            if reason is not None:
-                return Outcome(change, "failed", contact_id, reason)
+        reason = await _moved_since(client, change, marker_key, delete_with_conversations)
+        if reason is not None:
+            return Outcome(change, "failed", contact_id, reason)
         for operation in change.operations:
             if operation.kind is OperationKind.CREATE:
                 written = await client.create_contact(operation.body)
@@ -242,6 +242,21 @@ def _labels_not_kept(operation: Operation, stored: list[str]) -> list[str]:
     return [f"labels {label!r}" for label in sent if label.casefold() not in have]
 
 
+async def _moved_since(
+    client: ContactsApi, change: Change, marker_key: str | None, delete_with_conversations: bool
+) -> str | None:
+    """Why the change must not go, read right before it: what a person changed since the
+    plan that the change would undo or destroy."""
+    if change.action in (Action.RELEASE, *REMOVALS):
+        reason = await _still_managed(client, change, marker_key)
+        if reason is None and change.action is Action.DELETE:
+            reason = await _conversations_since(client, change, delete_with_conversations)
+        return reason
+    if change.action is Action.UPDATE and change.id is not None:
+        return await _labels_added_since(client, change, change.id)
+    return None
+
+
 async def _still_managed(client: ContactsApi, change: Change, marker_key: str | None) -> str | None:
     """Why a release or removal must not go ahead, read right before it: the contact is
     gone, or its ownership marker is no longer the one the plan saw (someone released it)."""
@@ -252,6 +267,22 @@ async def _still_managed(client: ContactsApi, change: Change, marker_key: str | 
     except NotFoundError:
         return "no longer exists"
     return marker_moved(live, change, marker_key)
+
+
+async def _conversations_since(
+    client: ContactsApi, change: Change, delete_with_conversations: bool
+) -> str | None:
+    """Why a delete must not go: the contact has conversations the plan didn't count (or
+    any, where the settings keep contacts with conversations), read right before it."""
+    if change.id is None or not client.capabilities.conversations_shown:
+        return None
+    count = await client.count_conversations(change.id)
+    if count > (change.conversations or 0) or (count and not delete_with_conversations):
+        return (
+            f"not deleted: it has {count} conversation(s) now, which a delete destroys with "
+            f"it, and the plan counted {change.conversations or 0}; run plan again"
+        )
+    return None
 
 
 def marker_moved(live: Contact, change: Change, marker_key: str) -> str | None:

@@ -45,6 +45,7 @@ async def fetch_live(
     marker_key: str | None = None,
     scan: bool = False,
     label: str | None = None,
+    conversations: bool = False,
 ) -> LiveState:
     """The live contact of each declared one; with ``marker_key``, also the listed
     contacts that carry the ownership marker and that none of them is (the orphans).
@@ -56,6 +57,8 @@ async def fetch_live(
     while some declared contact has the marker but not the label (until an apply has
     labelled them all). Where the whole listing is the cheaper way anyway, it is the scan,
     and which contacts have the label stays unknown (None): none is labelled then.
+    With ``conversations`` (a delete is the policy), the conversations of each contact a
+    plan may delete (the orphans, and the declared ``absent: true``) are counted.
     """
     keys = [contact.key for contact in declaration.contacts]
     advance = on_progress or (lambda _count: None)
@@ -114,6 +117,10 @@ async def fetch_live(
             read_all = True
         listed += with_label
     orphans = () if marker_key is None else _orphans(listed, contacts, marker_key)
+    counted: dict[int, int] = {}
+    if conversations and client.capabilities.conversations_shown:
+        doomed = [*orphans, *_absent(declaration, contacts)]
+        counted = await _count_conversations(client, doomed)
     requests = client.request_count - requests_before
     log.debug("fetched %d declared contacts in %d requests", len(keys), requests)
     return LiveState(
@@ -125,7 +132,26 @@ async def fetch_live(
         labeled=labeled,
         found_by=tuple(found_by),
         holders=holders,
+        conversations=counted,
     )
+
+
+def _absent(declaration: Declaration, contacts: list[Contact | None]) -> list[Contact]:
+    return [
+        contact
+        for declared, contact in zip(declaration.contacts, contacts, strict=True)
+        if declared.absent and contact is not None
+    ]
+
+
+async def _count_conversations(client: ContactsApi, contacts: list[Contact]) -> dict[int, int]:
+    """Each contact's conversations: one request a contact (removals are few)."""
+    ids = list(dict.fromkeys(int(contact["id"]) for contact in contacts))
+    counts = await gather_bounded(
+        (client.count_conversations(contact_id) for contact_id in ids),
+        limit=client.concurrency * 2,
+    )
+    return dict(zip(ids, counts, strict=True))
 
 
 async def _resolve(

@@ -34,6 +34,7 @@ from reconciler.model import (
     Declaration,
     DeclaredContact,
     FieldChange,
+    LiveState,
     Operation,
     OperationKind,
     Plan,
@@ -180,15 +181,20 @@ def release_operation(marker_key: str, capabilities: Capabilities) -> Operation:
 
 def removal(
     contact: Contact,
-    policy: str,
-    marker_key: str,
+    settings: Settings,
     capabilities: Capabilities,
     declared: DeclaredContact | None = None,
     *,
     label: str | None = None,
-) -> Change | None:
-    """The change that removes (or releases) a managed contact as ``policy`` says; None
-    when it is so already (blocked). A release takes off the marker's ``label`` too."""
+    conversations: int | None = None,
+) -> Change | str | None:
+    """The change that removes (or releases) a managed contact as ``removed:`` says; None
+    when it is so already (blocked); a note when it is left as it is. A release takes off
+    the marker's ``label`` too. A contact with ``conversations`` is blocked, not deleted,
+    unless the settings say a delete may take them too."""
+    marker_key = settings.marker_key
+    if marker_key is None:
+        raise AssertionError("a removal with ownership off")
     contact_id = int(contact["id"])
 
     def change(action: Action, fields: tuple[FieldChange, ...], *operations: Operation) -> Change:
@@ -200,12 +206,25 @@ def removal(
             operations=operations,
             id=contact_id,
             marker=str(marker_text(contact, marker_key)),  # must still be there at apply
+            conversations=conversations if action in (Action.DELETE, Action.BLOCK) else None,
+            more_conversations=bool(conversations)
+            and conversations == capabilities.conversations_shown,
         )
 
+    policy = settings.removed
     if policy == "delete":
-        return change(Action.DELETE, (), Operation(OperationKind.DELETE, {}))
+        if not conversations or settings.delete_with_conversations:
+            return change(Action.DELETE, (), Operation(OperationKind.DELETE, {}))
+        policy = "block"  # a delete would destroy its conversations with it
     if policy == "block":
         if contact.get("blocked") is True:
+            if policy != settings.removed:
+                where = "no longer in the files" if declared is None else declared.source.file_line
+                return (
+                    f"id {contact_id} ({where}) is not deleted: it has conversations, which a "
+                    "delete destroys with it, and it is blocked already "
+                    "(`delete_with_conversations: true` deletes such contacts)"
+                )
             return None
         blocked = FieldChange("blocked", contact.get("blocked", ABSENT), True)
         return change(Action.BLOCK, (blocked,), Operation(OperationKind.UPDATE, {"blocked": True}))
@@ -220,6 +239,7 @@ def absent_contact(
     contact: Contact | None,
     settings: Settings,
     capabilities: Capabilities,
+    conversations: Mapping[int, int],
 ) -> Change | str | None:
     """What ``absent: true`` does: a removal, a note saying why nothing happens (str), or
     None when the contact is gone already."""
@@ -237,7 +257,8 @@ def absent_contact(
             f"{where}: absent: true, but `removed: keep` in reconciler.yaml keeps removed "
             "contacts: set `removed: block` or `removed: delete` to remove it"
         )
-    return removal(contact, settings.removed, marker_key, capabilities, declared)
+    counted = conversations.get(int(contact["id"]))
+    return removal(contact, settings, capabilities, declared, conversations=counted)
 
 
 @dataclass
@@ -246,17 +267,15 @@ class Orphans:
 
     removals: list[Change] = field(default_factory=list)
     releases: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def orphan_changes(
-    orphans: tuple[Contact, ...],
-    settings: Settings,
-    capabilities: Capabilities,
-    problems: list[str],
-    labeled: frozenset[int] | None = None,
+    live: LiveState, settings: Settings, capabilities: Capabilities, problems: list[str]
 ) -> Orphans:
-    """The removals and releases of ``orphans``; a release takes the marker's label off
-    those ``labeled`` (ids) holds."""
+    """The removals and releases of the live state's orphans; a release takes the marker's
+    label off those it knows have it, and a delete weighs their conversations."""
+    orphans, labeled, conversations = live.orphans, live.labeled, live.conversations
     marker_key = settings.marker_key
     found = Orphans()
     if marker_key is None:
@@ -269,10 +288,17 @@ def orphan_changes(
     for contact in sorted(owned, key=lambda contact: int(contact["id"])):
         contact_id = int(contact["id"])
         with_label = label if labeled is not None and contact_id in labeled else None
-        change = removal(contact, settings.removed, marker_key, capabilities, label=with_label)
-        if change is None:
-            continue
-        (found.releases if change.action is Action.RELEASE else found.removals).append(change)
+        change = removal(
+            contact,
+            settings,
+            capabilities,
+            label=with_label,
+            conversations=conversations.get(contact_id),
+        )
+        if isinstance(change, str):
+            found.notes.append(change)
+        elif change is not None:
+            (found.releases if change.action is Action.RELEASE else found.removals).append(change)
     return found
 
 

@@ -79,7 +79,7 @@ def make_plan(
     for declared, contact, by in zip(declaration.contacts, live.contacts, found_by, strict=True):
         additive = (declared.labels_mode or settings.labels) == "additive"
         if declared.absent:
-            outcome = absent_contact(declared, contact, settings, capabilities)
+            outcome = absent_contact(declared, contact, settings, capabilities, live.conversations)
             if isinstance(outcome, Change):
                 removals.append(outcome)
             elif outcome is None:
@@ -117,7 +117,7 @@ def make_plan(
             unchanged += 1
         else:
             changes.append(replace(change, found_by=by) if by else change)
-    orphans = orphan_changes(live.orphans, settings, capabilities, problems, live.labeled)
+    orphans = orphan_changes(live, settings, capabilities, problems)
     changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
         raise taken.error()
@@ -132,7 +132,7 @@ def make_plan(
         ),
         settings,
         used_rules,
-        notes,
+        [*notes, *orphans.notes],
     )
 
 

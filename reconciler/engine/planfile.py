@@ -92,6 +92,10 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
         document["marker"] = change.marker
     if change.found_by is not None:
         document["found_by"] = change.found_by
+    if change.conversations is not None:
+        document["conversations"] = change.conversations
+        if change.more_conversations:
+            document["more_conversations"] = True
     return document
 
 
@@ -192,6 +196,8 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
         id=change["id"],
         marker=change.get("marker"),
         found_by=change.get("found_by"),
+        conversations=change.get("conversations"),
+        more_conversations=change.get("more_conversations", False),
     )
 
 

@@ -58,6 +58,7 @@ class Settings:
     marker_label: bool = True  # where labels can be written, the marker is also a label
     removed: str = "keep"  # a managed contact no file declares: keep, block or delete
     max_removals: int = 5  # contacts one apply may remove without --force
+    delete_with_conversations: bool = False  # else one with conversations is blocked instead
     source: str | None = field(default=None, compare=False)  # the file read; None: defaults
 
     @property
@@ -156,6 +157,7 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
         marker_label=bool(values["marker_label"]),
         removed=values["removed"],
         max_removals=int(values["max_removals"]),
+        delete_with_conversations=bool(values["delete_with_conversations"]),
     )
 
 

@@ -140,7 +140,13 @@ def _change_lines(change: Change) -> Iterator[tuple[str, str]]:
 
 def _header(change: Change) -> str:
     who = _printable(change.label)
-    return f"{change.action.value} {who} ({_printable(change.where)})"
+    header = f"{change.action.value} {who} ({_printable(change.where)})"
+    conversations = change.conversations_text
+    if conversations and change.action is Action.DELETE:
+        header += f", and its {conversations}"
+    elif conversations:
+        header += f": not deleted, for its {conversations} (delete_with_conversations)"
+    return header
 
 
 def _field_line(field: FieldChange) -> tuple[str, str]:

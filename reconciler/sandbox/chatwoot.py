@@ -24,6 +24,8 @@ from reconciler.sandbox.store import Conditions, Store
 PREFIX = "/api/v1/accounts/{account_id}/contacts"
 PROFILE_PATH = "/api/v1/profile"
 VERSION_PATH = "/api"
+CONVERSATIONS_LISTED = 20
+"""A contact's conversations Chatwoot lists (the latest): a delete destroys every one."""
 BLOCKED_SINCE = (3, 7, 0)
 """The first release whose contacts have ``blocked`` (chatwoot/chatwoot#8922)."""
 
@@ -240,6 +242,7 @@ class ChatwootEndpoints(ContactsEndpoints):
             *super().routes(path),
             Route(one, guarded(self.delete), methods=["DELETE"]),
             Route(one + "/labels", guarded(self.labels), methods=["GET", "POST"]),
+            Route(one + "/conversations", guarded(self.conversations), methods=["GET"]),
             Route(
                 one + "/destroy_custom_attributes",
                 guarded(self.destroy_custom_attributes),
@@ -277,6 +280,23 @@ class ChatwootEndpoints(ContactsEndpoints):
             record = {**record, "labels": label_list(body.get("labels"))}
             self._store.replace(record)
         return json_response({"payload": record["labels"]})
+
+    async def conversations(self, request: Request) -> Response:
+        """The contact's conversations, the latest first, at most 20
+        (``contacts/conversations_controller``: ``order(last_activity_at: :desc).limit(20)``)."""
+        record = self._contact_or_none(request)
+        if record is None:
+            return not_found()
+        listed = sorted(
+            record.get("conversations") or [],
+            key=lambda item: int(item.get("last_activity_at") or 0),
+            reverse=True,
+        )
+        payload = [
+            {"inbox_id": INBOX["id"], "status": "open", **item, "contact_id": record["id"]}
+            for item in listed[:CONVERSATIONS_LISTED]
+        ]
+        return json_response({"payload": payload})
 
     async def destroy_custom_attributes(self, request: Request) -> Response:
         record = self._contact_or_none(request)

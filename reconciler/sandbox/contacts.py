@@ -125,6 +125,7 @@ _SEED_TYPES: dict[str, tuple[type, ...]] = {
     "created_at": (int,),
     "labels": (list,),
     "contact_inboxes": (list,),
+    "conversations": (list,),
 }
 
 
@@ -156,6 +157,8 @@ def new_record(fields: Mapping[str, JSON], *, now: int | None = None) -> Record:
         "created_at": fields.get("created_at") or (int(time.time()) if now is None else now),
         "labels": [str(label) for label in fields.get("labels") or ()],
         "contact_inboxes": list(fields.get("contact_inboxes") or ()),
+        # Seeded only ({"id", "status", "last_activity_at"}): a delete destroys them with it.
+        "conversations": list(fields.get("conversations") or ()),
     }
     return changed(record, {key: fields[key] for key in ("email", "avatar_url") if key in fields})
 

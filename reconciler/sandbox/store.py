@@ -338,6 +338,8 @@ class Store:
                 for column, value, old in zip(_COLUMNS, row, before, strict=True)
                 if value != old
             ]
+            if not changed:  # the same labels again, absent keys destroyed: a 200 as ever
+                return stored
             assignments = ",".join(f"{column} = ?" for column, _ in changed)
             self._db.execute(
                 f"UPDATE contacts SET {assignments} WHERE id = ?",  # noqa: S608

@@ -32,6 +32,7 @@ class Capabilities:
     writes_labels: bool = False  # reads and replaces a contact's labels
     removes_attributes: bool = False  # deletes custom_attributes keys (else null is all)
     deletes: bool = False  # deletes a contact
+    conversations_shown: int = 0  # a contact's conversations it lists, at most; 0: none
     unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
 
     def why_unsupported(self, field: str) -> str | None:
@@ -133,6 +134,11 @@ class ContactsApi(Protocol):
 
     async def remove_attributes(self, contact_id: int, keys: Sequence[str]) -> Contact:
         """Delete these custom_attributes keys (``removes_attributes`` only)."""
+        ...
+
+    async def count_conversations(self, contact_id: int) -> int:
+        """How many conversations the contact has, up to ``conversations_shown``
+        (``conversations_shown`` only): what a delete would destroy with it."""
         ...
 
     async def delete_contact(self, contact_id: int) -> None:

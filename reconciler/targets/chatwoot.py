@@ -38,7 +38,7 @@ from reconciler.targets.contacts_client import (
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
 from reconciler.targets.http.ratelimit import AdaptivePace, RateLimiter
-from reconciler.targets.shapes import contact_in, labels_in, matches_exactly
+from reconciler.targets.shapes import contact_in, conversations_in, labels_in, matches_exactly
 
 __all__ = ["CAPABILITIES", "Chatwoot", "ChatwootClient", "Token", "capabilities_for"]
 
@@ -51,6 +51,9 @@ PAGE_SIZE = 15  # RESULTS_PER_PAGE in Chatwoot's contacts controller
 KEYS_PER_FILTER = PAGE_SIZE
 """Keys one filter request looks for: their matches fit on one page, where no tie can hide
 one (a page past the first is ordered arbitrarily, as the listing is)."""
+CONVERSATIONS_SHOWN = 20
+"""A contact's conversations Chatwoot lists, the latest first (``limit(20)``): a delete
+destroys them all, however many there are past these."""
 SEARCH_PER_MINUTE = 100
 """Chatwoot's rack-attack limit on /contacts/search, per account, on fixed minutes."""
 RATE_WINDOW = 60.0
@@ -65,6 +68,7 @@ CAPABILITIES = Capabilities(
     writes_labels=True,
     removes_attributes=True,  # custom_attributes only: destroy_custom_attributes
     deletes=True,  # an administrator's token
+    conversations_shown=CONVERSATIONS_SHOWN,
 )
 FEATURES: tuple[tuple[str, tuple[int, int, int]], ...] = (
     # Contacts gained `blocked` in chatwoot/chatwoot#8922 (February 2024), first released
@@ -313,6 +317,11 @@ class ChatwootClient(ContactsClient):
     async def delete_contact(self, contact_id: int) -> None:
         path = f"{self.contacts_path}/{int(contact_id)}"
         await self._session.call("DELETE", path)
+
+    async def count_conversations(self, contact_id: int) -> int:
+        path = f"{self.contacts_path}/{int(contact_id)}/conversations"
+        document = await self._session.call("GET", path)
+        return len(conversations_in(document, self._what(f"GET {path}")))
 
     # Search: its own path and its own limit
 

@@ -206,6 +206,9 @@ class ContactsClient:
     async def delete_contact(self, contact_id: int) -> None:
         raise AssertionError(f"{self._session.service} can't delete a contact")
 
+    async def count_conversations(self, contact_id: int) -> int:
+        raise AssertionError(f"{self._session.service} lists no conversations of a contact")
+
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"
         return contact_in(

@@ -54,6 +54,14 @@ def labels_in(document: JSON, what: str) -> list[str]:
     return payload
 
 
+def conversations_in(document: JSON, what: str) -> list[JSON]:
+    """The conversations of a contact's conversations answer: ``{"payload": [...]}``."""
+    payload = _payload(document, what)
+    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+        raise _invalid(what, "payload is not a list of conversations")
+    return payload
+
+
 def _whole_number(value: JSON) -> int | None:
     """An int, or a string of digits (``current_page`` echoes the raw parameter)."""
     if isinstance(value, bool):

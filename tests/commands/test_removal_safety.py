@@ -96,3 +96,113 @@ def test_a_planned_removal_of_a_label_still_goes(
     code, out, err = run(capsys, "apply", "c", "--auto-approve")
     assert code == 0, out + err
     assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "vip"]
+
+
+# A delete takes the contact's conversations with it ----------------------------------------
+
+
+def managed_pair(
+    sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str
+) -> tuple[int, int]:
+    """Ada and Bob, created and marked by an apply; then the files keep Ada alone."""
+    (tmp_path / "reconciler.yaml").write_text(CHATWOOT.settings + settings, encoding="utf-8")
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])
+    code, out, err = run(capsys, "apply", "c", "--auto-approve")
+    assert code == 0, out + err
+    ada, bob = (
+        int(store_of(sandbox).page(1, 15, query=name)[1][0]["id"]) for name in ("ada", "bob")
+    )
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    return ada, bob
+
+
+def talk(sandbox: RunningSandbox, contact_id: int, count: int) -> None:
+    """``count`` conversations with the contact, as the widget makes them."""
+    record = stored(sandbox, contact_id)
+    conversations = [{"id": n, "last_activity_at": 1_700_000_000 + n} for n in range(count)]
+    store_of(sandbox).replace({**record, "conversations": conversations})
+
+
+def test_a_contact_with_conversations_is_blocked_not_deleted_by_default(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, bob = managed_pair(chatwoot, tmp_path, capsys, "removed: delete\n")
+    talk(chatwoot, bob, 3)
+
+    code, out, _ = run(capsys, "plan", "c")
+
+    assert code == 0
+    assert (
+        f"- block id {bob}, identifier bob (no longer in the files): not deleted, for its 3 "
+        "conversations (delete_with_conversations)"
+    ) in out
+    assert "- delete" not in out
+    code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert stored(chatwoot, bob)["blocked"] is True
+    assert len(stored(chatwoot, bob)["conversations"]) == 3
+    # Blocked already: nothing more to do, and the plan says why it stays.
+    code, out, _ = run(capsys, "plan", "c")
+    assert f"id {bob} (no longer in the files) is not deleted: it has conversations" in out
+
+
+def test_the_plan_counts_what_a_delete_destroys_when_the_settings_allow_it(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = "removed: delete\ndelete_with_conversations: true\n"
+    _, bob = managed_pair(chatwoot, tmp_path, capsys, settings)
+    talk(chatwoot, bob, 25)
+
+    code, out, _ = run(capsys, "plan", "c")
+
+    assert code == 0
+    assert (
+        f"- delete id {bob}, identifier bob (no longer in the files), and its 20 or more "
+        "conversations"
+    ) in out
+    code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert store_of(chatwoot).get(bob) is None
+
+
+def test_a_contact_without_conversations_is_deleted_as_before(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, bob = managed_pair(chatwoot, tmp_path, capsys, "removed: delete\n")
+    code, out, _ = run(capsys, "plan", "c")
+    assert f"- delete id {bob}, identifier bob (no longer in the files)\n" in out
+    code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert store_of(chatwoot).get(bob) is None
+
+
+def test_a_conversation_since_the_plan_stops_the_delete(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, bob = managed_pair(chatwoot, tmp_path, capsys, "removed: delete\n")
+    plan_file = str(tmp_path / "plan.json")
+    assert run(capsys, "plan", "c", "--out", plan_file)[0] == 0
+    talk(chatwoot, bob, 1)  # Bob writes in before the apply
+
+    code, out, _ = run(capsys, "apply", "--plan", plan_file, "--allow-removal")
+
+    assert code == 1
+    assert (
+        "failed: not deleted: it has 1 conversation(s) now, which a delete destroys with it, "
+        "and the plan counted 0"
+    ) in out
+    assert store_of(chatwoot).get(bob) is not None
+
+
+def test_absent_true_with_conversations_is_blocked_not_deleted(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, bob = managed_pair(chatwoot, tmp_path, capsys, "removed: delete\n")
+    talk(chatwoot, bob, 2)
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob", "absent": True}])
+    code, out, _ = run(capsys, "plan", "c")
+    assert code == 0
+    assert (
+        f"- block id {bob}, identifier bob (c/c.yaml:5): not deleted, for its 2 conversations"
+        in out
+    )

@@ -314,3 +314,36 @@ async def test_the_filter_finds_an_email_by_the_desks_fold(chatwoot: httpx.Async
         json={"payload": [equal("email", "\u03c3\u03bf\u03c6\u03b9\u03b1\u03c3@EXAMPLE.gr")]},
     )
     assert [contact["id"] for contact in response.json()["payload"]] == [made["id"]]
+
+
+async def test_a_contacts_conversations_are_the_latest_twenty(
+    chatwoot: httpx.AsyncClient, sandbox_options: SandboxOptions
+) -> None:
+    made = await create(chatwoot, email="talks@example.com")
+    app = create_app(sandbox_options)  # the same database: seed its conversations there
+    store = app.state.store
+    record = store.get(made["id"])
+    conversations = [{"id": n, "last_activity_at": 1_700_000_000 + n} for n in range(25)]
+    store.replace({**record, "conversations": conversations})
+    store.close()
+
+    response = await chatwoot.get(f"{PATH}/{made['id']}/conversations")
+
+    assert response.status_code == 200
+    listed = response.json()["payload"]
+    assert [item["id"] for item in listed] == list(range(24, 4, -1))
+    assert {item["contact_id"] for item in listed} == {made["id"]}
+    assert (await chatwoot.get(f"{PATH}/999999/conversations")).status_code == 404
+
+
+async def test_a_write_that_changes_nothing_is_a_200(chatwoot: httpx.AsyncClient) -> None:
+    made = await create(chatwoot, email="same@example.com", custom_attributes={"a": 1})
+    labels = f"{PATH}/{made['id']}/labels"
+    assert (await chatwoot.post(labels, json={"labels": ["vip"]})).status_code == 200
+    again = await chatwoot.post(labels, json={"labels": ["vip"]})
+    assert (again.status_code, again.json()) == (200, {"payload": ["vip"]})
+    destroyed = await chatwoot.post(
+        f"{PATH}/{made['id']}/destroy_custom_attributes", json={"custom_attributes": ["absent"]}
+    )
+    assert destroyed.status_code == 200
+    assert destroyed.json()["payload"]["custom_attributes"] == {"a": 1}
