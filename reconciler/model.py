@@ -120,11 +120,44 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """The part of the repository a plan reads: the files it read and the directories it
+    was given, each by its path from the repository's root ("" is the root itself).
+
+    A managed contact's ownership marker names the file that declared it, so a plan over
+    part of the tree releases or removes only contacts whose file it covers: one it read,
+    or one (deleted since) under a directory it was given. A marker that names no file
+    (written before markers named one) is covered by a plan of the whole repository alone.
+    """
+
+    files: Mapping[str, str]  # each file read, as given -> its path from the root
+    directories: frozenset[str] = frozenset()
+
+    def covers(self, file: str | None) -> bool:
+        if "" in self.directories:
+            return True
+        if file is None:
+            return False
+        return file in self.files.values() or any(
+            file.startswith(directory + "/") for directory in self.directories
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Declaration:
     """Every declared contact of every file, in file order then document order."""
 
     contacts: tuple[DeclaredContact, ...]
     sources: tuple[SourceFile, ...] = ()
+    scope: Scope | None = None  # None: the whole repository, and markers name no file
+
+    def file_of(self, declared: DeclaredContact) -> str | None:
+        """The file that declares ``declared``, from the repository's root; None: unknown."""
+        return None if self.scope is None else self.scope.files.get(declared.source.file)
+
+    def covers(self, file: str | None) -> bool:
+        """Whether a contact whose marker names ``file`` is this plan's to release or remove."""
+        return self.scope is None or self.scope.covers(file)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,11 @@ from datetime import UTC, datetime
 from reconciler.engine import labels, resolve
 from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
-from reconciler.engine.ownership import (
-    Marker,
+from reconciler.engine.ownership import Marker, declaring_the_marker, owned
+from reconciler.engine.removal import (
     absent_contact,
     cant_delete,
-    declaring_the_marker,
     orphan_changes,
-    owned,
     removal_warnings,
 )
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS, comparable
@@ -90,7 +88,13 @@ def make_plan(
         if contact is None:
             if declared.id is None and taken(declared, None, ()):  # a missing id is no create
                 continue
-            outcome = _create(declared, settings, capabilities, additive=additive)
+            outcome = _create(
+                declared,
+                settings,
+                capabilities,
+                additive=additive,
+                file=declaration.file_of(declared),
+            )
             if isinstance(outcome, str):
                 problems.append(outcome)
             else:
@@ -110,14 +114,23 @@ def make_plan(
             continue
         labeled = live.labeled is None or live_id in live.labeled
         change, said = _existing(
-            declared, contact, ignored, settings, capabilities, additive=additive, labeled=labeled
+            declared,
+            contact,
+            ignored,
+            settings,
+            capabilities,
+            additive=additive,
+            labeled=labeled,
+            file=declaration.file_of(declared),
         )
         notes.extend(said)
         if change is None:
             unchanged += 1
         else:
             changes.append(replace(change, found_by=by) if by else change)
-    orphans = orphan_changes(live, settings, capabilities, problems)
+    orphans = orphan_changes(
+        live, settings, capabilities, problems, declaration=declaration, changes=changes
+    )
     changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
         raise taken.error()
@@ -179,6 +192,7 @@ def _existing(
     *,
     additive: bool,
     labeled: bool = True,
+    file: str | None = None,
 ) -> tuple[Change | None, tuple[str, ...]]:
     """What makes a contact the desk has match its declaration: its fields, its
     ownership marker (and its label, unless ``labeled`` already) and dropped keys, its
@@ -186,7 +200,13 @@ def _existing(
     live_id = int(contact["id"])
     change = _update(declared, contact, live_id, ignored)
     change, notes = owned(
-        change, declared, contact, ignored=ignored, settings=settings, capabilities=capabilities
+        change,
+        declared,
+        contact,
+        ignored=ignored,
+        settings=settings,
+        capabilities=capabilities,
+        file=file,
     )
     label = settings.marker_label_on(capabilities.writes_labels)
     if labels.FIELD in declared.fields and capabilities.writes_labels:
@@ -203,12 +223,17 @@ def _existing(
     ):
         # The label (named as the marker's key) marks the contact as the marker does: a
         # plan file shows which marker.
-        change = replace(change, marker=Marker.of(declared.fields, label).text())
+        change = replace(change, marker=Marker.of(declared.fields, label, file).text())
     return change, notes
 
 
 def _create(
-    declared: DeclaredContact, settings: Settings, capabilities: Capabilities, *, additive: bool
+    declared: DeclaredContact,
+    settings: Settings,
+    capabilities: Capabilities,
+    *,
+    additive: bool,
+    file: str | None = None,
 ) -> Change | str:
     """The create of a contact the desk doesn't have, or why it can't be planned."""
     where = declared.source.file_line
@@ -222,7 +247,7 @@ def _create(
             "created in; set `inbox_id` on it or `defaults.inbox_id` in its file"
         )
     marker_key = settings.marker_key
-    marker = None if marker_key is None else Marker.of(declared.fields, marker_key).text()
+    marker = None if marker_key is None else Marker.of(declared.fields, marker_key, file).text()
     return create_change(
         declared,
         capabilities,

@@ -118,13 +118,24 @@ def _without_marker(
         return dict(body)
     written = attributes[marker_key]
     released = written is None and change.action is Action.RELEASE
-    if not released and (written != change.marker or parse_marker(written) is None):
+    if not (released or _ours(written, change)):
         return f"sends custom_attributes.{marker_key}"
     rest = {key: value for key, value in attributes.items() if key != marker_key}
     stripped = {key: value for key, value in body.items() if key != "custom_attributes"}
     if rest:
         stripped["custom_attributes"] = rest
     return stripped
+
+
+def _ours(written: JSON, change: Change) -> bool:
+    """Whether a marker a change writes is the change's own: the marker it records, or for
+    a block, that marker saying reconciler blocked the contact."""
+    marker, planned = parse_marker(written), parse_marker(change.marker)
+    if marker is None or planned is None:
+        return False
+    if change.action is Action.BLOCK:
+        return bool(marker == replace(planned, blocked=True))
+    return bool(written == change.marker)
 
 
 def _without_marker_label(

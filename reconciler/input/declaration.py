@@ -20,7 +20,14 @@ from reconciler.input.document import (
     read_regular_file,
 )
 from reconciler.input.schemas import load_schema, schema_digest
-from reconciler.model import Declaration, DeclaredContact, Position, Problem, SourceFile
+from reconciler.model import (
+    Declaration,
+    DeclaredContact,
+    Position,
+    Problem,
+    Scope,
+    SourceFile,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SETTINGS_FILE_NAMES = frozenset(("reconciler.yaml", "reconciler.yml"))
@@ -51,7 +58,29 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
             key=lambda p: (order.get(p.position.file, -1), p.position.line, p.position.column)
         )
         raise InputError(problems)
-    return Declaration(contacts=tuple(contacts), sources=tuple(sources))
+    return Declaration(
+        contacts=tuple(contacts), sources=tuple(sources), scope=_scope(paths, sources)
+    )
+
+
+def repository_root(start: Path | None = None) -> Path:
+    """The root of the repository the current directory is in (the nearest directory
+    holding ``.git``), else the current directory itself."""
+    here = (start or Path.cwd()).absolute()
+    return next((d for d in (here, *here.parents) if (d / ".git").exists()), here)
+
+
+def _scope(paths: Sequence[str], sources: Sequence[SourceFile]) -> Scope:
+    root = repository_root()
+
+    def relative(path: str) -> str:
+        text = Path(os.path.relpath(Path(path).absolute(), root)).as_posix()
+        return "" if text == "." else text
+
+    return Scope(
+        files={source.path: relative(source.path) for source in sources},
+        directories=frozenset(relative(path) for path in paths if Path(path).is_dir()),
+    )
 
 
 def _contact_files(paths: Sequence[str], problems: list[Problem]) -> list[str]:

@@ -103,6 +103,7 @@ def test_plan_apply_plan_converges(
     marker = json.loads(ada["custom_attributes"].pop(MARKER))
     assert marker == {
         "by": "reconciler",
+        "file": "contacts/c.yaml",  # the declaring file, from the repository's root
         "fields": ["blocked", "name"],
         "additional_attributes": ["social_profiles"],
         "custom_attributes": ["seats", "vip_level"],
@@ -341,7 +342,7 @@ def test_the_json_plan_validates_against_its_schema(
     assert document["marker_key"] == MARKER
     update, create = document["changes"]
     marker = (
-        '{"by":"reconciler","fields":["name"],"additional_attributes":[],'
+        '{"by":"reconciler","file":"c/c.yaml","fields":["name"],"additional_attributes":[],'
         '"custom_attributes":["seats"]}'
     )
     assert update["marker"] == marker

@@ -150,6 +150,7 @@ def test_a_key_reconciler_set_and_the_files_dropped(
     converges(capsys, files)
     assert marker_of(sandbox, ada) == {
         "by": "reconciler",
+        "file": "c/c.yaml",
         "fields": ["identifier"],
         "additional_attributes": [],
         "custom_attributes": ["seats", "tier"],

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testing import CHATWOOT, point_at, run, store_of, stored, write_contacts
+from cli_testing import (
+    CHATWOOT,
+    Desk,
+    point_at,
+    run,
+    snapshot,
+    store_of,
+    stored,
+    write_contacts,
+)
 
 import reconciler.commands.apply as apply_command
 from reconciler.sandbox.server import RunningSandbox
@@ -206,3 +215,183 @@ def test_absent_true_with_conversations_is_blocked_not_deleted(
         f"- block id {bob}, identifier bob (c/c.yaml:5): not deleted, for its 2 conversations"
         in out
     )
+
+
+# Partial trees remove nothing outside them; a block reconciler made is undone ----------
+
+
+@pytest.fixture
+def desk_tree(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    desk: Desk,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[RunningSandbox, int, int]:
+    """Ada in contacts/vip.yaml and Bob in contacts/partners.yaml, applied and managed, with
+    removal on (block on LiveDesk, delete on Chatwoot): the sandbox and their ids."""
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    policy = "delete" if desk is CHATWOOT else "block"
+    (tmp_path / "reconciler.yaml").write_text(desk.settings + f"removed: {policy}\n", "utf-8")
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}], name="vip.yaml")
+    write_contacts(tmp_path / "contacts", [{"identifier": "bob"}], name="partners.yaml")
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
+    assert code == 0, out + err
+    ada, bob = (
+        int(store_of(live_sandbox).page(1, 15, query=name)[1][0]["id"]) for name in ("ada", "bob")
+    )
+    return live_sandbox, ada, bob
+
+
+def test_a_plan_of_one_file_removes_nothing_another_file_declares(
+    desk_tree: tuple[RunningSandbox, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox, _, bob = desk_tree
+    before = stored(sandbox, bob)
+
+    code, out, err = run(
+        capsys, "apply", "contacts/vip.yaml", "--auto-approve", "--allow-removal", "--force"
+    )
+
+    assert code == 0, out + err
+    assert "No changes." in out
+    assert "1 managed contact(s) no file here declares were declared in files outside" in out
+    assert stored(sandbox, bob) == before
+
+
+def test_a_file_deleted_from_a_covered_directory_drops_its_contacts(
+    desk_tree: tuple[RunningSandbox, int, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    sandbox, _, bob = desk_tree
+    (tmp_path / "contacts" / "partners.yaml").unlink()
+    code, out, _ = run(capsys, "plan", "contacts")
+    assert code == 0
+    action = "delete" if desk is CHATWOOT else "block"
+    assert f"- {action} id {bob}, identifier bob (no longer in the files)" in out
+    assert run(capsys, "apply", "contacts", "--auto-approve", "--allow-removal")[0] == 0
+    if desk is CHATWOOT:
+        assert store_of(sandbox).get(bob) is None
+    else:
+        assert stored(sandbox, bob)["blocked"] is True
+
+
+def test_a_file_moved_within_the_tree_declares_its_contacts_again(
+    desk_tree: tuple[RunningSandbox, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox, _, bob = desk_tree
+    (tmp_path / "contacts" / "partners").mkdir()
+    (tmp_path / "contacts" / "partners.yaml").rename(tmp_path / "contacts/partners/all.yaml")
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert "Also 1 marked." in out  # its marker names the new file
+    marker = stored(sandbox, bob)["custom_attributes"][MARK]
+    assert '"file":"contacts/partners/all.yaml"' in marker
+    assert stored(sandbox, bob)["blocked"] is False
+
+
+def test_a_marker_that_names_no_file_is_only_a_whole_plans_to_remove(
+    desk_tree: tuple[RunningSandbox, int, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    sandbox, _, bob = desk_tree
+    record = stored(sandbox, bob)
+    legacy = (  # written before markers named their file
+        '{"by":"reconciler","fields":["identifier"],"additional_attributes":[],'
+        '"custom_attributes":[]}'
+    )
+    store_of(sandbox).replace({**record, "custom_attributes": {MARK: legacy}})
+    (tmp_path / "contacts" / "partners.yaml").unlink()
+
+    code, out, _ = run(capsys, "plan", "contacts")
+    assert code == 0
+    assert "- " not in out and "or before markers named their file" in out
+    code, out, _ = run(capsys, "plan", ".")  # the whole repository: its root
+    action = "delete" if desk is CHATWOOT else "block"
+    assert f"- {action} id {bob}" in out
+
+
+def test_a_contact_reconciler_blocked_is_unblocked_when_declared_again(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    desk: Desk,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    (tmp_path / "reconciler.yaml").write_text(desk.settings + "removed: block\n", "utf-8")
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0
+    (bob,) = (r["id"] for r in store_of(live_sandbox).all() if r["identifier"] == "bob")
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    assert run(capsys, "apply", "c", "--auto-approve", "--allow-removal")[0] == 0
+    assert stored(live_sandbox, bob)["blocked"] is True
+
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])  # put back
+    code, out, _ = run(capsys, "plan", "c", "--detailed-exitcode")
+    assert code == 2
+    assert f"~ update id {bob}, identifier bob (c/c.yaml:5)\n      ~ blocked: true -> false" in out
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0
+    assert stored(live_sandbox, bob)["blocked"] is False
+    assert '"blocked"' not in stored(live_sandbox, bob)["custom_attributes"][MARK]
+
+
+def test_a_block_a_person_made_or_a_file_declares_stays(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    desk: Desk,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    (tmp_path / "reconciler.yaml").write_text(desk.settings + "removed: block\n", "utf-8")
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "spam", "blocked": True}])
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0
+    ada, spam = (
+        next(r["id"] for r in store_of(live_sandbox).all() if r["identifier"] == name)
+        for name in ("ada", "spam")
+    )
+    store_of(live_sandbox).replace({**stored(live_sandbox, ada), "blocked": True})  # an agent
+    code, out, _ = run(capsys, "plan", "c", "--detailed-exitcode")
+    assert code == 0, out
+    assert stored(live_sandbox, ada)["blocked"] is True
+    assert stored(live_sandbox, spam)["blocked"] is True
+
+
+def test_an_only_key_changed_in_place_is_refused_not_removed_and_created(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    desk: Desk,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    policy = "delete" if desk is CHATWOOT else "block"
+    (tmp_path / "reconciler.yaml").write_text(desk.settings + f"removed: {policy}\n", "utf-8")
+    write_contacts(tmp_path / "c", [{"email": "ada@old.example", "name": "Ada"}])
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0
+    (ada,) = (r["id"] for r in store_of(live_sandbox).all())
+    # The email fixed in place: nothing else links the new declaration to contact `ada`.
+    write_contacts(tmp_path / "c", [{"email": "ada@new.example", "name": "Ada"}])
+    before = snapshot(live_sandbox)
+
+    code, _, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal", "--force")
+
+    assert code == 1
+    assert (
+        f"c/c.yaml:4: the contact this creates may be contact id {ada}, which c/c.yaml declared "
+        f"and no longer does, and which the plan would {policy}: if it is the same contact "
+        f"with a new key, declare `id: {ada}` on it"
+    ) in err
+    assert "ada@" not in err  # no personal value in the line
+    assert snapshot(live_sandbox) == before
+    # The way out the line names: the contact follows its id.
+    write_contacts(tmp_path / "c", [{"id": ada, "email": "ada@new.example", "name": "Ada"}])
+    code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
+    assert code == 0, out + err
+    assert stored(live_sandbox, ada)["email"] == "ada@new.example"
+    assert stored(live_sandbox, ada)["blocked"] is False
