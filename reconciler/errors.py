@@ -10,6 +10,7 @@ The CLI prints ``str(error)`` as one line and exits 1; any other exception is a 
   * StalePlanError           live values moved since the saved plan was made
   * ThresholdError           the plan changes more than max_changes allows
   * DeadlineError            the run passed ``deadline`` (reconciler.yaml)
+  * IncompleteError          a listing never showed every contact it counts (export)
   * ApiError                 the help desk's API (or the sandbox) failed us
     * TransportError         no usable HTTP response: connect error, timeout, dropped connection
     * InvalidResponseError   a response that is not the JSON the contract promises
@@ -62,6 +63,10 @@ class StalePlanError(ReconcilerError):
 
 class DeadlineError(ReconcilerError):
     """The run passed the deadline the settings give it."""
+
+
+class IncompleteError(ReconcilerError):
+    """A listing showed fewer contacts than it counts, after every walk (ties in its order)."""
 
 
 class ThresholdError(ReconcilerError):

@@ -179,6 +179,7 @@ class LiveState:
     # Of each contact plan may delete, its conversations (up to the target's
     # ``conversations_shown``); read only where a delete is the policy.
     conversations: Mapping[int, int] = field(default_factory=dict)
+    unseen: int = 0  # contacts the scan's listing counted and none of its walks showed
 
 
 class _Absent(enum.Enum):

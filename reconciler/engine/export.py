@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.concurrency import gather_bounded
-from reconciler.errors import InputError, NotFoundError
+from reconciler.errors import IncompleteError, InputError, NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, KEY_FIELDS, SCALARS, comparable
 from reconciler.input.check import CONTACTS_SCHEMA
 from reconciler.input.declaration import YAML_SUFFIXES, yaml_files_under
@@ -29,8 +29,10 @@ from reconciler.input.schemas import validator_for
 from reconciler.model import JSON, Contact
 from reconciler.targets.base import ContactsApi
 
-EXPORT_WALKS = 5
-"""Walks over the listing: export has no other way to find a contact ties hide from one."""
+EXPORT_WALKS = 12
+"""Walks over the listing, each in another order (the API's sort keys, each way): export has
+no other way to find a contact ties hide from one, and writes nothing until it has seen
+every contact the listing counts."""
 FIELD_ORDER = (*KEY_FIELDS, *(f for f in SCALARS if f not in KEY_FIELDS))
 """The scalars, written in this order after ``id``, as the example files have them."""
 UNLISTED_NOTE = (
@@ -72,7 +74,15 @@ async def read_export(
         added = client.capabilities.search_adds
         live = [_without_search_keys(contact, added) for contact in found]
     else:
-        live = await client.list_contacts(include_contact_inboxes=True, walks=EXPORT_WALKS)
+        live, count = await client.list_counted(include_contact_inboxes=True, walks=EXPORT_WALKS)
+        if len(live) < count:
+            raise IncompleteError(
+                f"{client.capabilities.service} counts {count} listed contacts, but {EXPORT_WALKS} "
+                f"walks of its listing in {EXPORT_WALKS} orders showed {len(live)}: "
+                f"{count - len(live)} missing (ties in its order hid them, or contacts were "
+                "added meanwhile); nothing was written. Export again, or export the ones you "
+                "need with --query"
+            )
         if not client.capabilities.lists_unkeyed:
             notes.append(UNLISTED_NOTE)
         listed = {int(contact["id"]) for contact in live}

@@ -68,6 +68,7 @@ async def fetch_live(
     found: dict[ContactKey, Contact | None]
     listed: list[Contact] = []
     read_all = all_seen = False
+    unseen = 0  # contacts the listing counted and no walk of it showed
     keep: Projection | None = None
     lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
     # The listing costs at least one request: with one lookup or none it never wins, unless
@@ -87,6 +88,7 @@ async def fetch_live(
             )
             read_all = True
             all_seen = len(listed) >= total
+            unseen = max(total - len(listed), 0)
             rest = [key for key in keys if key not in found]
             found.update(await _fetch_by_listing(client, rest, keep.matched, advance))
     else:
@@ -103,19 +105,9 @@ async def fetch_live(
     labeled: frozenset[int] | None = None
     if scan and label is not None and marker_key is not None and not read_all:
         keep = projection(declaration, marker_key)
-        with_label = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep, label=label)
-        labeled = frozenset(int(contact["id"]) for contact in with_label)
-        unlabeled = _unlabeled(contacts, labeled, marker_key)
-        if unlabeled:
-            log.info(
-                "%d managed contact(s) lack the label %r: reading the whole account for the "
-                "ones no file declares (an apply labels them)",
-                unlabeled,
-                label,
-            )
-            listed = await client.list_contacts(walks=ORPHAN_WALKS, keep=keep)
-            read_all = True
-        listed += with_label
+        listed, labeled, unseen, read_all = await _labeled_scan(
+            client, keep, contacts, marker_key, label
+        )
     orphans = () if marker_key is None else _orphans(listed, contacts, marker_key)
     counted: dict[int, int] = {}
     if conversations and client.capabilities.conversations_shown:
@@ -133,6 +125,7 @@ async def fetch_live(
         found_by=tuple(found_by),
         holders=holders,
         conversations=counted,
+        unseen=unseen if scan else 0,
     )
 
 
@@ -189,6 +182,32 @@ async def _resolve(
     return contacts, found_by, holders
 
 
+async def _labeled_scan(
+    client: ContactsApi,
+    keep: Projection,
+    contacts: list[Contact | None],
+    marker_key: str,
+    label: str,
+) -> tuple[list[Contact], frozenset[int], int, bool]:
+    """The contacts with the marker's label (and their ids); the whole listing too while
+    a declared contact has the marker and not the label; how many the listing counted and
+    no walk showed; and whether the whole listing was read."""
+    with_label, count = await client.list_counted(walks=ORPHAN_WALKS, keep=keep, label=label)
+    unseen = max(count - len(with_label), 0)
+    labeled = frozenset(int(contact["id"]) for contact in with_label)
+    unlabeled = _unlabeled(contacts, labeled, marker_key)
+    if not unlabeled:
+        return with_label, labeled, unseen, False
+    log.info(
+        "%d managed contact(s) lack the label %r: reading the whole account for the ones no "
+        "file declares (an apply labels them)",
+        unlabeled,
+        label,
+    )
+    listed, count = await client.list_counted(walks=ORPHAN_WALKS, keep=keep)
+    return [*listed, *with_label], labeled, max(count - len(listed), 0), True
+
+
 def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], marker_key: str) -> int:
     """How many of ``contacts`` have the marker and not the label."""
     return sum(
@@ -201,8 +220,9 @@ def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], mark
 
 
 ORPHAN_WALKS = 5
-"""Walks over the listing while ties hide contacts from it: an orphan missed is only
-removed a plan later, but the walks are what the scan costs."""
+"""Walks over the listing while ties hide contacts from it, each after the first in another
+order (email, then phone number, each way): an orphan missed is only removed a plan later
+(and the plan says it may have missed some), but the walks are what the scan costs."""
 
 
 def _orphans(

@@ -169,6 +169,12 @@ def orphan_changes(
     found = Orphans()
     if marker_key is None:
         return found
+    if live.unseen:
+        found.notes.append(
+            f"ties in the desk's order hid {live.unseen} listed contact(s) from every walk of "
+            "the listing: a managed contact the files dropped among them is released or "
+            "removed by a later plan, not this one"
+        )
     owned = [contact for contact in orphans if live_marker(contact, marker_key) is not None]
     outside = [contact for contact in owned if not covers(_marker_file(contact, marker_key))]
     if outside:

@@ -118,6 +118,19 @@ class ContactsApi(Protocol):
         """
         ...
 
+    async def list_counted(
+        self,
+        *,
+        first_page: tuple[list[Contact], int] | None = None,
+        include_contact_inboxes: bool = False,
+        walks: int = 1,
+        keep: Callable[[Contact], Contact] | None = None,
+        label: str | None = None,
+    ) -> tuple[list[Contact], int]:
+        """``list_contacts``, and how many contacts the server counted: fewer seen means
+        ties hid some from every walk. Each walk after the first is in another order."""
+        ...
+
     async def search_contacts(
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:

@@ -296,7 +296,8 @@ class ChatwootClient(ContactsClient):
             method="POST",
             body=body,
         )
-        return await self._collect_counted(listing, walks=LOOKUP_WALKS)
+        contacts, count = await self._collect_counted(listing, walks=LOOKUP_WALKS)
+        return contacts, len(contacts) >= count
 
     # Labels, removing attribute keys, deleting
 

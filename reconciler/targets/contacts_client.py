@@ -31,6 +31,23 @@ MAX_STALE_PAGES = 20
 """Pages in a row with no contact not seen before, after which a walk is given up."""
 LOOKUP_WALKS = 5
 """Walks over an exact lookup's search results, while ties hide some of them."""
+WALK_ORDERS = (
+    "email",
+    "-email",
+    "phone_number",
+    "-phone_number",
+    "name",
+    "-name",
+    "-created_at",
+    "last_activity_at",
+    "-last_activity_at",
+    "company",
+    "-company",
+)
+"""The orders a listing is walked again in, after its own, while ties hide contacts:
+PostgreSQL orders tied rows by each page's LIMIT and OFFSET, so walking the same order
+again can show the same gaps, where an order with fewer ties (email is unique where
+present; descending puts its nulls first) shows what the first hid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,21 +165,40 @@ class ContactsClient:
         label: str | None = None,
     ) -> list[Contact]:
         """Every listed contact it saw, once (those with an email, phone or identifier);
-        with ``label``, only those that carry it.
+        with ``label``, only those that carry it (see ``list_counted``)."""
+        contacts, _ = await self.list_counted(
+            first_page=first_page,
+            include_contact_inboxes=include_contact_inboxes,
+            walks=walks,
+            keep=keep,
+            label=label,
+        )
+        return contacts
+
+    async def list_counted(
+        self,
+        *,
+        first_page: tuple[list[Contact], int] | None = None,
+        include_contact_inboxes: bool = False,
+        walks: int = 1,
+        keep: Callable[[Contact], Contact] | None = None,
+        label: str | None = None,
+    ) -> tuple[list[Contact], int]:
+        """Every listed contact it saw, once, and how many the server counted.
 
         ``first_page`` is what ``list_page(1)`` returned, when the caller has it already.
         ``include_contact_inboxes`` asks for each contact's ``contact_inboxes`` too. Ties
-        in the server's order can hide contacts from one walk: up to ``walks`` are made.
-        ``keep`` makes what is kept of each contact as it arrives (a fetch keeps only what
-        the plan reads, so that a million contacts fit).
+        in the server's order can hide contacts from one walk: up to ``walks`` are made,
+        each after the first in another order (``WALK_ORDERS``). ``keep`` makes what is
+        kept of each contact as it arrives (a fetch keeps only what the plan reads, so
+        that a million contacts fit).
         """
         listing = self._listing(include_contact_inboxes)
         if label is not None:
             if first_page is not None:
                 raise AssertionError("the first page of the whole listing, for a label's")
             listing = Listing(listing.path, {**listing.params, "labels": label})
-        contacts, _ = await self._collect_counted(listing, first_page, walks=walks, keep=keep)
-        return contacts
+        return await self._collect_counted(listing, first_page, walks=walks, keep=keep)
 
     async def search_contacts(
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
@@ -347,22 +383,27 @@ class ContactsClient:
         *,
         walks: int = 1,
         keep: Callable[[Contact], Contact] | None = None,
-    ) -> tuple[list[Contact], bool]:
+    ) -> tuple[list[Contact], int]:
         """Page 1 for the total, the other pages at once, each contact once (by id); and
-        whether as many contacts were seen as the server counted.
+        the total the server counted.
 
         The server orders ties in the sort key arbitrarily for each page request, so one
         walk may repeat some contacts and miss others: up to ``walks`` walks are made
-        while fewer contacts than the total have been seen.
+        while fewer contacts than the total have been seen, each after the first in
+        another order where the listing is sorted (``WALK_ORDERS``).
         """
         first, count = first_page or await self._page(listing, 1)
         by_id: dict[int, Contact] = {
             contact["id"]: contact if keep is None else keep(contact) for contact in first
         }
+        orders = [order for order in WALK_ORDERS if order != listing.params.get("sort")]
         for walk in range(walks):
             if not first or len(by_id) >= count:
                 break
-            await self._walk(listing, by_id, count, start=2 if walk == 0 else 1, keep=keep)
+            walked = listing
+            if walk and "sort" in listing.params and walk <= len(orders):
+                walked = Listing(listing.path, {**listing.params, "sort": orders[walk - 1]})
+            await self._walk(walked, by_id, count, start=2 if walk == 0 else 1, keep=keep)
         if len(by_id) < count:
             logger.info(
                 "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",
@@ -370,4 +411,4 @@ class ContactsClient:
                 count,
                 len(by_id),
             )
-        return list(by_id.values()), len(by_id) >= count
+        return list(by_id.values()), count

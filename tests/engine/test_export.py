@@ -399,3 +399,121 @@ def test_export_refuses_a_tree_where_its_contacts_are_declared_already(
     assert sorted(path.name for path in (tmp_path / "contacts").iterdir()) == ["all.yaml"]
     assert (tmp_path / "contacts" / "all.yaml").read_bytes() == before
     assert run(capsys, "validate", "contacts")[0] == 0
+
+
+# Walks that end: every counted contact, or nothing written ----------------------------------
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_an_export_of_an_import_that_ties_every_contact_is_complete(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+    repeat: int,
+) -> None:
+    # A CSV import: one created_at for all 300, so the first walk repeats some and misses
+    # others; the walks after it go by email, where nothing ties.
+    store = store_of(live_sandbox)
+    for n in range(300):
+        store.insert({"email": f"imported{n}@example.com", "created_at": 1_700_000_000})
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+
+    code, out, err = run(capsys, "export", "all.yaml")
+
+    assert code == 0, err
+    assert out == "Exported 300 contacts to all.yaml (1 file written).\n"
+    exported = yaml.safe_load((tmp_path / "all.yaml").read_text(encoding="utf-8"))
+    assert len({contact["id"] for contact in exported["contacts"]}) == 300
+
+
+async def _counting_one_more(app: Any, scope: Any, receive: Any, send: Any) -> None:
+    """The sandbox, its listings counting one contact more than any walk can show."""
+    if scope["type"] != "http":
+        await app(scope, receive, send)
+        return
+    started: dict[str, Any] = {}
+
+    async def rewrite(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+            return
+        body = json.loads(message["body"])
+        if isinstance(body, dict) and isinstance(body.get("meta"), dict):
+            body["meta"]["count"] += 1
+        raw = json.dumps(body).encode()
+        headers = [(k, v) for k, v in started["headers"] if k != b"content-length"]
+        await send({**started, "headers": [*headers, (b"content-length", str(len(raw)).encode())]})
+        await send({"type": "http.response.body", "body": raw})
+
+    await app(scope, receive, rewrite)
+
+
+@pytest.mark.anyio
+async def test_an_export_that_cant_see_every_counted_contact_writes_nothing(
+    sandbox_app: Any,
+) -> None:
+    import httpx
+
+    from reconciler.engine.export import read_export
+    from reconciler.errors import IncompleteError
+    from reconciler.targets.livedesk import Credentials, LiveDeskClient
+
+    for n in range(20):
+        sandbox_app.state.store.insert({"email": f"c{n}@example.com"})
+    asked: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        asked.append(scope.get("query_string", b""))
+        await _counting_one_more(sandbox_app, scope, receive, send)
+
+    transport = httpx.ASGITransport(app=app)
+    async with LiveDeskClient(
+        "http://127.0.0.1", Credentials("sandbox", "sandbox"), transport=transport
+    ) as client:
+        with pytest.raises(IncompleteError) as raised:
+            await read_export(client, query=None)
+    assert str(raised.value).startswith(
+        "LiveDesk counts 21 listed contacts, but 12 walks of its listing in 12 orders showed "
+        "20: 1 missing"
+    )
+    assert "nothing was written" in str(raised.value)
+    # Each walk after the first went in another order.
+    orders = {query.split(b"sort=")[1].split(b"&")[0] for query in asked if b"sort=" in query}
+    assert {b"created_at", b"email", b"-email", b"phone_number"} <= orders
+
+
+@pytest.mark.anyio
+async def test_a_plan_whose_scan_missed_contacts_says_so(sandbox_app: Any) -> None:
+    import httpx
+
+    from reconciler.engine.fetch import fetch_live
+    from reconciler.engine.plan import make_plan
+    from reconciler.input.settings import default_settings
+    from reconciler.model import Declaration, DeclaredContact, Position
+    from reconciler.targets.livedesk import CAPABILITIES, Credentials, LiveDeskClient
+
+    for n in range(20):
+        sandbox_app.state.store.insert({"email": f"c{n}@example.com"})
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await _counting_one_more(sandbox_app, scope, receive, send)
+
+    declaration = Declaration(
+        (DeclaredContact(Position("c.yaml", 3, 5), {"email": "c1@example.com"}),)
+    )
+    settings = default_settings()
+    async with LiveDeskClient(
+        "http://127.0.0.1",
+        Credentials("sandbox", "sandbox"),
+        transport=httpx.ASGITransport(app=app),
+    ) as client:
+        live = await fetch_live(client, declaration, marker_key=settings.marker_key, scan=True)
+    assert live.unseen == 1
+    plan = make_plan(declaration, live, settings, CAPABILITIES)
+    assert plan.warnings == (
+        "ties in the desk's order hid 1 listed contact(s) from every walk of the listing: a "
+        "managed contact the files dropped among them is released or removed by a later plan, "
+        "not this one",
+    )
