@@ -91,7 +91,9 @@ def _case(context: Context, case: Case, repeats: int) -> dict[str, Any]:
     account = case.account // 10 if context.quick else case.account
     files = context.contact_files(account, 0.1, step=case.step)
     # The declared contacts as the last apply left them: marked (and labelled on Chatwoot).
-    db = context.database(account, managed_step=case.step if case.step > 1 else 0)
+    db = context.database(
+        account, managed_step=case.step if case.step > 1 else 0, face=case.face, files=files
+    )
     settings: dict[str, Any] = {"target": case.face}
     if case.face == "chatwoot":
         settings["account_id"] = 1

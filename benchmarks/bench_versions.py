@@ -92,7 +92,9 @@ def _case(
 ) -> None:
     account = case.account // 10 if context.quick else case.account
     files = context.contact_files(account, 0.1, step=case.step)
-    db = context.database(account, managed_step=case.step if case.step > 1 else 0)
+    db = context.database(
+        account, managed_step=case.step if case.step > 1 else 0, face=case.face, files=files
+    )
     settings: dict[str, Any] = {"target": case.face}
     if case.face == "chatwoot":
         settings["account_id"] = 1

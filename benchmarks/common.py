@@ -127,21 +127,34 @@ def write_contact_files(
 MARKER = "managed_by_reconciler"
 
 
-def managed_contact(i: int) -> dict[str, Any]:
-    """Contact ``i`` as an apply of its declaration leaves it with ownership on: its
-    marker, and on Chatwoot the marker's label (the fields as before: a plan has changes)."""
-    from reconciler.engine.ownership import Marker
+def managed_contact(i: int, face: str = "livedesk", file: str | None = None) -> dict[str, Any]:
+    """Contact ``i`` as an apply of its declaration (in ``file``, from the repository's
+    root) against ``face`` leaves it with ownership on: its marker, signed with the
+    sandbox's credentials for that face, and on Chatwoot the marker's label (the fields as
+    before: a plan has changes)."""
+    from reconciler.engine.ownership import Marker, signed
+    from reconciler.targets.base import marker_secret
 
     live = live_contact(i)
     declared = {k: v for k, v in declared_contact(i, changed=False).items() if k != "id"}
-    text = Marker.of(declared, MARKER).text()
+    credential = CREDENTIALS["CHATWOOT_API_TOKEN"] if face == "chatwoot" else "sandbox:sandbox"
+    text = signed(Marker.of(declared, MARKER, file).text(), i, marker_secret(face, credential))
     live["custom_attributes"] = {**live["custom_attributes"], MARKER: text}
     return {**live, "labels": [MARKER]}
 
 
-def seed_database(path: Path, count: int, *, managed_step: int = 0) -> None:
+def contact_file_of(i: int, step: int, directory: str) -> str:
+    """The file (``directory``/...) that write_contact_files puts contact ``i`` in."""
+    first = (((i // step) - 1) // CONTACTS_PER_FILE) * CONTACTS_PER_FILE + 1
+    return f"{directory}/contacts-{first * step:06d}.yaml"
+
+
+def seed_database(
+    path: Path, count: int, *, managed_step: int = 0, face: str = "livedesk", files: str = ""
+) -> None:
     """A fresh sandbox database holding contacts 1..count; every ``managed_step``-th
-    managed (see managed_contact), as the files declaring those leave them."""
+    managed for ``face`` (see managed_contact), as the files in the directory ``files``
+    (from the working directory, where the benchmarks run) that declare those leave them."""
     from reconciler.sandbox.store import Store
 
     for suffix in ("", "-wal", "-shm"):
@@ -149,7 +162,9 @@ def seed_database(path: Path, count: int, *, managed_step: int = 0) -> None:
     store = Store(path)
     try:
         store.seed_if_empty(
-            managed_contact(i) if managed_step and i % managed_step == 0 else live_contact(i)
+            managed_contact(i, face, contact_file_of(i, managed_step, files))
+            if managed_step and i % managed_step == 0
+            else live_contact(i)
             for i in range(1, count + 1)
         )
     finally:
@@ -362,16 +377,25 @@ class Context:
             say(f"  wrote {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return directory
 
-    def database(self, count: int, *, fresh: bool = False, managed_step: int = 0) -> Path:
-        """A sandbox database of contacts 1..count (every ``managed_step``-th managed, as
-        its declaration's apply leaves it); plan never writes, so it is reused."""
-        name = f"sandbox-{count}" + (f"-managed-{managed_step}" if managed_step else "")
+    def database(
+        self,
+        count: int,
+        *,
+        fresh: bool = False,
+        managed_step: int = 0,
+        face: str = "livedesk",
+        files: Path | None = None,
+    ) -> Path:
+        """A sandbox database of contacts 1..count (every ``managed_step``-th managed for
+        ``face``, as an apply of ``files`` leaves it); plan never writes, so it is reused."""
+        name = f"sandbox-{count}" + (f"-managed-{managed_step}-{face}" if managed_step else "")
         db = self.workdir / ("fresh" if fresh else "db") / f"{name}.sqlite"
         marker = db.with_suffix(".complete")
         if fresh or not marker.exists():
             db.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
-            seed_database(db, count, managed_step=managed_step)
+            where = "" if files is None else files.relative_to(self.workdir).as_posix()
+            seed_database(db, count, managed_step=managed_step, face=face, files=where)
             marker.touch()
             say(f"  seeded {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return db

@@ -124,8 +124,17 @@ def comparable(name: str, value: JSON) -> JSON:
     return value if field is None else field.comparable(value)
 
 
+_FOLDED_UNIQUE = frozenset(f.name for f in FIELDS if f.unique and f.folds_case)
+
+
 def indexed(name: str, value: JSON) -> JSON:
     """``value`` of the unique field ``name`` as the desk's unique index compares it: what
     finds a contact, and what no two contacts may share. The fetch, the plan, the stale
-    check and the client's exact lookups all compare keys with it."""
-    return BY_NAME[name].indexed(value)
+    check and the client's exact lookups all compare keys with it (``Field.indexed``,
+    inlined: the fetch calls it for each unique value of each listed contact)."""
+    if value == "" or value is None:
+        return None
+    if name in _FOLDED_UNIQUE and isinstance(value, str):
+        lowered = fold_case(value)
+        return value if lowered == value else lowered
+    return value

@@ -180,6 +180,7 @@ class LiveState:
     # ``conversations_shown``); read only where a delete is the policy.
     conversations: Mapping[int, int] = field(default_factory=dict)
     unseen: int = 0  # contacts the scan's listing counted and none of its walks showed
+    foreign: tuple[Contact, ...] = ()  # undeclared, with a marker reconciler can't verify
 
 
 class _Absent(enum.Enum):

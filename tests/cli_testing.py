@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from reconciler.cli import main
+from reconciler.engine.ownership import signed
 from reconciler.sandbox.server import RunningSandbox
 from reconciler.sandbox.store import Store
+from reconciler.targets.base import marker_secret
 
 
 def write_contacts(
@@ -41,6 +43,18 @@ class Desk:
 LIVEDESK = Desk("livedesk", "", ("LIVEDESK_API_KEY", "LIVEDESK_API_SECRET"))
 CHATWOOT = Desk("chatwoot", "target: chatwoot\naccount_id: 1\n", ("CHATWOOT_API_TOKEN",))
 DESKS = (LIVEDESK, CHATWOOT)
+
+
+SECRETS = {
+    LIVEDESK.name: marker_secret("livedesk", "sandbox:sandbox"),
+    CHATWOOT.name: marker_secret("chatwoot", "sandbox-token"),
+}
+"""What each face's sandbox credentials sign ownership markers with (targets.base)."""
+
+
+def signed_marker(content: str, contact_id: int, desk: Desk) -> str:
+    """An ownership marker as apply against ``desk``'s sandbox face writes it."""
+    return signed(content, contact_id, SECRETS[desk.name])
 
 
 def point_at(

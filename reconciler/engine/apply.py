@@ -20,7 +20,7 @@ from typing import Literal
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
 from reconciler.engine.diff import live_value, values_match
-from reconciler.engine.ownership import marker_text
+from reconciler.engine.ownership import marker_text, signing
 from reconciler.errors import (
     AuthenticationError,
     NotFoundError,
@@ -142,6 +142,7 @@ async def _apply_change(
                     if isinstance(fresh, str):
                         return Outcome(change, "failed", contact_id, fresh)
                     body = fresh
+                body = signing(body, marker_key, contact_id, client.marker_secret)
                 written = await client.update_contact(contact_id, body)
             if written is not None and written.get("id") != contact_id:
                 return Outcome(
@@ -151,6 +152,8 @@ async def _apply_change(
                     f"the target answered the update with another contact (id "
                     f"{written.get('id')}): nothing can be said of this one; run plan again",
                 )
+        if change.action is Action.CREATE and contact_id is not None:
+            written = await _sign_created(client, change, contact_id, marker_key) or written
     except AuthenticationError:
         raise  # the credentials are refused: every other change would fail alike
     except ReconcilerError as error:
@@ -169,6 +172,24 @@ async def _apply_change(
     if change.action is Action.UPDATE and not change.fields:
         status = "marked"
     return Outcome(change, status, contact_id)
+
+
+async def _sign_created(
+    client: ContactsApi, change: Change, contact_id: int, marker_key: str | None
+) -> Contact | None:
+    """Sign the marker a create wrote unsigned (its id didn't exist before the create), where
+    no update of the change wrote it since; the contact as stored, or None."""
+    updates = [o.body for o in change.operations if o.kind is OperationKind.UPDATE]
+    if (
+        marker_key is None
+        or change.marker is None
+        or any(marker_key in (body.get("custom_attributes") or {}) for body in updates)
+    ):
+        return None
+    body = {"custom_attributes": {marker_key: change.marker}}
+    return await client.update_contact(
+        contact_id, signing(body, marker_key, contact_id, client.marker_secret)
+    )
 
 
 def _not_kept(

@@ -25,7 +25,13 @@ from collections.abc import Callable, Iterable, Mapping
 
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import resolve
-from reconciler.engine.ownership import live_marker
+from reconciler.engine.ownership import (
+    live_marker,
+    marker_text,
+    orphans_among,
+    trusted,
+    verified,
+)
 from reconciler.engine.projection import Projection, projection
 from reconciler.errors import NotFoundError
 from reconciler.model import Contact, ContactKey, Declaration, LiveState
@@ -101,6 +107,8 @@ async def fetch_live(
         all_seen=all_seen,
         marker_key=marker_key,
     )
+    if marker_key is not None:
+        contacts = [trusted(contact, marker_key, client.marker_secret) for contact in contacts]
     await _read_labels(client, declaration, contacts)
     labeled: frozenset[int] | None = None
     if scan and label is not None and marker_key is not None and not read_all:
@@ -108,7 +116,10 @@ async def fetch_live(
         listed, labeled, unseen, read_all = await _labeled_scan(
             client, keep, contacts, marker_key, label
         )
-    orphans = () if marker_key is None else _orphans(listed, contacts, marker_key)
+    orphans: tuple[Contact, ...] = ()
+    foreign: tuple[Contact, ...] = ()
+    if marker_key is not None:
+        orphans, foreign = orphans_among(listed, contacts, marker_key, client.marker_secret)
     counted: dict[int, int] = {}
     if conversations and client.capabilities.conversations_shown:
         doomed = [*orphans, *_absent(declaration, contacts)]
@@ -126,6 +137,7 @@ async def fetch_live(
         holders=holders,
         conversations=counted,
         unseen=unseen if scan else 0,
+        foreign=foreign,
     )
 
 
@@ -176,7 +188,9 @@ async def _resolve(
         holders.update((key, contact) for key, contact in looked.items() if contact is not None)
 
     def managed(contact: Contact) -> bool:
-        return marker_key is not None and live_marker(contact, marker_key) is not None
+        return marker_key is not None and verified(
+            marker_text(contact, marker_key), int(contact["id"]), client.marker_secret
+        )
 
     contacts, found_by = resolve.adopt(declaration.contacts, found, holders, managed)
     return contacts, found_by, holders
@@ -223,21 +237,6 @@ ORPHAN_WALKS = 5
 """Walks over the listing while ties hide contacts from it, each after the first in another
 order (email, then phone number, each way): an orphan missed is only removed a plan later
 (and the plan says it may have missed some), but the walks are what the scan costs."""
-
-
-def _orphans(
-    listed: list[Contact], declared: Iterable[Contact | None], marker_key: str
-) -> tuple[Contact, ...]:
-    declared_ids = {int(contact["id"]) for contact in declared if contact is not None}
-    orphans: dict[int, Contact] = {}
-    for contact in listed:
-        if (
-            int(contact["id"]) not in declared_ids
-            and isinstance(contact.get("custom_attributes"), dict)
-            and contact["custom_attributes"].get(marker_key) is not None
-        ):
-            orphans.setdefault(int(contact["id"]), contact)
-    return tuple(orphans.values())
 
 
 async def _read_labels(

@@ -20,8 +20,10 @@ A contact without the marker is never removed or blocked, whatever the files say
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES
@@ -89,12 +91,42 @@ def _marker_text(
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
+_SIGNATURE = "#"
+_SIGNATURE_LENGTH = 32  # hex digits of HMAC-SHA256 kept: 128 bits
+
+
+def content_of(text: str) -> str:
+    """A marker's text without its signature (``content#signature``), or as it is."""
+    head, mark, tail = text.rpartition(_SIGNATURE)
+    return head if mark and len(tail) == _SIGNATURE_LENGTH and head.endswith("}") else text
+
+
+def signed(content: str, contact_id: int, secret: bytes) -> str:
+    """A marker's text as apply writes it: its content, and an HMAC over the content and
+    the contact's id keyed by the target's marker secret. Only a holder of the credential
+    can write one, and one copied onto another contact (by hand, or by a merge in the desk
+    that carries custom attributes over) doesn't verify there."""
+    message = f"{contact_id}\0{content}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).hexdigest()[:_SIGNATURE_LENGTH]
+    return f"{content}{_SIGNATURE}{digest}"
+
+
+def verified(text: JSON, contact_id: int, secret: bytes) -> bool:
+    """Whether ``text`` is a marker reconciler wrote on this contact (under this secret)."""
+    if not isinstance(text, str):
+        return False
+    content = content_of(text)
+    expected = signed(content, contact_id, secret).encode()
+    return content != text and hmac.compare_digest(expected, text.encode())
+
+
 def parse_marker(value: JSON) -> Marker | None:
-    """The marker a live value holds; None when it holds none (missing, null, not ours)."""
+    """The marker a live value holds, signed or not; None when it holds none (missing,
+    null, not ours). Whether reconciler wrote it is ``verified``'s to say."""
     if not isinstance(value, str):
         return None
     try:
-        document = json.loads(value)
+        document = json.loads(content_of(value))
     except ValueError:
         return None
     if not isinstance(document, dict) or document.get("by") != _TAG:
@@ -206,7 +238,8 @@ def owned(
     if marker_key is None:
         return change, ()
     marker = Marker.of(declared.fields, marker_key, file).text()
-    if marker_text(contact, marker_key) == marker:
+    live = marker_text(contact, marker_key)
+    if isinstance(live, str) and content_of(live) == marker:
         return change, ()  # the same marker: nothing the files declared is dropped
     dropped = dropped_keys(declared, contact, marker_key, capabilities, frozenset(ignored))
     unblock = _blocked_by_us(declared, contact, marker_key)
@@ -253,3 +286,51 @@ def _blocked_by_us(declared: DeclaredContact, contact: Contact, marker_key: str)
 @functools.lru_cache(maxsize=4096)
 def _marker_write(marker_key: str, marker: str) -> tuple[Operation, ...]:
     return (Operation(OperationKind.UPDATE, {"custom_attributes": {marker_key: marker}}),)
+
+
+def signing(
+    body: Mapping[str, JSON], marker_key: str | None, contact_id: int, secret: bytes
+) -> Mapping[str, JSON]:
+    """``body`` with the ownership marker it writes signed for this contact (a new dict:
+    planned bodies are shared, never changed)."""
+    attributes = body.get("custom_attributes")
+    if marker_key is None or not isinstance(attributes, Mapping):
+        return body
+    content = attributes.get(marker_key)
+    if not isinstance(content, str):
+        return body  # none, or null: a release
+    marker = signed(content, contact_id, secret)
+    return {**body, "custom_attributes": {**attributes, marker_key: marker}}
+
+
+def orphans_among(
+    listed: list[Contact], declared: Iterable[Contact | None], marker_key: str, secret: bytes
+) -> tuple[tuple[Contact, ...], tuple[Contact, ...]]:
+    """The listed contacts none of the declared is that carry reconciler's marker: those it
+    wrote (verified), and those it can't verify (copied, merged, written before markers
+    were signed or under another credential), which are never acted on."""
+    declared_ids = {int(contact["id"]) for contact in declared if contact is not None}
+    orphans: dict[int, Contact] = {}
+    foreign: dict[int, Contact] = {}
+    for contact in listed:
+        contact_id = int(contact["id"])
+        if contact_id in declared_ids or contact_id in orphans or contact_id in foreign:
+            continue
+        text = marker_text(contact, marker_key)
+        if verified(text, contact_id, secret):
+            orphans[contact_id] = contact
+        elif parse_marker(text) is not None:
+            foreign[contact_id] = contact
+    return tuple(orphans.values()), tuple(foreign.values())
+
+
+def trusted(contact: Contact | None, marker_key: str, secret: bytes) -> Contact | None:
+    """``contact`` without a marker reconciler can't verify: a declared contact is then
+    marked anew, and nothing a copied marker lists is taken for reconciler's."""
+    if contact is None:
+        return None
+    text = marker_text(contact, marker_key)
+    if text is None or verified(text, int(contact["id"]), secret):
+        return contact
+    attributes = {k: v for k, v in contact["custom_attributes"].items() if k != marker_key}
+    return {**contact, "custom_attributes": attributes}

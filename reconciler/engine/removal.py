@@ -169,6 +169,15 @@ def orphan_changes(
     found = Orphans()
     if marker_key is None:
         return found
+    if live.foreign:
+        ids = ", ".join(f"id {contact['id']}" for contact in live.foreign[:20])
+        more = f" and {len(live.foreign) - 20} more" if len(live.foreign) > 20 else ""
+        found.notes.append(
+            f"{len(live.foreign)} contact(s) no file declares carry an ownership marker "
+            f"reconciler can't verify ({ids}{more}): copied or merged from another contact, "
+            "written before markers were signed, or under another credential; left as they "
+            "are (a file that declares one marks it anew)"
+        )
     if live.unseen:
         found.notes.append(
             f"ties in the desk's order hid {live.unseen} listed contact(s) from every walk of "

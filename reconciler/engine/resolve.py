@@ -21,6 +21,7 @@ Pure functions: the fetch does the reading (engine.fetch), the plan the judging.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -87,6 +88,8 @@ def adopt(
     """Each declared contact's live contact (its key's, else the one it adopts), and the
     field that found an adopted one. ``managed`` tells a contact reconciler manages: one
     that no declared key finds any more is the same contact with a key changed in place."""
+    if not holders:  # no declared value finds a contact its key didn't: nothing to adopt
+        return [found[declared.key] for declared in declaration], [None] * len(declaration)
     keyed = {int(contact["id"]) for contact in found.values() if contact is not None}
     contacts: list[Contact | None] = []
     found_by: list[str | None] = []
@@ -194,12 +197,19 @@ class Taken:
     among the plan's ``problems``; a line that shows personal values keeps its --redact form."""
 
     def __init__(self, declaration: Declaration, live: LiveState, problems: list[str]) -> None:
+        self._declaration = declaration
+        self._live = live
         self._holders = live.holders
         self._problems = problems
         self._masked: dict[str, str] = {}
-        self._declared_by_id = {
+
+    @functools.cached_property
+    def _declared_by_id(self) -> dict[int, DeclaredContact]:
+        return {
             int(contact["id"]): declared
-            for declared, contact in zip(declaration.contacts, live.contacts, strict=True)
+            for declared, contact in zip(
+                self._declaration.contacts, self._live.contacts, strict=True
+            )
             if contact is not None and not declared.absent
         }
 

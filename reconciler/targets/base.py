@@ -15,7 +15,14 @@ from typing import Protocol, Self
 
 from reconciler.model import JSON, Contact, ContactKey, TargetIdentity
 
-__all__ = ["Capabilities", "ContactsApi", "Target", "TargetIdentity", "account_fingerprint"]
+__all__ = [
+    "Capabilities",
+    "ContactsApi",
+    "Target",
+    "TargetIdentity",
+    "account_fingerprint",
+    "marker_secret",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,15 @@ class Capabilities:
         return next((why for name, why in self.unsupported if name == field), None)
 
 
+def marker_secret(kind: str, credential: str) -> bytes:
+    """The key that signs ownership markers, derived one way from the credential: whoever
+    holds the credential (the plan and apply jobs) can sign and verify, no one else can,
+    and the credential can't be had back from it. A new credential makes every marker
+    unverified until apply writes it again (nothing is removable meanwhile)."""
+    material = "\0".join(("reconciler-marker", kind, credential))
+    return hashlib.sha256(material.encode()).digest()
+
+
 def account_fingerprint(kind: str, endpoint: str, account_key: str) -> str:
     """A short digest that tells two accounts apart and reveals nothing of ``account_key``."""
     material = "\0".join(("reconciler-account", kind, endpoint, account_key))
@@ -55,6 +71,11 @@ class ContactsApi(Protocol):
     @property
     def concurrency(self) -> int:
         """Requests it sends at once."""
+        ...
+
+    @property
+    def marker_secret(self) -> bytes:
+        """The key that signs and verifies ownership markers (``marker_secret``)."""
         ...
 
     @property

@@ -27,7 +27,7 @@ from reconciler.errors import (
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
-from reconciler.targets.base import Capabilities, TargetIdentity
+from reconciler.targets.base import Capabilities, TargetIdentity, marker_secret
 from reconciler.targets.contacts_client import (
     LOOKUP_WALKS,
     ContactsClient,
@@ -200,7 +200,12 @@ class ChatwootClient(ContactsClient):
             pace=pace,
             rate_window=rate_window,
         )
-        super().__init__(session, f"/api/v1/accounts/{int(account_id)}/contacts", CAPABILITIES)
+        super().__init__(
+            session,
+            f"/api/v1/accounts/{int(account_id)}/contacts",
+            CAPABILITIES,
+            marker_secret(NAME, token.value),
+        )
         self.account_id = int(account_id)
         self.version: str | None = None
         self._search_pace = RateLimiter(search_per_minute / 60)

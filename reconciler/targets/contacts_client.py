@@ -99,15 +99,24 @@ class ContactsClient:
     """Async client of one account's contacts collection (use ``async with``)."""
 
     def __init__(
-        self, session: HttpSession, contacts_path: str, capabilities: Capabilities
+        self,
+        session: HttpSession,
+        contacts_path: str,
+        capabilities: Capabilities,
+        marker_secret: bytes,
     ) -> None:
         self._session = session
         self.contacts_path = contacts_path
         self._capabilities = capabilities
+        self._marker_secret = marker_secret
 
     @property
     def capabilities(self) -> Capabilities:
         return self._capabilities
+
+    @property
+    def marker_secret(self) -> bytes:
+        return self._marker_secret
 
     @property
     def base_url(self) -> str:

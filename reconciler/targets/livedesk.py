@@ -17,7 +17,12 @@ from typing import ClassVar
 
 from reconciler.errors import ConfigError
 from reconciler.input.settings import Settings
-from reconciler.targets.base import Capabilities, TargetIdentity, account_fingerprint
+from reconciler.targets.base import (
+    Capabilities,
+    TargetIdentity,
+    account_fingerprint,
+    marker_secret,
+)
 from reconciler.targets.contacts_client import ContactsClient, session_options
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
@@ -119,7 +124,8 @@ class LiveDeskClient(ContactsClient):
             pace=pace,
         )
         session.extra_secrets = (credentials.api_secret,)  # never repeated, even if echoed
-        super().__init__(session, CONTACTS_PATH, CAPABILITIES)
+        secret = marker_secret(NAME, f"{credentials.api_key}:{credentials.api_secret}")
+        super().__init__(session, CONTACTS_PATH, CAPABILITIES, secret)
         self.api_key = credentials.api_key
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from cli_testing import (
     write_settings,
 )
 
+from reconciler.engine.ownership import content_of
 from reconciler.input.schemas import load_schema
 from reconciler.sandbox.server import RunningSandbox
 
@@ -100,7 +101,7 @@ def test_plan_apply_plan_converges(
     }
     assert ada["additional_attributes"]["city"] == "London"
     # The ownership marker names what reconciler set, and holds no value.
-    marker = json.loads(ada["custom_attributes"].pop(MARKER))
+    marker = json.loads(content_of(ada["custom_attributes"].pop(MARKER)))
     assert marker == {
         "by": "reconciler",
         "file": "contacts/c.yaml",  # the declaring file, from the repository's root
@@ -111,7 +112,9 @@ def test_plan_apply_plan_converges(
     assert ada["custom_attributes"] == {"vip_level": "platinum", "legacy_id": "A-1", "seats": 40}
     assert ada["phone_number"] == "+14155550101"  # not declared: left alone
     (new,) = [c for c in store_of(sandbox).all() if c["identifier"] == "new-1"]
-    assert json.loads(new["custom_attributes"].pop(MARKER))["custom_attributes"] == ["tier"]
+    assert json.loads(content_of(new["custom_attributes"].pop(MARKER)))["custom_attributes"] == [
+        "tier"
+    ]
     assert (new["email"], new["blocked"], new["custom_attributes"]) == (
         "new.person@example.com",
         True,

@@ -23,6 +23,7 @@ from cli_testing import (
     write_settings,
 )
 
+from reconciler.engine.ownership import content_of
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 
 MARKER = "managed_by_reconciler"
@@ -61,7 +62,7 @@ def converges(capsys: pytest.CaptureFixture[str], files: Path, *flags: str) -> s
 
 def marker_of(sandbox: RunningSandbox, contact_id: int) -> dict[str, Any] | None:
     text = stored(sandbox, contact_id)["custom_attributes"].get(MARKER)
-    return None if text is None else dict(json.loads(text))
+    return None if text is None else dict(json.loads(content_of(text)))
 
 
 # Labels ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from cli_testing import (
     Desk,
     point_at,
     run,
+    signed_marker,
     snapshot,
     store_of,
     stored,
@@ -299,12 +300,12 @@ def test_a_marker_that_names_no_file_is_only_a_whole_plans_to_remove(
     desk: Desk,
 ) -> None:
     sandbox, _, bob = desk_tree
-    record = stored(sandbox, bob)
-    legacy = (  # written before markers named their file
+    content = (  # reconciler's, but naming no file
         '{"by":"reconciler","fields":["identifier"],"additional_attributes":[],'
         '"custom_attributes":[]}'
     )
-    store_of(sandbox).replace({**record, "custom_attributes": {MARK: legacy}})
+    marker = signed_marker(content, bob, desk)
+    store_of(sandbox).replace({**stored(sandbox, bob), "custom_attributes": {MARK: marker}})
     (tmp_path / "contacts" / "partners.yaml").unlink()
 
     code, out, _ = run(capsys, "plan", "contacts")
@@ -313,6 +314,59 @@ def test_a_marker_that_names_no_file_is_only_a_whole_plans_to_remove(
     code, out, _ = run(capsys, "plan", ".")  # the whole repository: its root
     action = "delete" if desk is CHATWOOT else "block"
     assert f"- {action} id {bob}" in out
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        # written before markers were signed
+        '{"by":"reconciler","fields":["identifier"],"additional_attributes":[],'
+        '"custom_attributes":[]}',
+        # copied from another contact (signed for that one)
+        "copied",
+    ],
+)
+def test_a_marker_reconciler_cant_verify_is_named_and_never_acted_on(
+    desk_tree: tuple[RunningSandbox, int, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    marker: str,
+) -> None:
+    sandbox, ada, bob = desk_tree
+    if marker == "copied":  # a person copies Ada's marker onto Bob, who has none now
+        marker = stored(sandbox, ada)["custom_attributes"][MARK]
+    store_of(sandbox).replace({**stored(sandbox, bob), "custom_attributes": {MARK: marker}})
+    (tmp_path / "contacts" / "partners.yaml").unlink()
+    before = stored(sandbox, bob)
+
+    code, out, err = run(capsys, "apply", ".", "--auto-approve", "--allow-removal", "--force")
+
+    assert code == 0, out + err
+    assert (
+        f"1 contact(s) no file declares carry an ownership marker reconciler can't verify "
+        f"(id {bob}):"
+    ) in out
+    assert stored(sandbox, bob) == before
+
+
+def test_a_declared_contact_with_a_marker_reconciler_cant_verify_is_marked_anew(
+    desk_tree: tuple[RunningSandbox, int, int],
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    sandbox, ada, bob = desk_tree
+    # Bob's marker, copied onto Ada: it lists a key Ada's file never declared.
+    content = '{"by":"reconciler","fields":[],"additional_attributes":[],"custom_attributes":["x"]}'
+    copied = signed_marker(content, bob, desk)
+    record = stored(sandbox, ada)
+    store_of(sandbox).replace({**record, "custom_attributes": {MARK: copied, "x": "Ada's own"}})
+
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve", "--allow-removal")
+
+    assert code == 0, out + err
+    assert "custom_attributes.x" not in out  # not reconciler's to remove
+    assert stored(sandbox, ada)["custom_attributes"]["x"] == "Ada's own"
+    assert stored(sandbox, ada)["custom_attributes"][MARK] != copied  # marked anew, signed
 
 
 def test_a_contact_reconciler_blocked_is_unblocked_when_declared_again(

@@ -11,8 +11,10 @@ import pytest
 from starlette.applications import Starlette
 
 from reconciler.engine.fetch import fetch_live
+from reconciler.engine.ownership import signed
 from reconciler.model import JSON, Declaration, DeclaredContact, Position
 from reconciler.sandbox.store import Store
+from reconciler.targets.base import marker_secret
 from reconciler.targets.chatwoot import ChatwootClient, Token
 from reconciler.targets.livedesk import Credentials, LiveDeskClient
 
@@ -131,8 +133,8 @@ async def test_a_listed_contact_keeps_only_what_the_plan_reads(
     sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
 ) -> None:
     marker = '{"by":"reconciler","fields":[],"custom_attributes":["dropped"]}'
-    big = {"notes": "x" * 5000, "tier": "gold", "dropped": 1, "managed_by_reconciler": marker}
-    seed(
+    big = {"notes": "x" * 5000, "tier": "gold", "dropped": 1}
+    ids = seed(
         sandbox_app,
         [
             {
@@ -145,6 +147,13 @@ async def test_a_listed_contact_keeps_only_what_the_plan_reads(
             for n in range(40)
         ],
     )
+    store: Store = sandbox_app.state.store
+    secret = marker_secret("livedesk", "sandbox:sandbox")  # as an apply signs it
+    for contact_id in ids:
+        record = store.get(contact_id)
+        assert record is not None
+        mark = {"managed_by_reconciler": signed(marker, contact_id, secret)}
+        store.replace({**record, "custom_attributes": {**big, **mark}})
     declaration = Declaration(
         tuple(declared(identifier=f"c-{n}", custom_attributes={"tier": "gold"}) for n in range(40))
     )
@@ -294,6 +303,21 @@ def chatwoot_on(transport: httpx.AsyncBaseTransport) -> ChatwootClient:
     return ChatwootClient("http://127.0.0.1", Token("sandbox-token"), 1, transport=transport)
 
 
+def signed_seed(app: Starlette, contacts: Sequence[Mapping[str, Any]]) -> list[int]:
+    """``seed``, each marker signed as an apply through the Chatwoot client signs it."""
+    ids = seed(app, contacts)
+    store: Store = app.state.store
+    secret = marker_secret("chatwoot", "sandbox-token")
+    for contact_id in ids:
+        record = store.get(contact_id)
+        assert record is not None
+        attributes = record["custom_attributes"]
+        if MARKER in attributes:
+            mark = signed(attributes[MARKER], contact_id, secret)
+            store.replace({**record, "custom_attributes": {**attributes, MARKER: mark}})
+    return ids
+
+
 def managed(identifier: str, *, labelled: bool) -> dict[str, Any]:
     return {
         "identifier": identifier,
@@ -307,7 +331,7 @@ async def test_the_managed_contacts_no_file_declares_are_found_by_the_markers_la
     sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
 ) -> None:
     seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])  # 10 pages
-    ada, gone, _hidden = seed(
+    ada, gone, _hidden = signed_seed(
         sandbox_app,
         [
             managed("ada", labelled=True),
@@ -330,7 +354,7 @@ async def test_a_declared_contact_without_the_label_makes_the_scan_read_everyone
     sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
 ) -> None:
     seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])
-    _ada, gone, hidden = seed(
+    _ada, gone, hidden = signed_seed(
         sandbox_app,
         [
             managed("ada", labelled=False),  # marked before the label existed
@@ -350,7 +374,9 @@ async def test_without_a_label_the_scan_reads_everyone(
     sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
 ) -> None:
     seed(sandbox_app, [{"identifier": f"other-{n}"} for n in range(150)])
-    _ada, gone = seed(sandbox_app, [managed("ada", labelled=True), managed("gone", labelled=True)])
+    _ada, gone = signed_seed(
+        sandbox_app, [managed("ada", labelled=True), managed("gone", labelled=True)]
+    )
     files = Declaration((declared(identifier="ada", name="ada"),))
     async with chatwoot_on(asgi_transport) as client:
         before = client.request_count
