@@ -9,6 +9,7 @@ within the repeat. The requests each version sent come from its ``-v`` log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -92,9 +93,6 @@ def _case(
 ) -> None:
     account = case.account // 10 if context.quick else case.account
     files = context.contact_files(account, 0.1, step=case.step)
-    db = context.database(
-        account, managed_step=case.step if case.step > 1 else 0, face=case.face, files=files
-    )
     settings: dict[str, Any] = {"target": case.face}
     if case.face == "chatwoot":
         settings["account_id"] = 1
@@ -104,12 +102,27 @@ def _case(
         config = context.settings(f"{case.face}-unowned", **settings, ownership=False)
     title = case.title + ("" if owned else ", `ownership: false`")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in versions}
-    with sandbox_process(db, latency_ms=LATENCY_MS) as sandbox:
-        for source in versions.values():  # warm each version's cache alike
-            _plan(source, files, config, sandbox.base_url, context.workdir)
+    step = case.step if case.step > 1 else 0
+    with contextlib.ExitStack() as stack:
+        # Each version against the state its own apply leaves (the earlier one's markers
+        # named no file and were not signed), each in a sandbox of its own.
+        sandboxes = {
+            name: stack.enter_context(
+                sandbox_process(
+                    context.database(
+                        account, managed_step=step, face=case.face, files=files, legacy=old
+                    ),
+                    latency_ms=LATENCY_MS,
+                )
+            )
+            for name, old in zip(versions, (True, False), strict=True)
+        }
+        for name, source in versions.items():  # warm each version's cache alike
+            _plan(source, files, config, sandboxes[name].base_url, context.workdir)
         for repeat in range(repeats):
             for name, source in versions.items():
-                runs[name].append(_plan(source, files, config, sandbox.base_url, context.workdir))
+                base_url = sandboxes[name].base_url
+                runs[name].append(_plan(source, files, config, base_url, context.workdir))
             say(
                 f"  {case.key}{'' if owned else ' unowned'} repeat {repeat + 1}: "
                 + ", ".join(f"{n} {seconds(r[-1]['wall_s'])}" for n, r in runs.items())

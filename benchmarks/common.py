@@ -127,11 +127,14 @@ def write_contact_files(
 MARKER = "managed_by_reconciler"
 
 
-def managed_contact(i: int, face: str = "livedesk", file: str | None = None) -> dict[str, Any]:
+def managed_contact(
+    i: int, face: str = "livedesk", file: str | None = None, *, legacy: bool = False
+) -> dict[str, Any]:
     """Contact ``i`` as an apply of its declaration (in ``file``, from the repository's
     root) against ``face`` leaves it with ownership on: its marker, signed with the
     sandbox's credentials for that face, and on Chatwoot the marker's label (the fields as
-    before: a plan has changes)."""
+    before: a plan has changes). ``legacy``: as a version before markers named their file
+    and were signed left it."""
     from reconciler.engine.ownership import Marker, signed
     from reconciler.targets.base import marker_secret
 
@@ -139,6 +142,8 @@ def managed_contact(i: int, face: str = "livedesk", file: str | None = None) -> 
     declared = {k: v for k, v in declared_contact(i, changed=False).items() if k != "id"}
     credential = CREDENTIALS["CHATWOOT_API_TOKEN"] if face == "chatwoot" else "sandbox:sandbox"
     text = signed(Marker.of(declared, MARKER, file).text(), i, marker_secret(face, credential))
+    if legacy:
+        text = Marker.of(declared, MARKER).text()
     live["custom_attributes"] = {**live["custom_attributes"], MARKER: text}
     return {**live, "labels": [MARKER]}
 
@@ -150,7 +155,13 @@ def contact_file_of(i: int, step: int, directory: str) -> str:
 
 
 def seed_database(
-    path: Path, count: int, *, managed_step: int = 0, face: str = "livedesk", files: str = ""
+    path: Path,
+    count: int,
+    *,
+    managed_step: int = 0,
+    face: str = "livedesk",
+    files: str = "",
+    legacy: bool = False,
 ) -> None:
     """A fresh sandbox database holding contacts 1..count; every ``managed_step``-th
     managed for ``face`` (see managed_contact), as the files in the directory ``files``
@@ -162,7 +173,7 @@ def seed_database(
     store = Store(path)
     try:
         store.seed_if_empty(
-            managed_contact(i, face, contact_file_of(i, managed_step, files))
+            managed_contact(i, face, contact_file_of(i, managed_step, files), legacy=legacy)
             if managed_step and i % managed_step == 0
             else live_contact(i)
             for i in range(1, count + 1)
@@ -385,17 +396,21 @@ class Context:
         managed_step: int = 0,
         face: str = "livedesk",
         files: Path | None = None,
+        legacy: bool = False,
     ) -> Path:
         """A sandbox database of contacts 1..count (every ``managed_step``-th managed for
         ``face``, as an apply of ``files`` leaves it); plan never writes, so it is reused."""
         name = f"sandbox-{count}" + (f"-managed-{managed_step}-{face}" if managed_step else "")
+        name += "-legacy" if legacy and managed_step else ""
         db = self.workdir / ("fresh" if fresh else "db") / f"{name}.sqlite"
         marker = db.with_suffix(".complete")
         if fresh or not marker.exists():
             db.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
             where = "" if files is None else files.relative_to(self.workdir).as_posix()
-            seed_database(db, count, managed_step=managed_step, face=face, files=where)
+            seed_database(
+                db, count, managed_step=managed_step, face=face, files=where, legacy=legacy
+            )
             marker.touch()
             say(f"  seeded {count:,} contacts in {time.perf_counter() - started:.1f} s")
         return db
