@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
-from reconciler.fields import ATTRIBUTE_OBJECTS, KEY_FIELDS, UNIQUE_FIELDS, indexed
+from reconciler.fields import ATTRIBUTE_OBJECTS, BY_NAME, KEY_FIELDS, UNIQUE_FIELDS, indexed
 from reconciler.model import (
     ABSENT,
     JSON,
@@ -60,7 +60,9 @@ class Projection:
         self._scalars = tuple(scalars)
         # The unique fields some file declares, each with its values' contacts.
         self._unique = tuple(
-            (name, self._declared[name]) for name in UNIQUE_FIELDS if self._declared[name]
+            (name, self._declared[name], BY_NAME[name].folds_case)
+            for name in UNIQUE_FIELDS
+            if self._declared[name]
         )
         self._keys = {name: frozenset(wanted) for name, wanted in keys.items()}
         self.matched: dict[ContactKey, Contact] = {}
@@ -106,10 +108,10 @@ class Projection:
         by_id = self._declared["id"].get(contact_id)
         if by_id is not None:
             found.append(("id", contact_id, by_id))
-        for name, declared_values in self._unique:
+        for name, declared_values, folds in self._unique:
             value = contact.get(name)
             if value and isinstance(value, str):
-                folded = indexed(name, value)
+                folded = indexed(name, value) if folds else value
                 declared = declared_values.get(folded)
                 if declared is not None:
                     found.append((name, folded, declared))

@@ -30,6 +30,8 @@ from reconciler.errors import PlanError
 from reconciler.fields import UNIQUE_FIELDS, indexed
 from reconciler.model import Change, Contact, ContactKey, Declaration, DeclaredContact, LiveState
 
+_NOTHING: dict[str, str] = {}
+
 
 def live_keys(contact: Contact) -> list[ContactKey]:
     """Each unique value ``contact`` holds (not blank), as the desk compares it."""
@@ -60,13 +62,14 @@ def unresolved(
     holders: dict[ContactKey, Contact] = {}
     wanted: dict[ContactKey, None] = {}
     for declared in declaration:
-        if declared.absent:
+        fields = declared.fields
+        if fields.get("absent") is True:
             continue  # removed only by what its own key finds
         contact = found[declared.key]
-        fields = declared.fields
+        live = contact.get if contact is not None else _NOTHING.get
         for name in UNIQUE_FIELDS:
             value = fields.get(name)
-            if not value or (contact is not None and contact.get(name) == value):
+            if not value or live(name) == value:
                 continue  # the usual case, where the found contact holds it to the letter
             key = ContactKey(name, indexed(name, value))  # type: ignore[arg-type]
             if key == declared.key or (contact is not None and holds(contact, key)):

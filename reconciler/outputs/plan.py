@@ -144,6 +144,8 @@ def _header(change: Change) -> str:
     conversations = change.conversations_text
     if conversations and change.action is Action.DELETE:
         header += f", and its {conversations}"
+    elif change.conversations == 0 and change.action is Action.DELETE:
+        header += ", which has no conversations"
     elif conversations:
         header += f": not deleted, for its {conversations} (delete_with_conversations)"
     return header

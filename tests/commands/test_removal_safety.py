@@ -180,7 +180,9 @@ def test_a_contact_without_conversations_is_deleted_as_before(
 ) -> None:
     _, bob = managed_pair(chatwoot, tmp_path, capsys, "removed: delete\n")
     code, out, _ = run(capsys, "plan", "c")
-    assert f"- delete id {bob}, identifier bob (no longer in the files)\n" in out
+    assert (
+        f"- delete id {bob}, identifier bob (no longer in the files), which has no conversations\n"
+    ) in out
     code, out, err = run(capsys, "apply", "c", "--auto-approve", "--allow-removal")
     assert code == 0, out + err
     assert store_of(chatwoot).get(bob) is None
