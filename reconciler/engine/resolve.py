@@ -10,7 +10,8 @@ identifier, else email (its key, which the fetch reads first), and then:
   (``unresolved``);
 * where its key finds nothing but another of its values finds one contact, whose own value
   is blank wherever the file declares one, that contact is it: **adopted**, and the plan
-  says which field found it (``adopt``);
+  says which field found it (``adopt``); so is a contact reconciler manages (its marker
+  verifies) that no declared key finds any more: the files changed its key in place;
 * a value that some other contact holds is a **conflict**: a create or update would be
   refused ("has already been taken"), so the plan names both contacts and the ways out
   (``conflicts``). A value that another declared contact gives up in the same plan (a swap)
