@@ -8,7 +8,7 @@ POST  /api/v2/accounts/contacts        create, in inbox 1
 GET   /api/v2/accounts/contacts/{id}   get one
 PATCH /api/v2/accounts/contacts/{id}   update (PUT too, as in Rails)
 
-Chatwoot (``api_access_token``, JSON errors; chatwoot.py), under
+Chatwoot (``api-access-token`` or ``api_access_token``, JSON errors; chatwoot.py), under
 /api/v1/accounts/{account_id}/contacts: the list (``q`` ignored), ``/search`` (throttled),
 ``POST /filter``, create (inbox optional, every field), get, update and delete, a contact's
 ``/labels`` and ``/destroy_custom_attributes``; and ``GET /api``, ``GET /api/v1/profile``.

@@ -70,7 +70,10 @@ class ChatwootAuth:
 
     def refusal(self, request: Request) -> Response | None:
         """401 as Chatwoot answers it, or None to let the request through."""
-        given = request.headers.get("api_access_token", "")
+        # Rack files both spellings under HTTP_API_ACCESS_TOKEN: Rails reads either.
+        given = request.headers.get("api-access-token") or request.headers.get(
+            "api_access_token", ""
+        )
         if not given:
             return JSONResponse(
                 {"errors": ["You need to sign in or sign up before continuing."]}, 401

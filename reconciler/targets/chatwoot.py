@@ -1,7 +1,7 @@
 """Self-hosted Chatwoot: everything this target knows that another doesn't.
 
 One account's contacts at ``{base_url}/api/v1/accounts/{account_id}/contacts``, a user's
-access token in the ``api_access_token`` header (``CHATWOOT_API_TOKEN``), and what
+access token in the ``api-access-token`` header (``CHATWOOT_API_TOKEN``), and what
 Chatwoot does better than LiveDesk (../shared/chatwoot-api.md): exact lookups of several
 keys a request (``POST /contacts/filter``), a create that sets every field in one POST
 with no inbox, and its version at ``GET /api``, which says what an older install lacks.
@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 NAME = "chatwoot"
 SERVICE = "Chatwoot"
-TOKEN_HEADER = "api_access_token"  # noqa: S105 - a header's name, not a secret
+TOKEN_HEADER = "api-access-token"  # noqa: S105 - a header's name, not a secret
+"""Rails reads ``api-access-token`` and ``api_access_token`` as one header; nginx drops
+headers with underscores by default (``underscores_in_headers off``), so behind a default
+nginx only the dashes arrive."""
 PAGE_SIZE = 15  # RESULTS_PER_PAGE in Chatwoot's contacts controller
 KEYS_PER_FILTER = PAGE_SIZE
 """Keys one filter request looks for: their matches fit on one page, where no tie can hide

@@ -249,3 +249,33 @@ async def test_the_livedesk_client_never_claims_what_it_cant_do() -> None:
     assert not capabilities.deletes
     assert capabilities.why_unsupported("labels") is not None
     assert CAPABILITIES.writes_labels and CAPABILITIES.deletes and CAPABILITIES.removes_attributes
+
+
+class DefaultNginx:
+    """A reverse proxy as nginx is by default: request headers with underscores dropped."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if b"_" not in k]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+async def test_the_token_reaches_chatwoot_behind_a_default_nginx(app: Starlette) -> None:
+    seed(app, {"identifier": "ada"})
+    async with client_for(DefaultNginx(app)) as client:  # opening reads the profile: a 401
+        found = await client.lookup([ContactKey("identifier", "ada")])
+    assert found[0] is not None
+
+
+async def test_the_sandbox_reads_the_token_under_either_spelling(app: Starlette) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as raw:
+        for header in ("api-access-token", "api_access_token"):
+            answer = await raw.get("/api/v1/profile", headers={header: "sandbox-token"})
+            assert answer.status_code == 200, header
+        refused = await raw.get("/api/v1/profile", headers={"api-access-token": "wrong"})
+        assert refused.status_code == 401
