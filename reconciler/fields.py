@@ -44,17 +44,6 @@ class Field:
             return value if lowered == value else lowered  # no second copy of a million emails
         return value
 
-    def indexed(self, value: JSON) -> JSON:
-        """The value as the desk's unique index compares it (``unique`` fields): folded
-        where the field folds case, else exactly (no NFC: the index tells "é" from "e" and
-        U+0301 apart); None for a blank, which no contact holds."""
-        if value == "" or value is None:
-            return None
-        if self.folds_case and isinstance(value, str):
-            lowered = fold_case(value)
-            return value if lowered == value else lowered
-        return value
-
 
 def fold_case(text: str) -> str:
     """``text`` lower-cased as the desk folds it: Ruby's ``downcase`` stores it, PostgreSQL's
@@ -129,9 +118,10 @@ _FOLDED_UNIQUE = frozenset(f.name for f in FIELDS if f.unique and f.folds_case)
 
 def indexed(name: str, value: JSON) -> JSON:
     """``value`` of the unique field ``name`` as the desk's unique index compares it: what
-    finds a contact, and what no two contacts may share. The fetch, the plan, the stale
-    check and the client's exact lookups all compare keys with it (``Field.indexed``,
-    inlined: the fetch calls it for each unique value of each listed contact)."""
+    finds a contact, and what no two contacts may share: folded where the field folds case,
+    else exactly (no NFC: the index tells "é" from "e" and U+0301 apart); None for a
+    blank, which no contact holds. The fetch, the plan, the stale check and the client's
+    exact lookups all compare keys with it."""
     if value == "" or value is None:
         return None
     if name in _FOLDED_UNIQUE and isinstance(value, str):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_testing import DESKS, Desk
+from cli_testing import CHATWOOT, DESKS, Desk, point_at
 from hypothesis import settings
 from starlette.applications import Starlette
 
@@ -62,3 +62,12 @@ def live_sandbox(sandbox_options: SandboxOptions) -> Iterator[RunningSandbox]:
     """The sandbox under uvicorn on 127.0.0.1, a free port: ``.base_url``, ``.app``."""
     with start_in_thread(sandbox_options) as running:
         yield running
+
+
+@pytest.fixture
+def chatwoot(
+    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RunningSandbox:
+    """The CLI in tmp_path, pointed at the live sandbox's Chatwoot face."""
+    point_at(monkeypatch, live_sandbox, tmp_path, CHATWOOT)
+    return live_sandbox

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from reconciler.engine.diff import strict_equal
 from reconciler.engine.ownership import live_marker
+from reconciler.engine.resolve import holds
 from reconciler.fields import ATTRIBUTE_OBJECTS, BY_NAME, KEY_FIELDS, UNIQUE_FIELDS, indexed
 from reconciler.model import (
     ABSENT,
@@ -96,7 +97,7 @@ class Projection:
         for field, value, answered in answers:
             if field == answered.key.field:
                 self.matched[answered.key] = kept
-            elif not _holds_key(contact, answered.key):  # rare: see ``matched``
+            elif not holds(contact, answered.key):  # rare: see ``matched``
                 self.matched[ContactKey(field, value)] = kept  # type: ignore[arg-type]
         return kept
 
@@ -119,14 +120,6 @@ class Projection:
 
 
 _MISSING: JSON = ABSENT
-
-
-def _holds_key(contact: Contact, key: ContactKey) -> bool:
-    """Whether ``contact`` is the one ``key`` names (its id, or its value there)."""
-    value = contact.get(key.field)
-    return value == key.value or (
-        key.field != "id" and isinstance(value, str) and indexed(key.field, value) == key.value
-    )
 
 
 def _kept_object(

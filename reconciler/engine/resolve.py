@@ -45,8 +45,11 @@ def live_keys(contact: Contact) -> list[ContactKey]:
 
 
 def holds(contact: Contact, key: ContactKey) -> bool:
+    """Whether ``contact`` is the one ``key`` finds: its id, or its value of that field."""
     value = contact.get(key.field)
-    return isinstance(value, str) and indexed(key.field, value) == key.value
+    return value == key.value or (
+        key.field != "id" and isinstance(value, str) and indexed(key.field, value) == key.value
+    )
 
 
 def unresolved(

@@ -38,14 +38,6 @@ def sandbox(
     return live_sandbox
 
 
-@pytest.fixture
-def chatwoot(
-    live_sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> RunningSandbox:
-    point_at(monkeypatch, live_sandbox, tmp_path, CHATWOOT)
-    return live_sandbox
-
-
 def seed(sandbox: RunningSandbox, *contacts: dict[str, Any]) -> list[int]:
     return [int(store_of(sandbox).insert(contact)["id"]) for contact in contacts]
 
