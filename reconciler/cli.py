@@ -9,12 +9,15 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.runtime import young_collections_only
+
+if TYPE_CHECKING:
+    from reconciler.input.selection import Selectors
 
 # The names of the output formats, without loading the modules that render them.
 PROBLEM_FORMATS = ("text", "github", "json")
@@ -58,6 +61,29 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=_env_flag("RECONCILER_SANDBOX"),
         help="start the local sandbox in-process and run against it (database under .reconciler/)",
+    )
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="SEL",
+        help="only the contacts SEL selects (repeatable): id:N, identifier:X, email:Y, "
+        "phone:+N, label:L, or a file, directory or glob; nothing is released or removed",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="SEL",
+        help="leave out the contacts SEL selects (repeatable; the forms of --target)",
+    )
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the contacts the files added, changed or dropped since the git commit REF",
     )
 
 
@@ -185,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
+    _add_selection(plan)
     _add_redact(plan, "mask personal data in every output and the plan file")
     _add_config(plan)
 
@@ -208,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let apply remove (block or delete) the contacts the plan removes",
     )
+    _add_selection(apply)
     _add_redact(apply, "mask personal data in what apply prints")
     _add_config(apply)
 
@@ -306,6 +334,12 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_BUG
 
 
+def _selectors(args: argparse.Namespace) -> Selectors:
+    from reconciler.input.selection import Selectors
+
+    return Selectors(tuple(args.target), tuple(args.exclude), args.changed_since)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     # Imports are deferred so that `validate` never pays for the HTTP and server stacks.
     if args.command == "validate":
@@ -323,6 +357,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             redact=args.redact,
             config=args.config,
             sandbox=args.sandbox,
+            selectors=_selectors(args),
         )
     if args.command == "apply":
         from reconciler.commands.apply import apply_command
@@ -336,6 +371,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             redact=args.redact,
             config=args.config,
             sandbox=args.sandbox,
+            selectors=_selectors(args),
         )
     if args.command == "export":
         from reconciler.commands.export import export_command

@@ -144,12 +144,53 @@ class Scope:
 
 
 @dataclass(frozen=True, slots=True)
+class Selection:
+    """The part of the declared contacts a partial plan covers (``--target``,
+    ``--exclude``, ``--changed-since``), as a saved plan records it.
+
+    A plan with selectors releases, blocks and deletes nothing; one of what changed since a
+    git commit removes only contacts dropped since it, whose marker names a file that
+    changed (``files``).
+    """
+
+    targets: tuple[str, ...] = ()  # the selectors as given
+    excludes: tuple[str, ...] = ()
+    changed_since: str | None = None  # the git ref as given
+    commit: str | None = None  # the commit it named
+    declared: int = 0  # contacts the files declare, selected or not
+    keys: tuple[ContactKey, ...] = ()  # each selected contact's key
+    dropped: int = 0  # contacts the files declared at ``commit`` and no longer do
+    files: frozenset[str] = frozenset()  # changed since ``commit``, from the repository root
+
+    @property
+    def removes(self) -> bool:
+        """Whether the plan may release or remove contacts (those dropped since a commit)."""
+        return self.changed_since is not None and not self.targets and not self.excludes
+
+    def __str__(self) -> str:
+        given = [f"--target {text}" for text in self.targets]
+        given += [f"--exclude {text}" for text in self.excludes]
+        if self.changed_since is not None:
+            commit = f" ({self.commit[:12]})" if self.commit else ""
+            given.append(f"--changed-since {self.changed_since}{commit}")
+        return " ".join(given)
+
+
+@dataclass(frozen=True, slots=True)
 class Declaration:
-    """Every declared contact of every file, in file order then document order."""
+    """Every declared contact of every file, in file order then document order; of a
+    partial plan, the selected ones (``selection``)."""
 
     contacts: tuple[DeclaredContact, ...]
     sources: tuple[SourceFile, ...] = ()
     scope: Scope | None = None  # None: the whole repository, and markers name no file
+    selection: Selection | None = None
+    # Of a plan of what changed since a commit: the values that find each contact the
+    # files dropped since (looked up, never scanned for), and those that find a declared
+    # contact the plan doesn't cover (a dropped one found by one of these is not dropped).
+    dropped: tuple[ContactKey, ...] = ()
+    elsewhere: frozenset[ContactKey] = frozenset()
+    notes: tuple[str, ...] = ()  # what reading the files found to warn about
 
     def file_of(self, declared: DeclaredContact) -> str | None:
         """The file that declares ``declared``, from the repository's root; None: unknown."""
@@ -157,6 +198,8 @@ class Declaration:
 
     def covers(self, file: str | None) -> bool:
         """Whether a contact whose marker names ``file`` is this plan's to release or remove."""
+        if self.selection is not None:
+            return self.selection.removes and file in self.selection.files
         return self.scope is None or self.scope.covers(file)
 
 
@@ -305,6 +348,7 @@ class Plan:
     created_at: str = ""  # ISO 8601, UTC
     target: TargetIdentity | None = None  # None only in a plan of format 1
     marker_key: str | None = None  # where changes write the ownership marker; None: off
+    selection: Selection | None = None  # a partial plan's; None: all the files declare
 
     @property
     def creates(self) -> int:
@@ -336,3 +380,8 @@ class Plan:
     def managed(self) -> int:
         """Declared contacts the plan covers (neither releases nor removals of undeclared)."""
         return sum(1 for change in self.changes if change.source is not None) + self.unchanged
+
+    @property
+    def declared(self) -> int:
+        """Contacts the files declare, in the plan or not (a partial plan covers some)."""
+        return self.managed if self.selection is None else self.selection.declared

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import yaml
 
 from reconciler.cli import main
 from reconciler.engine.ownership import signed
+from reconciler.engine.planfile import checksum
 from reconciler.sandbox.server import RunningSandbox
 from reconciler.sandbox.store import Store
 from reconciler.targets.base import marker_secret
@@ -104,3 +105,12 @@ def stored(sandbox: RunningSandbox, contact_id: int) -> dict[str, Any]:
 def snapshot(sandbox: RunningSandbox) -> str:
     """Every stored contact, as text, to show that nothing was written."""
     return json.dumps(store_of(sandbox).all(), sort_keys=True)
+
+
+def edited(path: Path, edit: Callable[[dict[str, Any]], None], *, rechecksum: bool = True) -> None:
+    """A saved plan edited by hand, its checksum recomputed (as anyone can) unless not."""
+    document = json.loads(path.read_text("utf-8"))
+    edit(document)
+    if rechecksum:
+        document["checksum"] = checksum(document)
+    path.write_text(json.dumps(document), "utf-8")

@@ -9,10 +9,18 @@ import logging
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from cli_testing import Desk, point_at, run, store_of, write_contacts, write_settings
 
+from reconciler.engine.apply import apply_plan
+from reconciler.engine.fetch import fetch_live
+from reconciler.engine.plan import make_plan
+from reconciler.input.settings import default_settings
+from reconciler.model import Declaration, DeclaredContact, Position
+from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
+from reconciler.targets.chatwoot import Chatwoot, ChatwootClient, Token
 from reconciler.targets.http.ratelimit import AdaptivePace
 
 SERVER_LIMIT = 100  # requests a second, unknown to the client
@@ -64,6 +72,63 @@ def test_an_unknown_limit_is_found_with_few_429s_and_no_failure(
     ]
     assert throttled, "the limit was never hit: the test shows nothing"
     assert throttled[-1] <= MAX_429_SHARE * sent, (throttled[-1], sent)
+
+
+CHATWOOT_SETTINGS = dataclasses.replace(
+    default_settings(), target="chatwoot", account_id=1, max_changes="100%"
+)
+
+
+def test_chatwoot_is_paced_under_its_known_limit_unless_on_loopback_or_told() -> None:
+    def ceiling(base_url: str, rate_limit: float | None = None) -> float | None:
+        settings = dataclasses.replace(CHATWOOT_SETTINGS, rate_limit=rate_limit)
+        return Chatwoot(base_url, Token("t"), 1, settings).pace.ceiling
+
+    assert ceiling("https://desk.example") == 40.0  # 80% of 3,000 a minute
+    assert ceiling("http://127.0.0.1:3000") is None  # rack-attack exempts loopback
+    assert ceiling("https://desk.example", rate_limit=10) == 10  # lower
+    assert ceiling("https://desk.example", rate_limit=48) == 48  # or higher
+
+
+@pytest.mark.anyio
+async def test_chatwoot_applies_hundreds_under_its_known_limit_with_no_429(
+    sandbox_options: SandboxOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The known limit (SERVER_LIMIT a one-second window here, as the sandbox counts it):
+    # the steady pace under it is answered with no 429, which would lock out the agents.
+    monkeypatch.setattr("reconciler.targets.chatwoot.RATE_WINDOW", 1.0)
+    monkeypatch.setattr("reconciler.targets.chatwoot.REQUESTS_PER_WINDOW", SERVER_LIMIT)
+    app = create_app(sandbox_options)
+    count = 300
+    app.state.store.seed_if_empty(
+        [
+            {"identifier": f"c-{n}", "name": "Old", "created_at": 1_700_000_000 + n}
+            for n in range(count)
+        ]
+    )
+    declaration = Declaration(
+        tuple(
+            DeclaredContact(Position("c.yaml", n + 1, 5), {"identifier": f"c-{n}", "name": "New"})
+            for n in range(count)
+        )
+    )
+    settings = dataclasses.replace(CHATWOOT_SETTINGS, ownership=False)
+    target = Chatwoot("https://desk.example", Token("sandbox-token"), 1, settings)
+    assert target.pace.ceiling == 0.8 * SERVER_LIMIT
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with ChatwootClient(
+            target.base_url, target.token, 1, transport=transport, pace=target.pace
+        ) as client:
+            live = await fetch_live(client, declaration)
+            plan = make_plan(declaration, live, settings, client.capabilities)
+            outcomes = await apply_plan(client, plan)
+            sent = client.request_count
+    finally:
+        app.state.store.close()
+    assert [outcome.status for outcome in outcomes] == ["updated"] * count
+    assert sent > count  # the limit would have been reached unpaced
+    assert target.pace.throttled == 0
 
 
 class Clock:

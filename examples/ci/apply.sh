@@ -8,9 +8,13 @@
 #   RECONCILER_FORCE  "true": apply even when the plan changes more than max_changes allows
 #   RECONCILER_ALLOW_REMOVAL  "true": let apply remove the contacts the plan removes (a push
 #                     never does: a person runs the job by hand for that)
+#   RECONCILER_CHANGED_SINCE  the push's `before` commit: apply only the contacts the push
+#                     changed (since.sh); empty: the whole tree
 #
 # The log shows the plan and the result lines with personal values redacted (--redact).
 set -euo pipefail
+# shellcheck source=since.sh
+. "$(dirname "$0")/since.sh"
 
 work=${1:?usage: ci/apply.sh WORKDIR}
 contacts=${CONTACTS_PATH:-contacts}
@@ -31,4 +35,4 @@ fi
 if [ "${RECONCILER_ALLOW_REMOVAL:-}" = true ]; then
   flags+=(--allow-removal)
 fi
-reconciler apply "$contacts" --auto-approve --redact "${flags[@]}"
+reconciler apply "$contacts" "${since_flags[@]}" --auto-approve --redact "${flags[@]}"

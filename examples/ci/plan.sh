@@ -5,6 +5,8 @@
 #   ci/plan.sh WORKDIR   writes WORKDIR/plan.json (redacted) and WORKDIR/comment.md
 #   VALIDATE_FORMAT      how validate reports problems in the log: text (default), or
 #                        github for annotations on the pull request's lines
+#   RECONCILER_CHANGED_SINCE  the pull request's base commit: plan only the contacts it
+#                        changes (since.sh); empty: the whole tree
 #
 # When the files have problems or the plan fails, comment.md says so (reconciler's messages
 # never repeat a contact's values), so that the failure is posted in place of an outdated
@@ -12,6 +14,8 @@
 set -euo pipefail
 # shellcheck source=forge.sh
 . "$(dirname "$0")/forge.sh"
+# shellcheck source=since.sh
+. "$(dirname "$0")/since.sh"
 
 work=${1:?usage: ci/plan.sh WORKDIR}
 contacts=${CONTACTS_PATH:-contacts}
@@ -26,7 +30,8 @@ if [ "$status" -ne 0 ]; then
   failed=validate
   reconciler validate "$contacts" >"$work/problems.txt" || true
 else
-  reconciler plan "$contacts" --redact --out "$work/plan.json" 2>"$work/plan.err" || status=$?
+  reconciler plan "$contacts" "${since_flags[@]}" --redact --out "$work/plan.json" \
+    2>"$work/plan.err" || status=$?
   cat "$work/plan.err" >&2
   [ "$status" -eq 0 ] || failed=plan
 fi

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
-from reconciler.commands.plan import context_line, plan_against
+from reconciler.commands.plan import context_line, plan_against, read_selected
 from reconciler.concurrency import Deadline, run
 from reconciler.engine.apply import Outcome, apply_plan
 from reconciler.engine.plan import change_limit_message
@@ -20,7 +20,7 @@ from reconciler.engine.planfile import changed_sources, read_plan
 from reconciler.engine.redact import redact_change, redact_plan
 from reconciler.engine.stale import Stale, find_stale
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
-from reconciler.input.declaration import read_declaration
+from reconciler.input.selection import Selectors
 from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Change, Plan
 from reconciler.outputs.plan import print_plan
@@ -38,9 +38,15 @@ def apply_command(
     config: str | None,
     sandbox: bool,
     allow_removal: bool = False,
+    selectors: Selectors | None = None,
 ) -> int:
     if bool(paths) == bool(plan_file):
         raise ConfigError("apply takes either PATH... or --plan FILE (one of the two)")
+    if plan_file is not None and selectors:
+        raise ConfigError(
+            "apply --plan applies the saved plan's own selection: give --target, --exclude "
+            "and --changed-since to plan, or apply PATH... with them"
+        )
     settings = load_settings(config)
     deadline = Deadline(settings.deadline)
 
@@ -70,7 +76,7 @@ def apply_command(
                 )
             applied = run(_apply(target, plan, shown, deadline, settings))
         return _summary(applied)
-    declaration = read_declaration(paths)
+    declaration = read_selected(paths, selectors)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(
             plan_against(target, declaration, settings, redact=redact),

@@ -45,6 +45,10 @@ and a nightly check reports drift as an issue.
    validated only).
 2. Protect `main`: require pull requests and the `reconciler plan` check.
 
+Optional: set the repository variable `RECONCILER_CHANGED_SINCE` to `true`, and each pull
+request plans (and its merge applies) only the contacts it adds, changes or drops: far
+fewer requests on a big account. The nightly drift check stays whole.
+
 Locally: `reconciler validate contacts`, and `reconciler plan contacts --sandbox` against a
 local stand-in; `reconciler export --split contacts` writes the contacts the desk has.
 """

@@ -14,6 +14,7 @@ from reconciler.engine.planfile import write_plan
 from reconciler.engine.redact import redact_plan
 from reconciler.errors import PlanError
 from reconciler.input.declaration import read_declaration
+from reconciler.input.selection import Selectors, select
 from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Declaration, Plan
 from reconciler.outputs.plan import print_plan
@@ -30,9 +31,10 @@ def plan_command(
     redact: bool,
     config: str | None,
     sandbox: bool,
+    selectors: Selectors | None = None,
 ) -> int:
     settings = load_settings(config)
-    declaration = read_declaration(paths)
+    declaration = read_selected(paths, selectors)
     with open_target(settings, sandbox=sandbox) as target:
         plan = run(
             plan_against(target, declaration, settings, redact=redact), deadline=settings.deadline
@@ -47,6 +49,12 @@ def plan_command(
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def read_selected(paths: Sequence[str], selectors: Selectors | None) -> Declaration:
+    """The declared contacts, all of them or the part ``selectors`` choose."""
+    declaration = read_declaration(paths)
+    return declaration if selectors is None else select(declaration, selectors)
 
 
 def context_line(settings: Settings, plan: Plan, target: Target) -> str:
@@ -84,7 +92,9 @@ async def _plan(target: Target, declaration: Declaration, settings: Settings) ->
                 declaration,
                 on_progress=advance,
                 marker_key=settings.marker_key,
-                scan=settings.marker_key is not None,
+                # A partial plan never scans: it removes nothing, or only what git says
+                # the files dropped.
+                scan=settings.marker_key is not None and declaration.selection is None,
                 label=settings.marker_label_on(client.capabilities.writes_labels),
                 conversations=settings.removed == "delete",
             )

@@ -3,12 +3,12 @@ team can adopt the contacts the desk already has, and ``plan`` on the result pri
 ``No changes.`` (``reconciler.outputs.contactfiles`` writes them as YAML.)
 
 Each contact is written with its ``id`` and every managed field it has: ``name``,
-``blocked``, the attribute objects (keys sorted, values with their JSON types), and
-``email``, ``phone_number`` and ``identifier`` when set. A blank one (null or ``""``, alike to
-the server) is left out rather than written as null, which would make plan clear any value
-someone adds later. Server-managed fields are never written. A live value that a contact
-file can't declare (the schema wants text and the server holds a number) is left out with a
-note: unmanaged, it stays as it is.
+``blocked: true`` (never ``false``), the attribute objects (keys sorted, values with their
+JSON types), and ``email``, ``phone_number`` and ``identifier`` when set. A blank one (null
+or ``""``, alike to the server) is left out rather than written as null, which would make
+plan clear any value someone adds later. Server-managed fields are never written. A live
+value that a contact file can't declare (the schema wants text and the server holds a
+number) is left out with a note: unmanaged, it stays as it is.
 """
 
 from __future__ import annotations
@@ -187,7 +187,9 @@ def exported_contact(contact: Contact, marker_key: str | None = None) -> dict[st
         value = contact.get(field)
         if field in BLANK_IS_NULL and value in (None, ""):
             continue
-        if field == "blocked" and not isinstance(value, bool):
+        if field == "blocked" and value is not True:
+            # Not `blocked: false`: declared, every apply would unblock (and so unmute, on
+            # Chatwoot) each contact an agent blocked or whose conversation they muted.
             continue
         declared[field] = value
     for name in ATTRIBUTE_OBJECTS:

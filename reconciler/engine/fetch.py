@@ -111,6 +111,11 @@ async def fetch_live(
         contacts = [trusted(contact, marker_key, client.marker_secret) for contact in contacts]
     await _read_labels(client, declaration, contacts)
     labeled: frozenset[int] | None = None
+    if declaration.selection is not None:
+        # A partial plan's orphans are the contacts dropped since its commit alone: a
+        # listing also shows contacts that files it doesn't cover still declare.
+        dropped = marker_key is not None and declaration.dropped
+        listed = await _dropped(client, declaration) if dropped else []
     if scan and label is not None and marker_key is not None and not read_all:
         keep = projection(declaration, marker_key)
         listed, labeled, unseen, read_all = await _labeled_scan(
@@ -139,6 +144,27 @@ async def fetch_live(
         unseen=unseen if scan else 0,
         foreign=foreign,
     )
+
+
+async def _dropped(client: ContactsApi, declaration: Declaration) -> list[Contact]:
+    """The live contacts of those the files dropped since a commit (a partial plan's), but
+    the ones a value of a contact the files still declare finds: looked up exactly, with
+    their labels where the target keeps them apart (what a release takes off)."""
+    found = await _fetch_exactly(client, declaration.dropped, lambda _count: None)
+    elsewhere = declaration.elsewhere
+    contacts = [
+        contact
+        for contact in {int(c["id"]): c for c in found.values() if c is not None}.values()
+        if ContactKey("id", int(contact["id"])) not in elsewhere
+        and not any(key in elsewhere for key in resolve.live_keys(contact))
+    ]
+    if not client.capabilities.writes_labels:
+        return contacts
+    labels = await gather_bounded(
+        (client.get_labels(int(contact["id"])) for contact in contacts),
+        limit=client.concurrency * 2,
+    )
+    return [{**contact, "labels": found} for contact, found in zip(contacts, labels, strict=True)]
 
 
 def _absent(declaration: Declaration, contacts: list[Contact | None]) -> list[Contact]:

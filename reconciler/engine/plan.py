@@ -14,13 +14,15 @@ What counts, following the API contracts (shared/livedesk-api.md):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.engine import labels, resolve
 from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
+from reconciler.engine.effects import side_effects, unseen_blocks
+from reconciler.engine.ignore import ignored_paths, without_paths
 from reconciler.engine.ownership import Marker, declaring_the_marker, owned
 from reconciler.engine.removal import (
     absent_contact,
@@ -28,7 +30,7 @@ from reconciler.engine.removal import (
     orphan_changes,
     removal_warnings,
 )
-from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS, comparable
+from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -66,7 +68,6 @@ def make_plan(
     """
     problems = _first_problems(declaration, live, settings, capabilities)
     taken = resolve.Taken(declaration, live, problems)
-    marker_key = settings.marker_key
     changes: list[Change] = []
     removals: list[Change] = []
     notes: list[str] = []
@@ -77,7 +78,14 @@ def make_plan(
     for declared, contact, by in zip(declaration.contacts, live.contacts, found_by, strict=True):
         additive = (declared.labels_mode or settings.labels) == "additive"
         if declared.absent:
-            outcome = absent_contact(declared, contact, settings, capabilities, live.conversations)
+            outcome = _absent(
+                declaration,
+                declared,
+                contact,
+                settings=settings,
+                capabilities=capabilities,
+                live=live,
+            )
             if isinstance(outcome, Change):
                 removals.append(outcome)
             elif outcome is None:
@@ -98,18 +106,18 @@ def make_plan(
             if isinstance(outcome, str):
                 problems.append(outcome)
             else:
-                _ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
+                ignored_paths(settings, declared, None, used_rules)  # creates ignore nothing
                 changes.append(outcome)
             continue
         live_id = int(contact["id"])
-        if live_id in seen_ids:
+        first = seen_ids.setdefault(live_id, declared)
+        if first is not declared:
             problems.append(
-                f"{seen_ids[live_id].source.file_line} and {declared.source.file_line} declare "
+                f"{first.source.file_line} and {declared.source.file_line} declare "
                 f"the same contact (id {live_id}); declare it once"
             )
             continue
-        seen_ids[live_id] = declared
-        ignored = _ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
+        ignored = ignored_paths(settings, declared, live_id, used_rules) if settings.ignore else ()
         if taken(declared, contact, ignored):
             continue
         labeled = live.labeled is None or live_id in live.labeled
@@ -131,6 +139,7 @@ def make_plan(
     orphans = orphan_changes(
         live, settings, capabilities, problems, declaration=declaration, changes=changes
     )
+    problems += unseen_blocks([*removals, *orphans.removals], capabilities)
     changes = [*removals, *orphans.removals, *changes, *orphans.releases]
     if problems:
         raise taken.error()
@@ -141,12 +150,31 @@ def make_plan(
             sources=declaration.sources,
             target=target,
             created_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            marker_key=marker_key,
+            marker_key=settings.marker_key,
+            selection=declaration.selection,
         ),
         settings,
         used_rules,
-        [*notes, *orphans.notes],
+        [*declaration.notes, *notes, *orphans.notes, *side_effects(changes, capabilities)],
     )
+
+
+def _absent(
+    declaration: Declaration,
+    declared: DeclaredContact,
+    contact: Contact | None,
+    *,
+    settings: Settings,
+    capabilities: Capabilities,
+    live: LiveState,
+) -> Change | str | None:
+    selection = declaration.selection
+    if contact is not None and selection is not None and not selection.removes:
+        return (
+            f"{declared.source.file_line}: absent: true, but a plan with --target or "
+            "--exclude removes nothing: left as it is (a plan without them removes it)"
+        )
+    return absent_contact(declared, contact, settings, capabilities, live.conversations)
 
 
 def _first_problems(
@@ -271,12 +299,14 @@ def _unsupported(declaration: Declaration, capabilities: Capabilities) -> list[s
 
 def change_limit_message(plan: Plan, settings: Settings) -> str | None:
     """Say how the plan exceeds ``max_changes``, or None when it doesn't."""
-    limit = settings.change_limit(plan.managed)
+    # A partial plan's share is of all the files declare: a percentage of a handful
+    # selected would refuse the one change a --target was for.
+    limit = settings.change_limit(plan.declared)
     changed = plan.creates + plan.updates  # markers and removals are counted apart
     if limit is None or changed <= limit:
         return None
     return (
-        f"the plan changes {changed} of {plan.managed} contacts, more than max_changes "
+        f"the plan changes {changed} of {plan.declared} contacts, more than max_changes "
         f"({settings.max_changes}) allows ({limit})"
     )
 
@@ -307,7 +337,7 @@ def _already_so(fields: Mapping[str, JSON], contact: Contact) -> bool:
 def _update(
     declared: DeclaredContact, contact: Contact, live_id: int, ignored: Collection[str]
 ) -> Change | None:
-    fields = _without_paths(declared.fields, ignored)
+    fields = without_paths(declared.fields, ignored)
     fields = {name: value for name, value in fields.items() if name in COMPARED}
     if _already_so(fields, contact):
         return None
@@ -349,48 +379,3 @@ def _update(
         operations=(Operation(OperationKind.UPDATE, body),),
         id=live_id,
     )
-
-
-# Ignore rules ---------------------------------------------------------------------------
-
-
-def _ignored_paths(
-    settings: Settings, declared: DeclaredContact, live_id: int | None, used_rules: set[int]
-) -> list[str]:
-    paths: list[str] = []
-    for index, rule in enumerate(settings.ignore):
-        if rule.contact is None:
-            paths.extend(rule.paths)
-        elif _names_contact(rule.contact, declared, live_id):
-            used_rules.add(index)
-            paths.extend(rule.paths)
-    return paths
-
-
-def _names_contact(name: str, declared: DeclaredContact, live_id: int | None) -> bool:
-    ids = {str(number) for number in (live_id, declared.id) if number is not None}
-    if name in ids:
-        return True
-    if declared.fields.get("identifier") == name:
-        return True
-    email = declared.fields.get("email")
-    return isinstance(email, str) and comparable("email", email) == comparable("email", name)
-
-
-def _without_paths(fields: Mapping[str, JSON], paths: Collection[str]) -> Mapping[str, JSON]:
-    """``fields`` without each dotted path (and all under it); the input is not modified."""
-    for path in paths:
-        fields = _without(fields, path.split("."))
-    return fields
-
-
-def _without(value: Mapping[str, JSON], parts: Sequence[str]) -> Mapping[str, JSON]:
-    head, rest = parts[0], parts[1:]
-    if head not in value:
-        return value
-    if not rest:
-        return {key: child for key, child in value.items() if key != head}
-    child = value[head]
-    if not isinstance(child, Mapping):
-        return value  # a path under a scalar: the scalar is compared whole
-    return {**value, head: _without(child, rest)}

@@ -20,14 +20,17 @@ from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.model import (
     ABSENT,
     JSON,
+    REMOVALS,
     Action,
     Change,
+    ContactKey,
     DeclaredContact,
     FieldChange,
     Operation,
     OperationKind,
     Plan,
     Position,
+    Selection,
     TargetIdentity,
 )
 from reconciler.targets.base import Capabilities
@@ -42,8 +45,16 @@ def check_applicable(
             f"{path} was made for {plan.target}, not for {target}: nothing was applied; "
             "make the plan against this target"
         )
+    selected = None if plan.selection is None else frozenset(plan.selection.keys)
     for change in plan.changes:
         where = f"{path}: the change to {change.label} ({change.where})"
+        if plan.selection is not None and selected is not None:
+            outside = _outside(change, plan.selection, selected)
+            if outside is not None:
+                raise PlanError(
+                    f"{where} {outside}: the plan was widened by editing; nothing was "
+                    "applied; make the plan again"
+                )
         if _holds_redacted(change):
             raise PlanError(
                 f"{where} holds a redacted value: nothing was applied; make the plan again "
@@ -55,6 +66,20 @@ def check_applicable(
                 f"{where} {problem}, which its field changes don't call for: nothing was "
                 "applied; make the plan again"
             )
+
+
+def _outside(change: Change, selection: Selection, selected: frozenset[ContactKey]) -> str | None:
+    """How a change strays from its partial plan's selection, or None if it doesn't."""
+    if change.action in (Action.RELEASE, *REMOVALS) and not selection.removes:
+        return f"would {change.action.value} it, which a plan with {selection} never does"
+    if change.source is None:
+        marker = parse_marker(change.marker)
+        if marker is None or marker.file not in selection.files:
+            return f"names no file changed since {selection.changed_since}"
+        return None
+    if change.key not in selected:
+        return f"is to a contact its selection ({selection}) doesn't hold"
+    return None
 
 
 def _holds_redacted(change: Change) -> bool:

@@ -30,6 +30,7 @@ from reconciler.model import (
     OperationKind,
     Plan,
     Position,
+    Selection,
     SourceFile,
     TargetIdentity,
 )
@@ -65,6 +66,8 @@ def plan_to_document(plan: Plan) -> dict[str, JSON]:
         "marker_key": plan.marker_key,
         "changes": [_change_to_document(change) for change in plan.changes],
     }
+    if plan.selection is not None:
+        document["selection"] = _selection_to_document(plan.selection)
     document["checksum"] = checksum(document)
     return document
 
@@ -97,6 +100,37 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
         if change.more_conversations:
             document["more_conversations"] = True
     return document
+
+
+def _selection_to_document(selection: Selection) -> dict[str, JSON]:
+    since = selection.changed_since
+    document: dict[str, JSON] = {
+        "target": list(selection.targets),
+        "exclude": list(selection.excludes),
+        "changed_since": None if since is None else {"ref": since, "commit": selection.commit},
+        "declared": selection.declared,
+        "contacts": [{"field": key.field, "value": key.value} for key in selection.keys],
+    }
+    if since is not None:
+        document["dropped"] = selection.dropped
+        document["files"] = sorted(selection.files)
+    return document
+
+
+def _selection_from_document(document: Mapping[str, Any] | None) -> Selection | None:
+    if document is None:
+        return None
+    since = document["changed_since"]
+    return Selection(
+        targets=tuple(document["target"]),
+        excludes=tuple(document["exclude"]),
+        changed_since=None if since is None else since["ref"],
+        commit=None if since is None else since["commit"],
+        declared=document["declared"],
+        keys=tuple(ContactKey(key["field"], key["value"]) for key in document["contacts"]),
+        dropped=document.get("dropped", 0),
+        files=frozenset(document.get("files", ())),
+    )
 
 
 def _field_to_document(field: FieldChange) -> dict[str, JSON]:
@@ -156,6 +190,7 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
         created_at=doc["created_at"],
         target=None if target is None else TargetIdentity(**target),
         marker_key=doc.get("marker_key"),
+        selection=_selection_from_document(doc.get("selection")),
     )
     summary = doc["summary"]
     counted = [summary.get(name, 0) for name in ("create", "update", "remove", "release", "mark")]

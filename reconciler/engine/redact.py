@@ -21,9 +21,30 @@ REDACTED = "(redacted)"
 
 def redact_plan(plan: Plan, sensitive: Collection[str]) -> Plan:
     masker = _Masker(sensitive)
+    selection = plan.selection
+    if selection is not None:
+        selection = replace(
+            selection,
+            targets=tuple(map(redact_selector, selection.targets)),
+            excludes=tuple(map(redact_selector, selection.excludes)),
+            keys=tuple(map(masker.key, selection.keys)),
+        )
     return replace(
-        plan, changes=tuple(masker.change(change) for change in plan.changes), redacted=True
+        plan,
+        changes=tuple(masker.change(change) for change in plan.changes),
+        redacted=True,
+        selection=selection,
     )
+
+
+def redact_selector(selector: str) -> str:
+    """A ``--target`` or ``--exclude`` selector with a personal value masked
+    (``email:(redacted)``); ids, labels and paths stay."""
+    kind, colon, _value = selector.partition(":")
+    return f"{kind}:{REDACTED}" if colon and kind in SELECTOR_KINDS_PERSONAL else selector
+
+
+SELECTOR_KINDS_PERSONAL = frozenset(("identifier", "email", "phone"))
 
 
 def redact_change(change: Change, sensitive: Collection[str]) -> Change:

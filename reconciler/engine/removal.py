@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from reconciler.engine.labels import marker_unlabelling
 from reconciler.engine.ownership import live_marker, marker_text, parse_marker
-from reconciler.fields import KEY_FIELDS, comparable
+from reconciler.fields import KEY_FIELDS, comparable, fold_case
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -199,7 +199,7 @@ def orphan_changes(
     label = settings.marker_label_on(capabilities.writes_labels)
     for contact in sorted(owned, key=lambda contact: int(contact["id"])):
         contact_id = int(contact["id"])
-        with_label = label if labeled is not None and contact_id in labeled else None
+        with_label = label if _has_label(contact, label, labeled) else None
         change = removal(
             contact,
             settings,
@@ -214,6 +214,19 @@ def orphan_changes(
     creates = [change for change in changes if change.action is Action.CREATE]
     problems += unlinked_renames(found.removals, creates, declaration)
     return found
+
+
+def _has_label(contact: Contact, label: str | None, labeled: frozenset[int] | None) -> bool:
+    """Whether ``contact`` is known to have the marker's ``label``: from the label's
+    listing, else from labels read with the contact (a dropped one looked up)."""
+    if label is None:
+        return False
+    if labeled is not None:
+        return int(contact["id"]) in labeled
+    labels = contact.get("labels")
+    return isinstance(labels, list) and fold_case(label) in (
+        fold_case(name) for name in labels if isinstance(name, str)
+    )
 
 
 def _marker_file(contact: Contact, marker_key: str) -> str | None:

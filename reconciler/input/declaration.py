@@ -41,14 +41,14 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
     cache = (
         None if key is None else FileCache(DEFAULT_CACHE_DIR, schema_digest(CONTACTS_SCHEMA), key)
     )
-    unique_fields = _unique_fields()
+    unique = unique_fields()
     first_places = FirstPlaces()
     contacts: list[DeclaredContact] = []
     sources: list[SourceFile] = []
     for file in files:
-        result = _read_file(file, cache, unique_fields)
+        result = _read_file(file, cache, unique)
         if isinstance(result, ContactFile):
-            problems.extend(result.declare(unique_fields, first_places, contacts))
+            problems.extend(result.declare(unique, first_places, contacts))
             sources.append(SourceFile(result.path, result.sha256))
         else:
             problems.extend(result)
@@ -154,7 +154,7 @@ def _read_file(
     return result
 
 
-def _unique_fields() -> dict[str, str]:
+def unique_fields() -> dict[str, str]:
     """Contact fields no two contacts may share, from the schema's ``x-unique``."""
     contact = load_schema(CONTACTS_SCHEMA)["properties"]["contacts"]["items"]
     return {

@@ -60,7 +60,9 @@ def render_json(plan: Plan) -> str:
 def summary_line(plan: Plan) -> str:
     unchanged = plan.unchanged + plan.marks  # a marker alone changes nothing a person sees
     if not plan.has_changes:
-        if unchanged == 0:
+        if unchanged == 0 and plan.selection is not None:
+            line = "No changes. The selection holds no contacts."
+        elif unchanged == 0:
             line = "No changes. The files declare no contacts."
         elif unchanged == 1:
             line = "No changes. 1 contact matches the files."
@@ -75,6 +77,21 @@ def summary_line(plan: Plan) -> str:
         if plan.releases:
             line += f" {plan.releases} no longer managed, to release."
     return line
+
+
+def partial_line(plan: Plan, quote: Callable[[str], str] = str) -> str | None:
+    """What part of the declared contacts a partial plan covers, and what that leaves."""
+    selection = plan.selection
+    if selection is None:
+        return None
+    dropped = f", and {selection.dropped} the files dropped" if selection.dropped else ""
+    line = (
+        f"Partial plan: {len(selection.keys)} of {selection.declared} declared contacts"
+        f"{dropped} ({quote(_printable(str(selection)))}). Contacts outside it may still differ"
+    )
+    if not selection.removes:
+        return line + "; it releases and removes nothing."
+    return line + "; it releases and removes only contacts the files dropped since then."
 
 
 def marks_line(plan: Plan) -> str | None:
@@ -104,6 +121,9 @@ def render_text(plan: Plan, *, color: bool) -> str:
             text.append(f" {line}\n")
         text.append("\n")
     text.append(summary_line(plan) + "\n", style="bold")
+    partial = partial_line(plan)
+    if partial is not None:
+        text.append(partial + "\n", style="bold yellow")
     marks = marks_line(plan)
     if marks is not None:
         text.append(marks + "\n")
@@ -177,6 +197,9 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     A long plan is cut between two contacts, with a note saying how many were left out.
     """
     head = [f"**{summary_line(plan)}**", ""]
+    partial = partial_line(plan, quote=_code)
+    if partial is not None:
+        head += [f"> {partial}", ""]
     marks = marks_line(plan)
     if marks is not None:
         head += [f"_{marks}_", ""]
@@ -221,6 +244,12 @@ def _left_out_note(left_out: int, limit: int) -> str:
         f"\n_{left_out} more {noun} left out to keep this comment under {limit:,} "
         "characters; run `reconciler plan` to see them all._\n"
     )
+
+
+def _code(text: str) -> str:
+    """``text`` as inline code, whatever backticks it holds."""
+    fence = "`" * (_longest_backtick_run([text]) + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _longest_backtick_run(blocks: list[str]) -> int:

@@ -85,6 +85,7 @@ def create_app(options: SandboxOptions) -> Starlette:
             inbox_required=False,
             search_on_list=False,
             lacks=auth.lacks,
+            hides=auth.hides,
             inbox=chatwoot.INBOX_SLIM,
         ),
         search_window=chatwoot.FixedWindow(options.search_limit, options.rate_window),

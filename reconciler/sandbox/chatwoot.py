@@ -28,6 +28,9 @@ CONVERSATIONS_LISTED = 20
 """A contact's conversations Chatwoot lists (the latest): a delete destroys every one."""
 BLOCKED_SINCE = (3, 7, 0)
 """The first release whose contacts have ``blocked`` (chatwoot/chatwoot#8922)."""
+BLOCKED_SHOWN_SINCE = (4, 0, 2)
+"""The first release whose contact JSON shows ``blocked`` (chatwoot/chatwoot#10899): from
+3.7.0 a write stores it, and no answer or listing shows it."""
 
 _FILTER_KEYS: dict[str, tuple[str, ...]] = {  # lib/filters/filter_keys.yml, contacts
     "name": ("equal_to", "not_equal_to", "contains", "does_not_contain"),
@@ -130,6 +133,12 @@ class ChatwootAuth:
         return (
             frozenset({"blocked"}) if version_tuple(self.version) < BLOCKED_SINCE else frozenset()
         )
+
+    @property
+    def hides(self) -> frozenset[str]:
+        """The contact fields this version stores and never shows."""
+        shown = version_tuple(self.version) >= BLOCKED_SHOWN_SINCE
+        return frozenset() if shown else frozenset({"blocked"})
 
 
 INBOX_SLIM: dict[str, JSON] = {

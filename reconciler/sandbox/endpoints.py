@@ -94,11 +94,12 @@ class Face:
     inbox_required: bool = True
     search_on_list: bool = True  # q on the listing's path searches (LiveDesk)
     lacks: frozenset[str] = frozenset()  # contact fields this version doesn't have
+    hides: frozenset[str] = frozenset()  # contact fields it writes and doesn't show
     inbox: dict[str, JSON] | None = None  # contact_inboxes[].inbox; None: as stored
 
     def render(self, record: contacts.Record, *, include_contact_inboxes: bool = True) -> JSON:
         contact = contacts.render(record, include_contact_inboxes=include_contact_inboxes)
-        for name in self.lacks:
+        for name in self.lacks | self.hides:
             contact.pop(name, None)
         if self.inbox is not None and "contact_inboxes" in contact:
             contact["contact_inboxes"] = [

@@ -40,6 +40,8 @@ class Capabilities:
     removes_attributes: bool = False  # deletes custom_attributes keys (else null is all)
     deletes: bool = False  # deletes a contact
     conversations_shown: int = 0  # a contact's conversations it lists, at most; 0: none
+    mutes_block: bool = False  # muting a conversation blocks its contact: unblocking unmutes
+    webhooks: str = ""  # the event each contact write sends the desk's webhooks; "": none
     unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
 
     def why_unsupported(self, field: str) -> str | None:

@@ -36,7 +36,11 @@ from reconciler.targets.contacts_client import (
     session_options,
 )
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
-from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
+from reconciler.targets.http.connection import (
+    RetryPolicy,
+    is_loopback_url,
+    sends_in_cleartext,
+)
 from reconciler.targets.http.ratelimit import AdaptivePace, RateLimiter
 from reconciler.targets.shapes import contact_in, conversations_in, labels_in, matches_exactly
 
@@ -61,6 +65,14 @@ SEARCH_PER_MINUTE = 100
 """Chatwoot's rack-attack limit on /contacts/search, per account, on fixed minutes."""
 RATE_WINDOW = 60.0
 """rack-attack counts requests in fixed windows of a minute: a 429 waits for the next."""
+REQUESTS_PER_WINDOW = 3000
+"""rack-attack's limit per client address (``config/initializers/rack_attack.rb``), which
+every agent's dashboard behind that address shares; requests from loopback are exempt."""
+SHARE_OF_LIMIT = 0.8
+"""The part of the limit reconciler takes when ``rate_limit`` doesn't say: 40 requests a
+second, steady, leaving 600 a minute to the agents behind the same address. The limit is
+known, so no 429 need be provoked to find it: one locks every dashboard out until the
+minute ends, and so does a burst that spends the minute's budget early."""
 CAPABILITIES = Capabilities(
     service=SERVICE,
     page_size=PAGE_SIZE,
@@ -72,13 +84,17 @@ CAPABILITIES = Capabilities(
     removes_attributes=True,  # custom_attributes only: destroy_custom_attributes
     deletes=True,  # an administrator's token
     conversations_shown=CONVERSATIONS_SHOWN,
+    mutes_block=True,  # app/models/concerns/conversation_mute_helpers.rb
+    webhooks="contact_updated",  # a create sends contact_created
 )
-FEATURES: tuple[tuple[str, tuple[int, int, int]], ...] = (
+FEATURES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...] = (
     # Contacts gained `blocked` in chatwoot/chatwoot#8922 (February 2024), first released
-    # in 3.7.0: an older server drops it silently from every request.
-    ("blocked", (3, 7, 0)),
+    # in 3.7.0: an older server drops it silently from every request. The contact JSON
+    # shows it from 4.0.2 (chatwoot/chatwoot#10899): before, a write stores it unseen.
+    ("blocked", (3, 7, 0), (4, 0, 2)),
 )
-"""Managed fields that older Chatwoot versions lack, and the version each came in."""
+"""Managed fields that older Chatwoot versions lack: the version that first writes each,
+and the one that first shows it (a plan can only keep what it can read)."""
 AUTH_HINT = (
     "check CHATWOOT_API_TOKEN (a user's access token, from Profile settings; agent bot "
     "tokens are refused) and account_id in reconciler.yaml"
@@ -118,16 +134,37 @@ def capabilities_for(version: str | None, where: str) -> Capabilities:
     if parsed is None:
         return CAPABILITIES
     dotted = ".".join(map(str, parsed))
-    unsupported = tuple(
-        (
-            name,
-            f"Chatwoot {dotted} at {where} has no `{name}` on contacts (it came in "
-            f"{'.'.join(map(str, since))}): upgrade Chatwoot, or remove `{name}` from the files",
+
+    def why(name: str, written: tuple[int, ...], shown: tuple[int, ...]) -> str:
+        if parsed < written:
+            return (
+                f"Chatwoot {dotted} at {where} has no `{name}` on contacts (it came in "
+                f"{_dotted(written)}): upgrade Chatwoot, or remove `{name}` from the files"
+            )
+        return (
+            f"Chatwoot {dotted} at {where} stores `{name}` but never shows it on a contact "
+            f"(versions {_dotted(written)} to before {_dotted(shown)}), so no plan can see "
+            f"what apply wrote: upgrade Chatwoot to {_dotted(shown)} or later, or remove "
+            f"`{name}` from the files"
         )
-        for name, since in FEATURES
-        if parsed < since
+
+    unsupported = tuple(
+        (name, why(name, written, shown)) for name, written, shown in FEATURES if parsed < shown
     )
     return replace(CAPABILITIES, unsupported=unsupported)
+
+
+def default_pace(base_url: str) -> float | None:
+    """Requests a second to a Chatwoot at ``base_url`` with no ``rate_limit`` set: steady,
+    under its known limit (``SHARE_OF_LIMIT``); None (found out) on loopback, which
+    Chatwoot's limit exempts."""
+    if is_loopback_url(base_url):
+        return None
+    return SHARE_OF_LIMIT * REQUESTS_PER_WINDOW / RATE_WINDOW
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
 
 
 def _with_role(capabilities: Capabilities, role: JSON, client: ChatwootClient) -> Capabilities:
@@ -382,7 +419,9 @@ class Chatwoot:
     @functools.cached_property
     def pace(self) -> AdaptivePace:
         """One pace for all the sessions of a run: what plan found out, apply starts from."""
-        return AdaptivePace(self.settings.rate_limit, window=RATE_WINDOW)
+        return AdaptivePace(
+            self.settings.rate_limit or default_pace(self.base_url), window=RATE_WINDOW
+        )
 
     def client(self) -> ChatwootClient:
         return ChatwootClient(

@@ -17,6 +17,7 @@ from cli_testing import (
     DESKS,
     LIVEDESK,
     Desk,
+    edited,
     point_at,
     run,
     snapshot,
@@ -25,7 +26,6 @@ from cli_testing import (
     write_contacts,
 )
 
-from reconciler.engine.planfile import checksum
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 
 Document = dict[str, Any]
@@ -60,14 +60,6 @@ def saved_plan(
     used = "reconciler.yaml" if desk.settings else "no reconciler.yaml (the defaults)"
     assert err.startswith(f"Settings: {used}. Target: {desk} at")
     return tmp_path / "plan.json", contact_id
-
-
-def edited(path: Path, edit: Callable[[Document], None], *, rechecksum: bool = True) -> None:
-    document = json.loads(path.read_text("utf-8"))
-    edit(document)
-    if rechecksum:
-        document["checksum"] = checksum(document)
-    path.write_text(json.dumps(document), "utf-8")
 
 
 def test_the_plan_names_its_target_and_applies_there(

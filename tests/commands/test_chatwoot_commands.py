@@ -1,5 +1,5 @@
 """What the commands do differently for target chatwoot: the demo sandbox follows the target,
-an old Chatwoot's missing field is one plan error, and plain http is said in the header."""
+versions that lack or hide a field, mutes, and plain http said in the header."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_testing import CHATWOOT, point_at, run, snapshot, store_of, stored, write_contacts
+from cli_testing import CHATWOOT, Desk, point_at, run, snapshot, store_of, stored, write_contacts
 
 from reconciler.commands.plan import context_line
 from reconciler.input.settings import default_settings
@@ -73,6 +73,62 @@ def test_a_field_an_old_chatwoot_lacks_is_one_plan_error(
     code, out, _ = run(capsys, "plan", str(files), "--detailed-exitcode")
     assert (code, out.splitlines()[0]) == (0, "No changes. 3 contacts match the files.")
     assert stored(old_chatwoot, ada)["name"] == "Ada L."
+
+
+@pytest.fixture
+def unseeing_chatwoot(sandbox_options: SandboxOptions) -> Iterator[RunningSandbox]:
+    """A Chatwoot that stores ``blocked`` and doesn't show it."""
+    with start_in_thread(dataclasses.replace(sandbox_options, version="4.0.1")) as running:
+        yield running
+
+
+def test_blocked_where_chatwoot_stores_it_unseen_is_one_plan_error(
+    unseeing_chatwoot: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, unseeing_chatwoot, tmp_path, CHATWOOT)
+    write_contacts(tmp_path / "contacts", [{"identifier": "spam", "blocked": True}])
+    before = snapshot(unseeing_chatwoot)
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: contacts/c.yaml:4: Chatwoot 4.0.1 at {unseeing_chatwoot.base_url} stores "
+        "`blocked` but never shows it on a contact (versions 3.7.0 to before 4.0.2), so no "
+        "plan can see what apply wrote: upgrade Chatwoot to 4.0.2 or later, or remove "
+        "`blocked` from the files\n"
+    )
+    assert snapshot(unseeing_chatwoot) == before
+
+    # Nor is a dropped contact blocked there: `removed: block` names the way out.
+    (tmp_path / "reconciler.yaml").write_text(CHATWOOT.settings + "removed: block\n", "utf-8")
+    write_contacts(tmp_path / "contacts", [{"identifier": "spam"}, {"identifier": "ham"}])
+    assert run(capsys, "apply", "contacts", "--auto-approve")[0] == 0
+    write_contacts(tmp_path / "contacts", [{"identifier": "ham"}])
+    code, _, err = run(capsys, "plan", "contacts")
+    assert code == 1
+    assert "the plan blocks id " in err and "set `removed: keep`" in err
+
+
+def test_a_plan_that_unblocks_says_it_unmutes_where_a_mute_blocks(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    muted = int(store_of(live_sandbox).insert({"identifier": "m", "blocked": True})["id"])
+    write_contacts(tmp_path / "contacts", [{"identifier": "m", "blocked": False}])
+    code, out, _ = run(capsys, "plan", "contacts", "--format", "markdown")
+    assert code == 0
+    assert "!     blocked: true -> false" in out
+    said = (
+        f"the plan unblocks 1 contact(s) (id {muted}): in Chatwoot, muting a conversation "
+        "blocks its contact, so apply also unmutes their conversations"
+    )
+    assert (said in out) is (desk is CHATWOOT)  # LiveDesk documents no mutes
 
 
 def test_the_header_says_when_plain_http_was_allowed() -> None:

@@ -118,6 +118,9 @@ class Runner:
             "vars.CHATWOOT_BASE_URL": "",
             "vars.RECONCILER_PIP_SPEC": "",  # the shim on PATH is reconciler
             "github.token": "ghs_fake_token",
+            "vars.RECONCILER_CHANGED_SINCE": "",  # off, as init writes it
+            "github.event.before": "",
+            "github.event.pull_request.base.sha": "",
             "github.event.pull_request.number": "7",
             "github.event.pull_request.head.sha": HEAD_SHA,
             "github.event.pull_request.head.repo.full_name": "acme/contacts",
@@ -545,6 +548,37 @@ def test_a_removal_is_applied_only_when_a_person_runs_apply_with_allow_removal(
     steps = runner.run_github_job("apply.yml", "apply", **{"inputs.allow_removal": "true"})
     assert steps[-1].outcome == "success", steps[-1].stderr
     assert re.search(r"Apply complete: .* Also \d+ blocked\.", steps[-1].stdout)
+
+
+def test_github_plan_and_apply_of_what_a_pull_request_changed(runner: Runner) -> None:
+    _git_repository(runner)
+    steps = runner.run_github_job("apply.yml", "apply")  # the whole tree, as before
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
+    base = _git(runner.repo, "rev-parse", "HEAD").strip()
+    vip = runner.repo / "contacts" / "customers" / "vip.yaml"
+    vip.write_text(vip.read_text("utf-8").replace("name: Ada Lovelace", "name: Ada King"), "utf-8")
+    on = {"vars.RECONCILER_CHANGED_SINCE": "true"}
+
+    runner.responses = []
+    pull_request = {**on, "github.event.pull_request.base.sha": base}
+    steps = runner.run_github_job("plan.yml", "plan", **pull_request)
+    assert [step.outcome for step in steps] == ["success"] * 3, steps[0].stderr
+    comment = (runner.tmp / "runner-temp" / "reconciler" / "comment.md").read_text("utf-8")
+    assert "**Plan: 0 to create, 1 to update, 0 unchanged.**" in comment
+    assert f"> Partial plan: 1 of 23 declared contacts (` --changed-since {base} (" in comment
+
+    _git(runner.repo, "commit", "--quiet", "--all", "--message", "Ada King")
+    push = {**on, "github.event_name": "push", "github.event.before": base}
+    steps = runner.run_github_job("apply.yml", "apply", **push)
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
+    assert "Partial plan: 1 of 23 declared contacts" in steps[-1].stdout
+    assert "Apply complete: 0 created, 1 updated, 0 failed." in steps[-1].stdout
+    assert runner.sandbox.app.state.store.get(1)["name"] == "Ada King"
+
+    # A new branch's first push has no `before` (all zeros): the whole tree.
+    steps = runner.run_github_job("apply.yml", "apply", **{**push, "github.event.before": "0" * 40})
+    assert "Partial plan" not in steps[-1].stdout
+    assert "No changes. 23 contacts match the files." in steps[-1].stdout
 
 
 def test_github_plan_job_annotates_invalid_files_and_posts_the_problems(runner: Runner) -> None:

@@ -216,7 +216,7 @@ def test_export_keeps_contacts_known_by_id_and_notes_the_gone(
     assert "the target has no contact with id 999 any more" in err
     assert "contacts also holds files this export didn't write (contact-999.yaml)" in err
     walk_in = yaml.safe_load((directory / "contact-201.yaml").read_text(encoding="utf-8"))
-    assert walk_in["contacts"] == [{"id": 201, "name": "Walk-in 201", "blocked": False}]
+    assert walk_in["contacts"] == [{"id": 201, "name": "Walk-in 201"}]  # no blocked: false
     (directory / "contact-999.yaml").unlink()
     code, out, err = run(capsys, "plan", "contacts")
     assert (code, out.splitlines()[0]) == (0, "No changes. 3 contacts match the files."), err
@@ -279,10 +279,16 @@ def test_blank_keys_are_left_out_and_server_fields_never_written() -> None:
         "id",
         "email",
         "name",
-        "blocked",
         "additional_attributes",
         "custom_attributes",
     ]  # phone_number "" and identifier null: not declared, so never cleared
+
+
+def test_only_a_blocked_contact_is_exported_with_blocked() -> None:
+    # `blocked: false` in a file would unblock, at every apply, each contact an agent blocked
+    # or (on Chatwoot) whose conversation they muted.
+    assert "blocked" not in exported_contact({**_live_contact(4), "blocked": False})
+    assert exported_contact({**_live_contact(4), "blocked": True})["blocked"] is True
 
 
 def test_undeclarable_values_are_dropped_by_their_top_level_key() -> None:

@@ -234,6 +234,24 @@ async def test_an_old_version_has_no_blocked(sandbox_options: SandboxOptions) ->
         assert livedesk.json()["payload"]["blocked"] is False  # dropped, never stored
 
 
+@pytest.mark.parametrize(
+    ("version", "shown"), [("3.7.0", False), ("4.0.1", False), ("4.0.2", True)]
+)
+async def test_blocked_is_written_from_3_7_0_and_shown_from_4_0_2(
+    sandbox_options: SandboxOptions, version: str, shown: bool
+) -> None:
+    async for client in client_of(dataclasses.replace(sandbox_options, version=version)):
+        contact = await create(client, name="Mid", email="mid@example.com", blocked=True)
+        response = await client.patch(f"{PATH}/{contact['id']}", json={"name": "Mid II"})
+        listed = (await client.get(PATH)).json()["payload"]
+        for seen in (contact, response.json()["payload"], *listed):
+            assert ("blocked" in seen) is shown
+        livedesk = await client.get(
+            f"/api/v2/accounts/contacts/{contact['id']}", auth=("sandbox", "sandbox")
+        )
+        assert livedesk.json()["payload"]["blocked"] is True  # stored all the same
+
+
 async def test_both_faces_share_one_store(chatwoot: httpx.AsyncClient, tmp_path: Path) -> None:
     created = await create(chatwoot, name="Shared", email="shared@example.com")
     response = await chatwoot.get(

@@ -19,7 +19,13 @@ from reconciler.input.settings import default_settings
 from reconciler.model import ContactKey
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
-from reconciler.targets.chatwoot import CAPABILITIES, Chatwoot, ChatwootClient, Token
+from reconciler.targets.chatwoot import (
+    CAPABILITIES,
+    Chatwoot,
+    ChatwootClient,
+    Token,
+    capabilities_for,
+)
 from reconciler.targets.livedesk import CAPABILITIES as LIVEDESK_CAPABILITIES
 from reconciler.targets.livedesk import RetryPolicy
 
@@ -134,6 +140,24 @@ async def test_opening_reads_the_version_and_an_old_one_names_what_it_lacks(
             assert "Chatwoot 3.6.0" in why and "3.7.0" in why
     finally:
         old.state.store.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "why"),
+    [
+        ("3.6.0", "has no `blocked` on contacts (it came in 3.7.0)"),
+        (
+            "3.7.0",
+            "stores `blocked` but never shows it on a contact (versions 3.7.0 to before 4.0.2)",
+        ),
+        ("4.0.1", "upgrade Chatwoot to 4.0.2 or later, or remove `blocked` from the files"),
+        ("4.0.2", None),
+        ("4.10.0", None),
+    ],
+)
+def test_blocked_is_kept_only_where_a_plan_can_read_it(version: str, why: str | None) -> None:
+    said = capabilities_for(version, "https://desk.example").why_unsupported("blocked")
+    assert said == why if why is None else why in (said or "")
 
 
 async def test_a_version_that_cant_be_read_is_taken_as_current(app: Starlette) -> None:

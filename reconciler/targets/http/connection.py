@@ -23,6 +23,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def is_loopback_url(base_url: str) -> bool:
+    """Whether ``base_url`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    return _is_loopback(urllib.parse.urlsplit(base_url).hostname or "")
+
+
 def sends_in_cleartext(base_url: str) -> bool:
     """Whether requests to ``base_url`` leave the machine unencrypted (http, not loopback)."""
     parts = urllib.parse.urlsplit(base_url)
