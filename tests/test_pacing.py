@@ -96,8 +96,9 @@ async def test_chatwoot_applies_hundreds_under_its_known_limit_with_no_429(
 ) -> None:
     # The known limit (SERVER_LIMIT a one-second window here, as the sandbox counts it):
     # the steady pace under it is answered with no 429, which would lock out the agents.
-    monkeypatch.setattr("reconciler.targets.chatwoot.RATE_WINDOW", 1.0)
-    monkeypatch.setattr("reconciler.targets.chatwoot.REQUESTS_PER_WINDOW", SERVER_LIMIT)
+    for module in ("chatwoot", "chatwoot_server"):
+        monkeypatch.setattr(f"reconciler.targets.{module}.RATE_WINDOW", 1.0)
+    monkeypatch.setattr("reconciler.targets.chatwoot_server.REQUESTS_PER_WINDOW", SERVER_LIMIT)
     app = create_app(sandbox_options)
     count = 300
     app.state.store.seed_if_empty(

@@ -201,3 +201,18 @@ def _syntax_problem(path: str, error: yaml.MarkedYAMLError) -> Problem:
         context = f" ({error.context} on line {error.context_mark.line + 1})"
     hint = _SYNTAX_HINTS.get(problem, "fix the YAML syntax here")
     return Problem(position, "$", f"invalid YAML: {problem}{context}; {hint}")
+
+
+def value_position(contact: Position, *keys: str) -> tuple[Position, str]:
+    """Where the value at ``keys`` of the contact whose mapping starts at ``contact`` is, and
+    its JSON path (``$.contacts[3].custom_attributes.tier``), the file read again: for the
+    few messages that name a value after the values left the file's position tables."""
+    try:
+        document = load_document(contact.file, read_regular_file(contact.file))
+    except (OSError, InputError):
+        return contact, ".".join(keys)
+    for index in range(len(document.data.get("contacts") or ())):
+        if document.marks.raw.get(("contacts", index)) == (contact.line, contact.column):
+            path: KeyPath = ("contacts", index, *keys)
+            return document.position(path), json_path(path)
+    return contact, ".".join(keys)

@@ -11,7 +11,8 @@ PATCH /api/v2/accounts/contacts/{id}   update (PUT too, as in Rails)
 Chatwoot (``api-access-token`` or ``api_access_token``, JSON errors; chatwoot.py), under
 /api/v1/accounts/{account_id}/contacts: the list (``q`` ignored), ``/search`` (throttled),
 ``POST /filter``, create (inbox optional, every field), get, update and delete, a contact's
-``/labels`` and ``/destroy_custom_attributes``; and ``GET /api``, ``GET /api/v1/profile``.
+``/labels`` and ``/destroy_custom_attributes``; ``/custom_attribute_definitions``
+(definitions.py); and ``GET /api``, ``GET /api/v1/profile``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.routing import Route
 
 from reconciler.errors import ConfigError
 from reconciler.sandbox import chatwoot, contacts
+from reconciler.sandbox.definitions import DefinitionEndpoints, DefinitionStore
 from reconciler.sandbox.endpoints import (
     BasicAuth,
     ContactsEndpoints,
@@ -100,16 +102,20 @@ def create_app(options: SandboxOptions) -> Starlette:
         seed=options.fault_seed,
         workers=options.workers,
     )
+    definition_store = DefinitionStore(store)
+    definitions = DefinitionEndpoints(definition_store, chatwoot_api.guarded, chatwoot_api.body)
     app = Starlette(
         routes=[
             *livedesk.routes(CONTACTS_PATH),
             *chatwoot_api.routes(chatwoot.PREFIX),
+            *definitions.routes(chatwoot.DEFINITIONS_PATH),
             Route(chatwoot.VERSION_PATH, _sync(auth.about), methods=["GET"]),
             Route(chatwoot.PROFILE_PATH, _sync(auth.profile), methods=["GET"]),
         ],
         middleware=[Middleware(FaultInjection, faults=faults)] if faults.any else [],
     )
     app.state.store = store
+    app.state.definitions = definition_store
     app.state.seeded = seeded
     return app
 

@@ -22,6 +22,7 @@ from reconciler.sandbox.endpoints import ContactsEndpoints, Face, json_response,
 from reconciler.sandbox.store import Conditions, Store
 
 PREFIX = "/api/v1/accounts/{account_id}/contacts"
+DEFINITIONS_PATH = "/api/v1/accounts/{account_id}/custom_attribute_definitions"
 PROFILE_PATH = "/api/v1/profile"
 VERSION_PATH = "/api"
 CONVERSATIONS_LISTED = 20
@@ -271,7 +272,7 @@ class ChatwootEndpoints(ContactsEndpoints):
         return self._listing(request, query=query)
 
     async def filter(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         conditions = conditions_in(body)
@@ -286,7 +287,7 @@ class ChatwootEndpoints(ContactsEndpoints):
         if record is None:
             return not_found()
         if request.method == "POST":
-            body = await self._body(request)
+            body = await self.body(request)
             if isinstance(body, Response):
                 return body
             record = {**record, "labels": label_list(body.get("labels"))}
@@ -314,7 +315,7 @@ class ChatwootEndpoints(ContactsEndpoints):
         record = self._contact_or_none(request)
         if record is None:
             return not_found()
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         keys = body.get("custom_attributes")

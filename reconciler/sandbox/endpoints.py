@@ -136,7 +136,7 @@ class ContactsEndpoints:
 
         return endpoint
 
-    async def _body(self, request: Request) -> dict[str, JSON] | Response:
+    async def body(self, request: Request) -> dict[str, JSON] | Response:
         raw = await request.body()
         if not raw.strip():
             return {}
@@ -211,7 +211,7 @@ class ContactsEndpoints:
         return contacts.permitted(body, tuple(k for k in keys if k not in self._face.lacks))
 
     async def create(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         inbox_id = body.get("inbox_id")
@@ -241,7 +241,7 @@ class ContactsEndpoints:
         record = self._contact_or_none(request)
         if record is None:
             return not_found()
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         changes = self._permitted(body, contacts.UPDATE_KEYS)

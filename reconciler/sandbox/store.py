@@ -140,6 +140,11 @@ class Store:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
+    @property
+    def database(self) -> tuple[sqlite3.Connection, threading.RLock]:
+        """The connection and its lock, for the other tables of the account (definitions)."""
+        return self._db, self._lock
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

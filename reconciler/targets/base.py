@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from reconciler.definitions import AttributeDefinition
 from reconciler.model import JSON, Contact, ContactKey, TargetIdentity
 
 __all__ = [
@@ -42,6 +43,7 @@ class Capabilities:
     conversations_shown: int = 0  # a contact's conversations it lists, at most; 0: none
     mutes_block: bool = False  # muting a conversation blocks its contact: unblocking unmutes
     webhooks: str = ""  # the event each contact write sends the desk's webhooks; "": none
+    attribute_definitions: bool = False  # has contact attribute definitions (read, written)
     unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
 
     def why_unsupported(self, field: str) -> str | None:
@@ -187,6 +189,26 @@ class ContactsApi(Protocol):
 
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
         """Change the fields the body holds; the contact as stored."""
+        ...
+
+    # Contact attribute definitions (``attribute_definitions`` only): a second kind.
+
+    async def list_definitions(self) -> list[AttributeDefinition]:
+        """The account's contact attribute definitions."""
+        ...
+
+    async def create_definition(self, definition: AttributeDefinition) -> AttributeDefinition:
+        """Create one; as stored (with its id)."""
+        ...
+
+    async def update_definition(
+        self, definition_id: int, definition: AttributeDefinition
+    ) -> AttributeDefinition:
+        """Replace one's display name, type, description, choices and pattern; as stored."""
+        ...
+
+    async def delete_definition(self, definition_id: int) -> None:
+        """Delete one (the contacts keep their values)."""
         ...
 
 

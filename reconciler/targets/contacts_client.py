@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Self, TypedDict
 
 from reconciler.concurrency import gather_bounded
+from reconciler.definitions import AttributeDefinition
 from reconciler.errors import InvalidResponseError, UnprocessableError
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
@@ -253,6 +254,20 @@ class ContactsClient:
 
     async def count_conversations(self, contact_id: int) -> int:
         raise AssertionError(f"{self._session.service} lists no conversations of a contact")
+
+    async def list_definitions(self) -> list[AttributeDefinition]:
+        raise AssertionError(f"{self._session.service} has no attribute definitions")
+
+    async def create_definition(self, definition: AttributeDefinition) -> AttributeDefinition:
+        raise AssertionError(f"{self._session.service} has no attribute definitions")
+
+    async def update_definition(
+        self, definition_id: int, definition: AttributeDefinition
+    ) -> AttributeDefinition:
+        raise AssertionError(f"{self._session.service} has no attribute definitions")
+
+    async def delete_definition(self, definition_id: int) -> None:
+        raise AssertionError(f"{self._session.service} has no attribute definitions")
 
     async def update_contact(self, contact_id: int, body: Mapping[str, JSON]) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"

@@ -100,3 +100,22 @@ def matches_exactly(contact: Contact, criteria: Mapping[str, str]) -> bool:
         if not isinstance(value, str) or indexed(name, value) != indexed(name, wanted):
             return False
     return True
+
+
+def definitions_in(document: JSON, what: str) -> list[JSON]:
+    """The definitions of an index answer: a bare array of definition objects, each with
+    an integer id and a text ``attribute_key``."""
+    if not isinstance(document, list):
+        raise _invalid(what, "not an array of definitions")
+    return [definition_in(item, what) for item in document]
+
+
+def definition_in(document: JSON, what: str) -> JSON:
+    """One definition object, as a create, update or show answers it."""
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("id"), int)
+        or not isinstance(document.get("attribute_key"), str)
+    ):
+        raise _invalid(what, "a definition without an integer id and a text attribute_key")
+    return document
