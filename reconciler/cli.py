@@ -102,7 +102,7 @@ def _add_project_commands(commands: Any, verbose: argparse.ArgumentParser) -> No
     schema = commands.add_parser(
         "schema", parents=[verbose], help="print a JSON Schema (for editors and other tools)"
     )
-    schema.add_argument("name", choices=("contacts", "settings", "plan"))
+    schema.add_argument("name", choices=("contacts", "attribute-definitions", "settings", "plan"))
     completion = commands.add_parser(
         "completion",
         parents=[verbose],

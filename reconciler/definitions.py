@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.model import JSON
+from reconciler.model import JSON, Position
 
 DISPLAY_TYPES = ("text", "number", "currency", "percent", "link", "date", "list", "checkbox")
 NUMERIC = frozenset(("number", "currency", "percent"))
@@ -95,6 +95,15 @@ class AttributeDefinition:
             cue = f" ({self.regex_cue})" if self.regex_cue else ""
             return f"must match {self.regex_pattern}{cue}"
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredDefinition:
+    """One definition as an attribute definitions file declares it."""
+
+    source: Position  # where its mapping starts
+    definition: AttributeDefinition
+    absent: bool = False  # declared ``absent: true``: to be deleted, under ``removed: delete``
 
 
 def _choices(values: tuple[str, ...]) -> str:

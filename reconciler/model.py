@@ -13,9 +13,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
 
 from reconciler.fields import KEY_FIELDS, UNIQUE_FIELDS, indexed
+
+if TYPE_CHECKING:
+    from reconciler.definitions import DeclaredDefinition
 
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
@@ -191,6 +194,7 @@ class Declaration:
     dropped: tuple[ContactKey, ...] = ()
     elsewhere: frozenset[ContactKey] = frozenset()
     notes: tuple[str, ...] = ()  # what reading the files found to warn about
+    definitions: tuple[DeclaredDefinition, ...] = ()  # the attribute_definitions files'
 
     def file_of(self, declared: DeclaredContact) -> str | None:
         """The file that declares ``declared``, from the repository's root; None: unknown."""
@@ -337,6 +341,24 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class KindChange:
+    """What apply does to one resource of a kind other than contacts (an attribute
+    definition), before any contact: created, updated or deleted, whole."""
+
+    kind: str  # the kind's name, as the plan document records it: "attribute_definition"
+    action: Action  # CREATE, UPDATE or DELETE
+    key: str  # what names it among its kind
+    source: Position | None  # where a file declares it
+    fields: tuple[FieldChange, ...]
+    body: Mapping[str, JSON]  # what a create or update sends; {} for a delete
+    id: int | None = None  # the desk's; None for a create
+
+    @property
+    def where(self) -> str:
+        return "no longer in the files" if self.source is None else self.source.file_line
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Every change that would make the target match the declarations."""
 
@@ -349,6 +371,7 @@ class Plan:
     target: TargetIdentity | None = None  # None only in a plan of format 1
     marker_key: str | None = None  # where changes write the ownership marker; None: off
     selection: Selection | None = None  # a partial plan's; None: all the files declare
+    kinds: tuple[KindChange, ...] = ()  # the other kinds' changes, applied first
 
     @property
     def creates(self) -> int:
@@ -361,7 +384,9 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         """Whether apply would change anything a person sees (a marker alone is not)."""
-        return any(c.action is not Action.UPDATE or c.fields for c in self.changes)
+        return bool(self.kinds) or any(
+            c.action is not Action.UPDATE or c.fields for c in self.changes
+        )
 
     @property
     def marks(self) -> int:

@@ -14,6 +14,11 @@ from reconciler.commands.connect import open_target
 from reconciler.commands.plan import context_line, plan_against, read_selected
 from reconciler.concurrency import Deadline, run
 from reconciler.engine.apply import Outcome, apply_plan
+from reconciler.engine.definition_changes import (
+    KindOutcome,
+    apply_definitions,
+    stale_definitions,
+)
 from reconciler.engine.plan import change_limit_message
 from reconciler.engine.plancheck import check_applicable
 from reconciler.engine.planfile import changed_sources, read_plan
@@ -69,7 +74,10 @@ def apply_command(
             stale = run(_find_stale(target, plan), deadline=deadline.remaining())
             if stale:
                 for line in stale:
-                    print(f"stale: {replace(line, change=shown(line.change))}", file=sys.stderr)
+                    shown_line = (
+                        line if isinstance(line, str) else replace(line, change=shown(line.change))
+                    )
+                    print(f"stale: {shown_line}", file=sys.stderr)
                 raise StalePlanError(
                     f"{len(stale)} contact(s) changed since {plan_file} was made; "
                     "nothing was applied: run plan again"
@@ -84,7 +92,7 @@ def apply_command(
         )
         print(context_line(settings, plan, target), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
-        if not plan.changes:
+        if not plan.changes and not plan.kinds:
             return EXIT_OK
         _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
         # Markers alone change nothing a person sees: they are written without asking.
@@ -100,12 +108,18 @@ def apply_command(
 def _summary(applied: Applied) -> int:
     outcomes = applied.outcomes
     count = Counter(outcome.status for outcome in outcomes)
-    failed = count["failed"]
+    kinds = Counter(outcome.status for outcome in applied.kinds)
+    failed = count["failed"] + kinds["failed"]
     counts = f"{count['created']} created, {count['updated']} updated, {failed} failed"
     others = [
         f"{count[status]} {status}"
         for status in ("deleted", "blocked", "released", "marked")
         if count[status]
+    ]
+    others += [
+        f"{kinds[status]} attribute definition(s) {status}"
+        for status in ("created", "updated", "deleted")
+        if kinds[status]
     ]
     also = f" Also {', '.join(others)}." if others else ""
     if applied.not_started:
@@ -124,11 +138,15 @@ class Applied:
     outcomes: tuple[Outcome, ...]
     not_started: int  # changes never begun: Ctrl-C or the deadline came first
     deadline_passed: bool = False
+    kinds: tuple[KindOutcome, ...] = ()  # the other kinds' changes, made first
 
 
-async def _find_stale(target: Target, plan: Plan) -> list[Stale]:
+async def _find_stale(target: Target, plan: Plan) -> list[Stale | str]:
     async with target.client() as client:
-        return await find_stale(client, plan)
+        stale: list[Stale | str] = list(await find_stale(client, plan))
+        if plan.kinds:
+            stale += stale_definitions(plan.kinds, await client.list_definitions())
+        return stale
 
 
 async def _apply(
@@ -155,6 +173,9 @@ async def _apply(
     loop.add_signal_handler(signal.SIGINT, interrupted)
     try:
         async with target.client() as client:
+            kinds = await apply_definitions(client, plan.kinds, stop=stop)
+            for done in kinds:
+                print(done, flush=True)
             with progress_bar("Applying", len(plan.changes)) as advance:
 
                 def report(outcome: Outcome) -> None:
@@ -172,8 +193,10 @@ async def _apply(
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         timer.cancel()
-    passed = deadline.remaining() == 0 and len(outcomes) < len(plan.changes)
-    return Applied(outcomes, len(plan.changes) - len(outcomes), deadline_passed=passed)
+    started = len(outcomes) + len(kinds)
+    total = len(plan.changes) + len(plan.kinds)
+    passed = deadline.remaining() == 0 and started < total
+    return Applied(outcomes, total - started, deadline_passed=passed, kinds=tuple(kinds))
 
 
 def _check_threshold(plan: Plan, settings: Settings, *, force: bool, allow_removal: bool) -> None:

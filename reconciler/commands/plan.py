@@ -9,19 +9,19 @@ from dataclasses import replace
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
-from reconciler.engine.definitions import check_values, marker_definitions, save_snapshot
+from reconciler.engine.definitions import definitions_step
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
 from reconciler.engine.planfile import write_plan
 from reconciler.engine.redact import redact_plan
-from reconciler.errors import InputError, PlanError
+from reconciler.errors import PlanError
 from reconciler.input.declaration import read_declaration
 from reconciler.input.selection import Selectors, select
 from reconciler.input.settings import Settings, load_settings
 from reconciler.model import Declaration, Plan
 from reconciler.outputs.plan import print_plan
 from reconciler.outputs.progress import progress_bar
-from reconciler.targets.base import ContactsApi, Target
+from reconciler.targets.base import Target
 
 
 def plan_command(
@@ -51,21 +51,6 @@ def plan_command(
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
-
-
-async def _checked_values(
-    client: ContactsApi, declaration: Declaration, settings: Settings, target: Target
-) -> Declaration:
-    """The declaration with warnings for its undefined attribute keys; InputError, before
-    anything is sent, for a value a definition refuses. The definitions are kept for
-    ``validate``."""
-    definitions = await client.list_definitions()
-    save_snapshot(definitions, target.identity)
-    problems, warnings = check_values(declaration.contacts, definitions, settings.marker_key)
-    if problems:
-        raise InputError(problems)
-    warnings += marker_definitions(definitions, settings.marker_key)
-    return replace(declaration, notes=(*declaration.notes, *warnings))
 
 
 def read_selected(paths: Sequence[str], selectors: Selectors | None) -> Declaration:
@@ -101,8 +86,7 @@ async def plan_against(
 
 async def _plan(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
-        if client.capabilities.attribute_definitions:
-            declaration = await _checked_values(client, declaration, settings, target)
+        declaration, kinds = await definitions_step(client, declaration, settings, target.identity)
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
             # What the files dropped is found in the whole listing: released (keep) or
             # removed, it must be found first.
@@ -118,4 +102,5 @@ async def _plan(target: Target, declaration: Declaration, settings: Settings) ->
                 conversations=settings.removed == "delete",
             )
         capabilities = client.capabilities  # the server's own, once the session has asked it
-    return make_plan(declaration, live, settings, capabilities, target=target.identity)
+    plan = make_plan(declaration, live, settings, capabilities, target=target.identity)
+    return replace(plan, kinds=kinds) if kinds else plan

@@ -6,7 +6,7 @@ import sys
 
 from reconciler.input.schemas import schema_bytes
 
-SCHEMAS = ("contacts", "settings", "plan")
+SCHEMAS = ("contacts", "attribute-definitions", "settings", "plan")
 
 
 def schema_command(name: str) -> int:

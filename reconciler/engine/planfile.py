@@ -26,6 +26,7 @@ from reconciler.model import (
     Change,
     ContactKey,
     FieldChange,
+    KindChange,
     Operation,
     OperationKind,
     Plan,
@@ -68,6 +69,8 @@ def plan_to_document(plan: Plan) -> dict[str, JSON]:
     }
     if plan.selection is not None:
         document["selection"] = _selection_to_document(plan.selection)
+    if plan.kinds:
+        document["kinds"] = [_kind_change_to_document(change) for change in plan.kinds]
     document["checksum"] = checksum(document)
     return document
 
@@ -100,6 +103,46 @@ def _change_to_document(change: Change) -> dict[str, JSON]:
         if change.more_conversations:
             document["more_conversations"] = True
     return document
+
+
+def _kind_change_to_document(change: KindChange) -> dict[str, JSON]:
+    return {
+        "kind": change.kind,
+        "action": change.action.value,
+        "key": change.key,
+        "id": change.id,
+        "source": None if change.source is None else change.source.file_line,
+        "fields": [_field_to_document(field) for field in change.fields],
+        "body": dict(change.body),
+    }
+
+
+def _kind_change_from_document(change: Mapping[str, Any]) -> KindChange:
+    return KindChange(
+        kind=change["kind"],
+        action=Action(change["action"]),
+        key=change["key"],
+        source=_position(change["source"]),
+        fields=tuple(_field_from_document(field) for field in change["fields"]),
+        body=change["body"],
+        id=change["id"],
+    )
+
+
+def _position(source: str | None) -> Position | None:
+    if source is None:
+        return None
+    file, _, line = source.rpartition(":")
+    return Position(file, int(line), 1)  # the document keeps file:line only
+
+
+def _field_from_document(field: Mapping[str, Any]) -> FieldChange:
+    return FieldChange(
+        field["path"],
+        field.get("before", ABSENT),
+        field.get("after", ABSENT),
+        tuple(field.get("keys", ())),
+    )
 
 
 def _selection_to_document(selection: Selection) -> dict[str, JSON]:
@@ -191,6 +234,7 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
         target=None if target is None else TargetIdentity(**target),
         marker_key=doc.get("marker_key"),
         selection=_selection_from_document(doc.get("selection")),
+        kinds=tuple(_kind_change_from_document(change) for change in doc.get("kinds", ())),
     )
     summary = doc["summary"]
     counted = [summary.get(name, 0) for name in ("create", "update", "remove", "release", "mark")]
@@ -200,10 +244,7 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
 
 
 def _change_from_document(change: Mapping[str, Any]) -> Change:
-    source = None
-    if change["source"] is not None:
-        file, _, line = change["source"].rpartition(":")
-        source = Position(file, int(line), 1)  # the document keeps file:line only
+    source = _position(change["source"])
     if "operations" in change:
         operations = tuple(
             Operation(OperationKind(operation["kind"]), operation["body"])
@@ -218,15 +259,7 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
         action=Action(change["action"]),
         key=ContactKey(change["key"]["field"], change["key"]["value"]),
         source=source,
-        fields=tuple(
-            FieldChange(
-                field["path"],
-                field.get("before", ABSENT),
-                field.get("after", ABSENT),
-                tuple(field.get("keys", ())),
-            )
-            for field in change["fields"]
-        ),
+        fields=tuple(_field_from_document(field) for field in change["fields"]),
         operations=operations,
         id=change["id"],
         marker=change.get("marker"),

@@ -12,6 +12,13 @@ from reconciler.errors import InputError
 from reconciler.input.cache import DEFAULT_CACHE_DIR, FileCache, user_key
 from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.contactfile import ContactFile, FirstPlaces, contact_file
+from reconciler.input.definitionfile import (
+    DEFINITIONS_SCHEMA,
+    DefinitionsFile,
+    definitions_file,
+    is_definitions_file,
+    repeated_keys,
+)
 from reconciler.input.document import (
     MAX_FILE_BYTES,
     NotAFile,
@@ -45,13 +52,18 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
     first_places = FirstPlaces()
     contacts: list[DeclaredContact] = []
     sources: list[SourceFile] = []
+    definitions: list[DefinitionsFile] = []
     for file in files:
         result = _read_file(file, cache, unique)
         if isinstance(result, ContactFile):
             problems.extend(result.declare(unique, first_places, contacts))
             sources.append(SourceFile(result.path, result.sha256))
+        elif isinstance(result, DefinitionsFile):
+            definitions.append(result)
+            sources.append(SourceFile(result.path, result.sha256))
         else:
             problems.extend(result)
+    problems += repeated_keys(definitions)
     if problems:
         order = {file: index for index, file in enumerate(files)}
         problems.sort(
@@ -59,7 +71,10 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
         )
         raise InputError(problems)
     return Declaration(
-        contacts=tuple(contacts), sources=tuple(sources), scope=_scope(paths, sources)
+        contacts=tuple(contacts),
+        sources=tuple(sources),
+        scope=_scope(paths, sources),
+        definitions=tuple(item for file in definitions for item in file.definitions),
     )
 
 
@@ -125,7 +140,7 @@ def yaml_files_under(directory: str) -> list[str]:
 
 def _read_file(
     file: str, cache: FileCache | None, unique_fields: Mapping[str, str]
-) -> ContactFile | list[Problem]:
+) -> ContactFile | DefinitionsFile | list[Problem]:
     try:
         content = read_regular_file(file)
     except NotAFile as error:
@@ -146,6 +161,8 @@ def _read_file(
     except InputError as error:
         result: ContactFile | list[Problem] = list(error.problems)
     else:
+        if is_definitions_file(document.data):  # a few small files: never cached
+            return check_document(document, DEFINITIONS_SCHEMA) or definitions_file(document)
         # Gathered now, so that each document (values and position tables) is freed before
         # the next file is read: a third of a large run's memory otherwise.
         result = check_document(document, CONTACTS_SCHEMA) or contact_file(document, unique_fields)

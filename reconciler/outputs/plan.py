@@ -11,13 +11,14 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, TextIO
 
 from rich.text import Text
 
 from reconciler.engine.planfile import dumps
-from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, Plan
+from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, KindChange, Plan
 
 MARKDOWN_LIMIT = 60_000
 _STYLE = {"+": "green", "~": "yellow", "-": "red"}
@@ -94,6 +95,26 @@ def partial_line(plan: Plan, quote: Callable[[str], str] = str) -> str | None:
     return line + "; it releases and removes only contacts the files dropped since then."
 
 
+def kinds_line(plan: Plan) -> str | None:
+    """What the plan does to the other kinds: ``Attribute definitions: 1 to create.``"""
+    if not plan.kinds:
+        return None
+    lines = []
+    for kind in dict.fromkeys(change.kind for change in plan.kinds):
+        changes = [change for change in plan.kinds if change.kind == kind]
+        counts = ", ".join(
+            f"{sum(1 for c in changes if c.action is action)} to {action.value}"
+            for action in (Action.CREATE, Action.UPDATE, Action.DELETE)
+            if any(c.action is action for c in changes)
+        )
+        lines.append(f"{_kind_name(kind).capitalize()}s: {counts}.")
+    return " ".join(lines)
+
+
+def _kind_name(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
 def marks_line(plan: Plan) -> str | None:
     """The bookkeeping apply does besides: markers written where nothing else changes."""
     if not plan.marks:
@@ -114,13 +135,17 @@ def shown_changes(plan: Plan) -> list[Change]:
 
 def render_text(plan: Plan, *, color: bool) -> str:
     text = Text()
-    for change in shown_changes(plan):
+    changes: list[Change | KindChange] = [*plan.kinds, *shown_changes(plan)]
+    for change in changes:
         for index, (mark, line) in enumerate(_change_lines(change)):
             text.append("      " if index else "  ")
             text.append(mark, style=_STYLE[mark])
             text.append(f" {line}\n")
         text.append("\n")
     text.append(summary_line(plan) + "\n", style="bold")
+    kinds = kinds_line(plan)
+    if kinds is not None:
+        text.append(kinds + "\n", style="bold")
     partial = partial_line(plan)
     if partial is not None:
         text.append(partial + "\n", style="bold yellow")
@@ -151,9 +176,13 @@ def render_text(plan: Plan, *, color: bool) -> str:
     return buffer.getvalue()
 
 
-def _change_lines(change: Change) -> Iterator[tuple[str, str]]:
+def _change_lines(change: Change | KindChange) -> Iterator[tuple[str, str]]:
     """(mark, text) for the change's header, then one per field."""
-    yield _HEADER_MARK[change.action], _header(change)
+    if isinstance(change, KindChange):
+        header = f"{change.action.value} {_kind_name(change.kind)} {_printable(change.key)}"
+        yield _HEADER_MARK[change.action], f"{header} ({_printable(change.where)})"
+    else:
+        yield _HEADER_MARK[change.action], _header(change)
     for field in change.fields:
         yield _field_line(field)
 
@@ -197,6 +226,9 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     A long plan is cut between two contacts, with a note saying how many were left out.
     """
     head = [f"**{summary_line(plan)}**", ""]
+    kinds = kinds_line(plan)
+    if kinds is not None:
+        head += [f"**{kinds}**", ""]
     partial = partial_line(plan, quote=_code)
     if partial is not None:
         head += [f"> {partial}", ""]
@@ -207,15 +239,14 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head += ["_Personal values are redacted._", ""]
     for warning in plan.warnings:
         head += [f"> **Warning:** {warning}", ""]
-    changes = shown_changes(plan)
+    changes: list[Change | KindChange] = [*plan.kinds, *shown_changes(plan)]
     if not changes:
         return _cut("\n".join(head), limit)
     blocks = ["\n".join(_diff_lines(change)) for change in changes]
     fence = "`" * max(3, _longest_backtick_run(blocks) + 1)
     count = len(changes)
-    noun = "contact" if count == 1 else "contacts"
     opening = "\n".join(
-        [*head, f"<details><summary>Changes to {count} {noun}</summary>", "", fence + "diff", ""]
+        [*head, f"<details><summary>Changes to {_counted(plan)}</summary>", "", fence + "diff", ""]
     )
     closing = "\n" + fence + "\n\n</details>\n"
     shown = len(opening) + len(closing)
@@ -233,7 +264,15 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     return _cut(opening + body + closing, limit)
 
 
-def _diff_lines(change: Change) -> Iterator[str]:
+def _counted(plan: Plan) -> str:
+    """``3 contacts``, ``1 attribute definition and 2 contacts``."""
+    counts = Counter(_kind_name(change.kind) for change in plan.kinds)
+    counts["contact"] = len(shown_changes(plan))
+    parts = [f"{n} {noun}{'' if n == 1 else 's'}" for noun, n in counts.items() if n]
+    return " and ".join(parts)
+
+
+def _diff_lines(change: Change | KindChange) -> Iterator[str]:
     for index, (mark, line) in enumerate(_change_lines(change)):
         yield f"{_DIFF_MARK[mark]} {'    ' if index else ''}{line}"
 

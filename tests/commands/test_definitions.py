@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testing import run, snapshot, write_contacts
+import yaml
+from cli_testing import edited, run, snapshot, write_contacts
 
 from reconciler.definitions import AttributeDefinition
 from reconciler.sandbox.server import RunningSandbox
@@ -113,3 +114,139 @@ def test_a_definition_of_the_marker_key_is_named(
         "custom_attributes.managed_by_reconciler (reconciler's ownership marker) has a "
         "contact attribute definition (id 1): agents see the marker"
     ) in out
+
+
+# Definitions managed from the files: the second kind -------------------------------------
+
+
+def write_definitions(directory: Path, *items: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "attributes.yaml").write_text(
+        yaml.safe_dump({"attribute_definitions": list(items)}, sort_keys=False), "utf-8"
+    )
+
+
+def stored_definitions(sandbox: RunningSandbox) -> dict[str, dict[str, Any]]:
+    return {d["attribute_key"]: d for d in sandbox.app.state.definitions.all()}
+
+
+TIER_FILE = {"key": "tier", "display_name": "Support tier", "type": "list", "values": ["gold"]}
+
+
+def test_declared_definitions_are_created_first_then_updated_and_kept(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_definitions(tmp_path / "contacts", TIER_FILE)
+    write_contacts(
+        tmp_path / "contacts", [{"identifier": "ada", "custom_attributes": {"tier": "gold"}}]
+    )
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert lines.index("  + create attribute definition tier (contacts/attributes.yaml:2)") < (
+        lines.index("  + create identifier ada (contacts/c.yaml:4)")
+    )
+    assert "Attribute definitions: 1 to create." in out
+    assert "attribute definition tier (contacts/attributes.yaml:2): created (id 1)" in out
+    assert out.rstrip().endswith("Also 1 attribute definition(s) created.")
+    tier = stored_definitions(chatwoot)["tier"]
+    assert (tier["attribute_model"], tier["attribute_values"]) == ("contact_attribute", ["gold"])
+    assert "has no contact attribute definition" not in out
+
+    write_definitions(
+        tmp_path / "contacts", {**TIER_FILE, "values": ["gold", "silver"], "description": "SLA"}
+    )
+    code, out, _ = run(capsys, "plan", "contacts", "--detailed-exitcode")
+    assert code == 2
+    assert '      ~ values: ["gold"] -> ["gold", "silver"]' in out
+    assert '      ~ description: null -> "SLA"' in out
+    assert run(capsys, "apply", "contacts", "--auto-approve")[0] == 0
+    assert stored_definitions(chatwoot)["tier"]["attribute_values"] == ["gold", "silver"]
+    code, out, _ = run(capsys, "plan", "contacts", "--detailed-exitcode")
+    assert (code, out.splitlines()[0]) == (0, "No changes. 1 contact matches the files.")
+
+
+def test_a_value_is_checked_against_the_definition_the_files_declare(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_definitions(tmp_path / "contacts", TIER_FILE)  # not at the desk yet
+    write_contacts(
+        tmp_path / "contacts", [{"identifier": "ada", "custom_attributes": {"tier": "silver"}}]
+    )
+    code, _, err = run(capsys, "plan", "contacts")
+    assert code == 1
+    assert (
+        "custom_attributes.tier: its contact attribute definition (Support tier) is a list" in err
+    )
+
+
+@pytest.mark.parametrize("removed", ["keep", "delete"])
+def test_a_definition_is_deleted_only_when_declared_absent_under_removed_delete(
+    chatwoot: RunningSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    removed: str,
+) -> None:
+    define(chatwoot, TIER, SEATS)
+    (tmp_path / "reconciler.yaml").write_text(
+        f"target: chatwoot\naccount_id: 1\nremoved: {removed}\n", "utf-8"
+    )
+    write_definitions(tmp_path / "contacts", {"key": "tier", "absent": True})  # seats: unsaid
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}])
+    code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
+    assert code == 0, out + err
+    if removed == "delete":
+        assert "  - delete attribute definition tier (contacts/attributes.yaml:2)" in out
+        assert set(stored_definitions(chatwoot)) == {"seats"}
+    else:
+        assert "but `removed: keep` in reconciler.yaml keeps it" in out
+        assert set(stored_definitions(chatwoot)) == {"tier", "seats"}
+
+
+def test_the_marker_key_can_t_be_declared_and_livedesk_has_no_definitions(
+    chatwoot: RunningSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_definitions(
+        tmp_path / "contacts",
+        {"key": "managed_by_reconciler", "display_name": "M", "type": "text"},
+    )
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}])
+    before = snapshot(chatwoot)
+    code, _, err = run(capsys, "apply", "contacts", "--auto-approve")
+    assert code == 1
+    assert "declares a definition of custom_attributes.managed_by_reconciler" in err
+    (tmp_path / "reconciler.yaml").unlink()  # LiveDesk, the default target
+    code, _, err = run(capsys, "plan", "contacts")
+    assert code == 1
+    assert (
+        "contacts/attributes.yaml:2: LiveDesk has no contact attribute definitions: leave the "
+        "attribute_definitions files out of this target's paths"
+    ) in err
+    assert snapshot(chatwoot) == before
+
+
+def test_a_saved_plan_of_definitions_is_checked_before_it_is_applied(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_definitions(tmp_path / "contacts", TIER_FILE)
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}])
+    assert run(capsys, "plan", "contacts", "--out", "plan.json")[0] == 0
+    document = json.loads((tmp_path / "plan.json").read_text("utf-8"))
+    assert document["kinds"][0]["kind"] == "attribute_definition"
+
+    def list_of_two(plan: dict[str, Any]) -> None:
+        plan["kinds"][0]["body"]["attribute_values"] = ["gold", "platinum"]
+
+    edited(tmp_path / "plan.json", list_of_two)
+    code, _, err = run(capsys, "apply", "--plan", "plan.json")
+    assert code == 1
+    assert "sends a values its field changes don't call for" in err
+    assert not stored_definitions(chatwoot)
+
+    assert run(capsys, "plan", "contacts", "--out", "plan.json")[0] == 0
+    define(chatwoot, TIER)  # someone makes it meanwhile
+    code, _, err = run(capsys, "apply", "--plan", "plan.json")
+    assert code == 1
+    assert "stale: attribute definition tier: it exists now (id 1)" in err

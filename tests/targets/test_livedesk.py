@@ -668,7 +668,7 @@ class TestUnderFaults:
     @pytest.fixture
     def sandbox_options(self, sandbox_options: SandboxOptions) -> SandboxOptions:
         return dataclasses.replace(
-            sandbox_options, fault_rate=0.2, fail_after_write=0.1, rate_limit=50, fault_seed=2025
+            sandbox_options, fault_rate=0.2, fail_after_write=0.1, rate_limit=200, fault_seed=2025
         )
 
     async def test_1000_mixed_requests_end_in_the_intended_state(
@@ -680,7 +680,7 @@ class TestUnderFaults:
         )
         started = time.monotonic()
         async with LiveDeskClient(
-            live_sandbox.base_url, SANDBOX, concurrency=8, rate_limit=50, retry=retry
+            live_sandbox.base_url, SANDBOX, concurrency=8, rate_limit=200, retry=retry
         ) as client:
             created = await asyncio.gather(
                 *(client.create_contact(person(n)) for n in range(creates))
