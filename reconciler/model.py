@@ -13,12 +13,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from reconciler.fields import KEY_FIELDS, UNIQUE_FIELDS, indexed
-
-if TYPE_CHECKING:
-    from reconciler.definitions import DeclaredDefinition
 
 JSON: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list of JSON, or dict of str to JSON."""
@@ -194,7 +191,9 @@ class Declaration:
     dropped: tuple[ContactKey, ...] = ()
     elsewhere: frozenset[ContactKey] = frozenset()
     notes: tuple[str, ...] = ()  # what reading the files found to warn about
-    definitions: tuple[DeclaredDefinition, ...] = ()  # the attribute_definitions files'
+    # The other kinds' declared resources, by kind (reconciler.input.kinds): each kind's
+    # module knows their type ("attribute_definition": DeclaredDefinition).
+    resources: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def file_of(self, declared: DeclaredContact) -> str | None:
         """The file that declares ``declared``, from the repository's root; None: unknown."""

@@ -14,11 +14,8 @@ from reconciler.commands.connect import open_target
 from reconciler.commands.plan import context_line, plan_against, read_selected
 from reconciler.concurrency import Deadline, run
 from reconciler.engine.apply import Outcome, apply_plan
-from reconciler.engine.definition_changes import (
-    KindOutcome,
-    apply_definitions,
-    stale_definitions,
-)
+from reconciler.engine.kind import KindOutcome
+from reconciler.engine.kinds import apply_kinds, stale_kinds
 from reconciler.engine.plan import change_limit_message
 from reconciler.engine.plancheck import check_applicable
 from reconciler.engine.planfile import changed_sources, read_plan
@@ -117,9 +114,11 @@ def _summary(applied: Applied) -> int:
         if count[status]
     ]
     others += [
-        f"{kinds[status]} attribute definition(s) {status}"
-        for status in ("created", "updated", "deleted")
-        if kinds[status]
+        f"{count} {kind.replace('_', ' ')}(s) {status}"
+        for (kind, status), count in Counter(
+            (outcome.change.kind, outcome.status) for outcome in applied.kinds
+        ).items()
+        if status != "failed"
     ]
     also = f" Also {', '.join(others)}." if others else ""
     if applied.not_started:
@@ -144,8 +143,7 @@ class Applied:
 async def _find_stale(target: Target, plan: Plan) -> list[Stale | str]:
     async with target.client() as client:
         stale: list[Stale | str] = list(await find_stale(client, plan))
-        if plan.kinds:
-            stale += stale_definitions(plan.kinds, await client.list_definitions())
+        stale += await stale_kinds(client, plan.kinds)
         return stale
 
 
@@ -173,7 +171,7 @@ async def _apply(
     loop.add_signal_handler(signal.SIGINT, interrupted)
     try:
         async with target.client() as client:
-            kinds = await apply_definitions(client, plan.kinds, stop=stop)
+            kinds = await apply_kinds(client, plan.kinds, stop=stop)
             for done in kinds:
                 print(done, flush=True)
             with progress_bar("Applying", len(plan.changes)) as advance:

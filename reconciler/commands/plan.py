@@ -9,8 +9,8 @@ from dataclasses import replace
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
-from reconciler.engine.definitions import definitions_step
 from reconciler.engine.fetch import fetch_live
+from reconciler.engine.kinds import plan_kinds
 from reconciler.engine.plan import make_plan
 from reconciler.engine.planfile import write_plan
 from reconciler.engine.redact import redact_plan
@@ -86,7 +86,7 @@ async def plan_against(
 
 async def _plan(target: Target, declaration: Declaration, settings: Settings) -> Plan:
     async with target.client() as client:
-        declaration, kinds = await definitions_step(client, declaration, settings, target.identity)
+        declaration, kinds = await plan_kinds(client, declaration, settings, target.identity)
         with progress_bar("Reading contacts", len(declaration.contacts)) as advance:
             # What the files dropped is found in the whole listing: released (keep) or
             # removed, it must be found first.

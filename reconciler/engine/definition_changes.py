@@ -10,14 +10,24 @@ Apply sends them before any contact, so the values that use them are seen as the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from reconciler.definitions import AttributeDefinition, DeclaredDefinition
+from reconciler.engine.definitions import check_values, marker_definitions, save_snapshot
+from reconciler.engine.kind import KindOutcome, KindPlan
 from reconciler.errors import ApiError, NotFoundError
-from reconciler.model import ABSENT, JSON, Action, FieldChange, KindChange
+from reconciler.input.settings import Settings
+from reconciler.model import (
+    ABSENT,
+    JSON,
+    Action,
+    Declaration,
+    FieldChange,
+    KindChange,
+    TargetIdentity,
+)
 from reconciler.targets.base import ContactsApi
 
 KIND = "attribute_definition"
@@ -27,23 +37,16 @@ FIELDS = ("display_name", "type", "description", "values", "regex_pattern", "reg
 order plans list them."""
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    changes: list[KindChange]
-    notes: list[str]
-    problems: list[str]
-
-
 def plan_definitions(
     declared: Sequence[DeclaredDefinition],
     live: Sequence[AttributeDefinition],
     *,
     removed: str,
     marker_key: str | None,
-) -> Planned:
+) -> KindPlan:
     """The changes to the account's definitions the files call for."""
     by_key = {definition.key: definition for definition in live}
-    planned = Planned([], [], [])
+    planned = KindPlan()
     for item in declared:
         definition, where = item.definition, item.source.file_line
         current = by_key.get(definition.key)
@@ -89,7 +92,7 @@ def _absent(
     item: DeclaredDefinition,
     current: AttributeDefinition | None,
     removed: str,
-    planned: Planned,
+    planned: KindPlan,
 ) -> None:
     if current is None:
         return
@@ -143,19 +146,6 @@ def effective(
 # Apply -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class KindOutcome:
-    change: KindChange
-    status: str  # created, updated, deleted, failed
-    detail: str = ""
-
-    def __str__(self) -> str:
-        what = f"{NOUN} {self.change.key} ({self.change.where})"
-        if self.status == "failed":
-            return f"{what}: failed: {self.detail}"
-        return f"{what}: {self.status}{f' ({self.detail})' if self.detail else ''}"
-
-
 async def apply_definition(client: ContactsApi, change: KindChange) -> KindOutcome:
     """Carry out one change, and read back what the desk kept; a failure is an outcome."""
     try:
@@ -182,19 +172,6 @@ async def apply_definition(client: ContactsApi, change: KindChange) -> KindOutco
     return KindOutcome(change, status, f"id {kept.id}")
 
 
-async def apply_definitions(
-    client: ContactsApi, changes: Sequence[KindChange], *, stop: asyncio.Event
-) -> list[KindOutcome]:
-    """The changes one at a time (few, and a later one may need an earlier one's key),
-    until ``stop``; each one's outcome."""
-    outcomes = []
-    for change in changes:
-        if stop.is_set():
-            break
-        outcomes.append(await apply_definition(client, change))
-    return outcomes
-
-
 def stale_definitions(
     changes: Sequence[KindChange], live: Sequence[AttributeDefinition]
 ) -> list[str]:
@@ -217,3 +194,81 @@ def stale_definitions(
         if moved:
             stale.append(f"{NOUN} {change.key}: changed since the plan: {', '.join(moved)}")
     return stale
+
+
+def unfollowed(change: KindChange) -> str | None:
+    """How a saved change's body strays from its field changes, or None."""
+    if change.action is Action.DELETE:
+        return None if change.id is not None and not change.body else "deletes nothing named"
+    if change.action is Action.UPDATE and change.id is None:
+        return "names no id"
+    body = change.body
+    if body.get("attribute_key") != change.key or body.get("attribute_model") != (
+        "contact_attribute"
+    ):
+        return "sends another key or model than its own"
+    sent = _values(definition_of(change))
+    for field in change.fields:
+        if field.path not in sent or sent[field.path] != field.after:
+            return f"sends a {field.path} its field changes don't call for"
+    return None
+
+
+class AttributeDefinitions:
+    """The kind (reconciler.engine.kind.Kind): Chatwoot's contact attribute definitions."""
+
+    name = KIND
+
+    async def plan(
+        self,
+        client: ContactsApi,
+        declaration: Declaration,
+        settings: Settings,
+        target: TargetIdentity,
+    ) -> KindPlan:
+        """Where the desk has definitions: read them once (kept for ``validate``), plan the
+        declared ones, and check the declared contacts' values against what the account
+        will have. A desk without any: each file of them is a problem."""
+        declared: tuple[DeclaredDefinition, ...] = declaration.resources.get(KIND, ())
+        if not client.capabilities.attribute_definitions:
+            if not declared:
+                return KindPlan()
+            return KindPlan(
+                problems=[
+                    f"{declared[0].source.file_line}: {client.capabilities.service} has no "
+                    "contact attribute definitions: leave the attribute_definitions files out "
+                    "of this target's paths (Chatwoot has them)"
+                ]
+            )
+        live = await client.list_definitions()
+        save_snapshot(live, target)
+        selection = declaration.selection
+        covered = selection is None or not (selection.targets or selection.excludes)
+        planned = plan_definitions(
+            declared if covered else (),
+            live,
+            removed=settings.removed,
+            marker_key=settings.marker_key,
+        )
+        planned.input_problems, warnings = check_values(
+            declaration.contacts, effective(live, planned.changes), settings.marker_key
+        )
+        planned.notes += warnings + marker_definitions(live, settings.marker_key)
+        if declared and not covered:
+            planned.notes.append(
+                "the attribute definitions the files declare are left out of a plan with "
+                "--target or --exclude: a plan without them applies them"
+            )
+        return planned
+
+    async def apply(self, client: ContactsApi, change: KindChange) -> KindOutcome:
+        return await apply_definition(client, change)
+
+    async def stale(self, client: ContactsApi, changes: Sequence[KindChange]) -> list[str]:
+        return stale_definitions(changes, await client.list_definitions())
+
+    def unfollowed(self, change: KindChange) -> str | None:
+        return unfollowed(change)
+
+
+ATTRIBUTE_DEFINITIONS = AttributeDefinitions()

@@ -14,18 +14,14 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.definitions import AttributeDefinition
-from reconciler.engine.definition_changes import effective, plan_definitions
-from reconciler.errors import InputError, PlanError
 from reconciler.input.document import value_position
-from reconciler.input.settings import Settings
-from reconciler.model import Declaration, DeclaredContact, KindChange, Problem, TargetIdentity
+from reconciler.model import DeclaredContact, Problem, TargetIdentity
 from reconciler.statedir import STATE_DIR, ensure_state_dir
-from reconciler.targets.base import ContactsApi
 
 SNAPSHOT_NAME = "attribute-definitions.json"
 MAX_SNAPSHOT_BYTES = 16 * 2**20
@@ -89,47 +85,6 @@ def marker_definitions(
         for definition in definitions
         if marker_key is not None and definition.key == marker_key
     ]
-
-
-async def definitions_step(
-    client: ContactsApi, declaration: Declaration, settings: Settings, target: TargetIdentity
-) -> tuple[Declaration, tuple[KindChange, ...]]:
-    """Where the desk has definitions: read them once (kept for ``validate``), plan the
-    declared ones, and check the declared values against what the account will have; the
-    declaration with the warnings. PlanError or InputError, before anything is sent, for
-    what can't be planned."""
-    if not client.capabilities.attribute_definitions:
-        if declaration.definitions:
-            first = declaration.definitions[0]
-            raise PlanError(
-                f"{first.source.file_line}: {client.capabilities.service} has no contact "
-                "attribute definitions: leave the attribute_definitions files out of this "
-                "target's paths (Chatwoot has them)"
-            )
-        return declaration, ()
-    live = await client.list_definitions()
-    save_snapshot(live, target)
-    selection = declaration.selection
-    covered = selection is None or not (selection.targets or selection.excludes)
-    declared = declaration.definitions if covered else ()
-    planned = plan_definitions(
-        declared, live, removed=settings.removed, marker_key=settings.marker_key
-    )
-    if planned.problems:
-        raise PlanError("\n".join(planned.problems))
-    problems, warnings = check_values(
-        declaration.contacts, effective(live, planned.changes), settings.marker_key
-    )
-    if problems:
-        raise InputError(problems)
-    warnings += marker_definitions(live, settings.marker_key)
-    if declaration.definitions and not covered:
-        warnings.append(
-            "the attribute definitions the files declare are left out of a plan with "
-            "--target or --exclude: a plan without them applies them"
-        )
-    notes = (*declaration.notes, *planned.notes, *warnings)
-    return replace(declaration, notes=notes), tuple(planned.changes)
 
 
 def _others(using: list[DeclaredContact]) -> str:

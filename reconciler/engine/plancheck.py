@@ -13,6 +13,7 @@ from dataclasses import replace
 from reconciler.engine import labels
 from reconciler.engine.creates import create_change
 from reconciler.engine.diff import strict_equal
+from reconciler.engine.kinds import unfollowed_kind
 from reconciler.engine.ownership import parse_marker
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
@@ -26,7 +27,6 @@ from reconciler.model import (
     ContactKey,
     DeclaredContact,
     FieldChange,
-    KindChange,
     Operation,
     OperationKind,
     Plan,
@@ -47,7 +47,7 @@ def check_applicable(
             "make the plan against this target"
         )
     for kind_change in plan.kinds:
-        problem = _kind_problem(kind_change)
+        problem = unfollowed_kind(kind_change)
         if problem is not None:
             raise PlanError(
                 f"{path}: the change to the {kind_change.kind.replace('_', ' ')} "
@@ -75,34 +75,6 @@ def check_applicable(
                 f"{where} {problem}, which its field changes don't call for: nothing was "
                 "applied; make the plan again"
             )
-
-
-def _kind_problem(change: KindChange) -> str | None:
-    """How a change of another kind strays from its field changes, or None."""
-    if change.action is Action.DELETE:
-        return None if change.id is not None and not change.body else "deletes nothing named"
-    if change.action is Action.UPDATE and change.id is None:
-        return "names no id"
-    body = change.body
-    if body.get("attribute_key") != change.key or body.get("attribute_model") != (
-        "contact_attribute"
-    ):
-        return "sends another key or model than its own"
-    for field in change.fields:
-        sent = body.get(_DEFINITION_FIELDS.get(field.path, ""), ABSENT)
-        if not strict_equal(sent, field.after):
-            return f"sends a {field.path} its field changes don't call for"
-    return None
-
-
-_DEFINITION_FIELDS = {
-    "display_name": "attribute_display_name",
-    "type": "attribute_display_type",
-    "description": "attribute_description",
-    "values": "attribute_values",
-    "regex_pattern": "regex_pattern",
-    "regex_cue": "regex_cue",
-}
 
 
 def _outside(change: Change, selection: Selection, selected: frozenset[ContactKey]) -> str | None:

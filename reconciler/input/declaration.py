@@ -7,18 +7,12 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.input.cache import DEFAULT_CACHE_DIR, FileCache, user_key
 from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.contactfile import ContactFile, FirstPlaces, contact_file
-from reconciler.input.definitionfile import (
-    DEFINITIONS_SCHEMA,
-    DefinitionsFile,
-    definitions_file,
-    is_definitions_file,
-    repeated_keys,
-)
 from reconciler.input.document import (
     MAX_FILE_BYTES,
     NotAFile,
@@ -26,6 +20,7 @@ from reconciler.input.document import (
     oversize_problem,
     read_regular_file,
 )
+from reconciler.input.kinds import FILE_KINDS, KindFile, file_kind
 from reconciler.input.schemas import load_schema, schema_digest
 from reconciler.model import (
     Declaration,
@@ -52,18 +47,19 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
     first_places = FirstPlaces()
     contacts: list[DeclaredContact] = []
     sources: list[SourceFile] = []
-    definitions: list[DefinitionsFile] = []
+    resources: dict[str, list[Any]] = {}
     for file in files:
         result = _read_file(file, cache, unique)
         if isinstance(result, ContactFile):
             problems.extend(result.declare(unique, first_places, contacts))
             sources.append(SourceFile(result.path, result.sha256))
-        elif isinstance(result, DefinitionsFile):
-            definitions.append(result)
+        elif isinstance(result, KindFile):
+            resources.setdefault(result.kind.name, []).extend(result.declared)
             sources.append(SourceFile(result.path, result.sha256))
         else:
             problems.extend(result)
-    problems += repeated_keys(definitions)
+    for kind in FILE_KINDS:
+        problems += kind.repeated(resources.get(kind.name, ()))
     if problems:
         order = {file: index for index, file in enumerate(files)}
         problems.sort(
@@ -74,7 +70,7 @@ def read_declaration(paths: Sequence[str], *, use_cache: bool = True) -> Declara
         contacts=tuple(contacts),
         sources=tuple(sources),
         scope=_scope(paths, sources),
-        definitions=tuple(item for file in definitions for item in file.definitions),
+        resources={name: tuple(declared) for name, declared in resources.items()},
     )
 
 
@@ -140,7 +136,7 @@ def yaml_files_under(directory: str) -> list[str]:
 
 def _read_file(
     file: str, cache: FileCache | None, unique_fields: Mapping[str, str]
-) -> ContactFile | DefinitionsFile | list[Problem]:
+) -> ContactFile | KindFile | list[Problem]:
     try:
         content = read_regular_file(file)
     except NotAFile as error:
@@ -161,8 +157,10 @@ def _read_file(
     except InputError as error:
         result: ContactFile | list[Problem] = list(error.problems)
     else:
-        if is_definitions_file(document.data):  # a few small files: never cached
-            return check_document(document, DEFINITIONS_SCHEMA) or definitions_file(document)
+        kind = file_kind(document.data)
+        if kind is not None:  # a few small files: never cached
+            problems = check_document(document, kind.schema)
+            return problems or KindFile(kind, file, document.sha256, kind.read(document))
         # Gathered now, so that each document (values and position tables) is freed before
         # the next file is read: a third of a large run's memory otherwise.
         result = check_document(document, CONTACTS_SCHEMA) or contact_file(document, unique_fields)

@@ -5,29 +5,17 @@ checked against its own schema (schemas/attribute-definitions.schema.json)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from reconciler.definitions import AttributeDefinition, DeclaredDefinition
 from reconciler.input.document import Document, json_path
-from reconciler.model import JSON, Position, Problem
+from reconciler.model import Position, Problem
 
+KIND = "attribute_definition"
 DEFINITIONS_SCHEMA = "attribute-definitions"
 FILE_KEY = "attribute_definitions"
 
 
-@dataclass(frozen=True, slots=True)
-class DefinitionsFile:
-    path: str
-    sha256: str
-    definitions: tuple[DeclaredDefinition, ...]
-
-
-def is_definitions_file(data: JSON) -> bool:
-    """Whether a document is an attribute definitions file rather than a contact file."""
-    return isinstance(data, dict) and FILE_KEY in data and "contacts" not in data
-
-
-def definitions_file(document: Document) -> DefinitionsFile:
+def declared_definitions(document: Document) -> tuple[DeclaredDefinition, ...]:
     """The definitions of a document its schema accepts."""
     declared = []
     for index, item in enumerate(document.data[FILE_KEY]):
@@ -43,23 +31,24 @@ def definitions_file(document: Document) -> DefinitionsFile:
         )
         position = document.marks[(FILE_KEY, index)]
         declared.append(DeclaredDefinition(position, definition, item.get("absent") is True))
-    return DefinitionsFile(document.path, document.sha256, tuple(declared))
+    return tuple(declared)
 
 
-def repeated_keys(files: Iterable[DefinitionsFile]) -> list[Problem]:
+def repeated_keys(definitions: Iterable[DeclaredDefinition]) -> list[Problem]:
     """A problem for each key declared again, in any file, naming where it came first."""
     first: dict[str, Position] = {}
+    index_in_file: dict[str, int] = {}
     problems = []
-    for file in files:
-        for index, declared in enumerate(file.definitions):
-            key = declared.definition.key
-            if key in first:
-                message = (
-                    f"this key is also declared at {first[key]}; one key has one definition: "
-                    "merge the two or remove one"
-                )
-                path = json_path((FILE_KEY, index, "key"))
-                problems.append(Problem(declared.source, path, message))
-            else:
-                first[key] = declared.source
+    for declared in definitions:
+        file, key = declared.source.file, declared.definition.key
+        index = index_in_file[file] = index_in_file.get(file, -1) + 1
+        if key not in first:
+            first[key] = declared.source
+            continue
+        message = (
+            f"this key is also declared at {first[key]}; one key has one definition: merge "
+            "the two or remove one"
+        )
+        path = json_path((FILE_KEY, index, "key"))
+        problems.append(Problem(declared.source, path, message))
     return problems
