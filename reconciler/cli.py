@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from reconciler.errors import InputError, ReconcilerError
+from reconciler.errors import ConfigError, InputError, ReconcilerError
 from reconciler.runtime import young_collections_only
 
 if TYPE_CHECKING:
@@ -42,25 +42,57 @@ exit codes:
   130  interrupted
 """
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
 
 def _env_flag(name: str) -> bool:
-    """A RECONCILER_* variable that turns a flag on: 1, true, yes or on."""
-    return os.environ.get(name, "").strip().lower() in TRUE_WORDS
+    """A RECONCILER_* variable that turns a flag on (1, true, yes, on) or off (0, false,
+    no, off, or unset), in any case; ConfigError for anything else, which would otherwise
+    be read one way or the other without a word (``RECONCILER_SANDBOX=y``)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ConfigError(
+        f"{name} is neither on (1, true, yes, on) nor off (0, false, no, off): set it to "
+        "one of them, or unset it"
+    )
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
+def _add_global_flags(parser: argparse.ArgumentParser, *, after_the_command: bool) -> None:
+    """The flags every command takes, before the command or after it. After it, a flag
+    given defaults to SUPPRESS: the subcommand never resets what came before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after_the_command else value
+
+    parser.add_argument(
+        "--no-color",
+        action="store_true",
+        default=default(_env_flag("RECONCILER_NO_COLOR")),
+        help="never colour the output (NO_COLOR=1 does the same)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default(False), help=VERBOSE_HELP
+    )
     parser.add_argument(
         "--config",
         metavar="FILE",
-        default=os.environ.get("RECONCILER_CONFIG") or None,
+        default=default(os.environ.get("RECONCILER_CONFIG") or None),
         help="settings file (default: the nearest reconciler.yaml up to the repository root)",
     )
     parser.add_argument(
         "--sandbox",
         action="store_true",
-        default=_env_flag("RECONCILER_SANDBOX"),
+        default=default(_env_flag("RECONCILER_SANDBOX")),
         help="start the local sandbox in-process and run against it (database under .reconciler/)",
+    )
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        default=default(_env_flag("RECONCILER_REDACT")),
+        help="mask personal data in every output, log and plan file",
     )
 
 
@@ -84,12 +116,6 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         "--changed-since",
         metavar="REF",
         help="only the contacts the files added, changed or dropped since the git commit REF",
-    )
-
-
-def _add_redact(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument(
-        "--redact", action="store_true", default=_env_flag("RECONCILER_REDACT"), help=help_text
     )
 
 
@@ -179,18 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
-    parser.add_argument(
-        "--no-color",
-        action="store_true",
-        default=_env_flag("RECONCILER_NO_COLOR"),
-        help="never colour the output (NO_COLOR=1 does the same)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
-    # -v after the command too; SUPPRESS keeps a subcommand from resetting the main -v.
+    _add_global_flags(parser, after_the_command=False)
     verbose = argparse.ArgumentParser(add_help=False)
-    verbose.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
-    )
+    _add_global_flags(verbose, after_the_command=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -212,8 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
     _add_selection(plan)
-    _add_redact(plan, "mask personal data in every output and the plan file")
-    _add_config(plan)
 
     apply = commands.add_parser(
         "apply", parents=[verbose], help="make the help desk match the files"
@@ -236,8 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="let apply remove (block or delete) the contacts the plan removes",
     )
     _add_selection(apply)
-    _add_redact(apply, "mask personal data in what apply prints")
-    _add_config(apply)
 
     export = commands.add_parser(
         "export", parents=[verbose], help="write the live contacts as contact files"
@@ -257,7 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--force", action="store_true", help="overwrite files that export didn't write"
     )
-    _add_config(export)
 
     show = commands.add_parser(
         "show", parents=[verbose], help="render a plan saved with plan --out"
@@ -271,7 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # reads the RECONCILER_* flags
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
     if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions: answer, then exit
         import argcomplete
 

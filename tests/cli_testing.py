@@ -114,3 +114,11 @@ def edited(path: Path, edit: Callable[[dict[str, Any]], None], *, rechecksum: bo
     if rechecksum:
         document["checksum"] = checksum(document)
     path.write_text(json.dumps(document), "utf-8")
+
+
+def after_header(err: str) -> str:
+    """A command's stderr after its header line (``Settings: ... Target: ...``), which a
+    run against a target prints first, whatever the outcome."""
+    first, _, rest = err.partition("\n")
+    assert first.startswith("Settings: "), err
+    return rest

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
-from reconciler.commands.plan import context_line, plan_against, read_selected
+from reconciler.commands.plan import plan_against, read_selected
 from reconciler.concurrency import Deadline, run
 from reconciler.engine.apply import Outcome, apply_plan
 from reconciler.engine.kind import KindOutcome
@@ -87,7 +87,6 @@ def apply_command(
             plan_against(target, declaration, settings, redact=redact),
             deadline=deadline.remaining(),
         )
-        print(context_line(settings, plan, target), file=sys.stderr)
         print_plan(redact_plan(plan, settings.sensitive) if redact else plan, "text")
         if not plan.changes and not plan.kinds:
             return EXIT_OK

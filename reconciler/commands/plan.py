@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -41,12 +40,10 @@ def plan_command(
         plan = run(
             plan_against(target, declaration, settings, redact=redact), deadline=settings.deadline
         )
-        header = context_line(settings, plan, target)
     if redact:
         plan = redact_plan(plan, settings.sensitive)
     if out is not None:
         write_plan(plan, out)
-    print(header, file=sys.stderr)  # stdout holds the plan alone
     print_plan(plan, output_format)
     if detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
@@ -57,19 +54,6 @@ def read_selected(paths: Sequence[str], selectors: Selectors | None) -> Declarat
     """The declared contacts, all of them or the part ``selectors`` choose."""
     declaration = read_declaration(paths)
     return declaration if selectors is None else select(declaration, selectors)
-
-
-def context_line(settings: Settings, plan: Plan, target: Target) -> str:
-    """The header of a plan for people: which settings file and which target it used, and
-    whether the credentials travelled unencrypted (``allow_plain_http``)."""
-    used = settings.source or "no reconciler.yaml (the defaults)"
-    line = f"Settings: {used}. Target: {plan.target}."
-    if target.cleartext:
-        line += (
-            " Warning: plain http (allow_plain_http): the credentials and the contacts "
-            "travel unencrypted."
-        )
-    return line
 
 
 async def plan_against(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,12 @@ def _type_message(error: ValidationError, document: Document, custom: str | None
         return "YAML reads this unquoted value as a number; quote it to keep it as text"
     if custom:
         return custom
+    schema: Any = error.schema if isinstance(error.schema, dict) else {}
+    unit = schema.get("x-unit")
+    if isinstance(instance, str) and unit:
+        seconds = _in_seconds(instance) if unit == "seconds" else None
+        example = f"{seconds:g}" if seconds else f"{(schema.get('examples') or [1])[0]}"
+        return f"must be a number of {unit}, with no unit and no quotes: {example}"
     wanted = " or ".join(_TYPE_NAMES.get(name, name) for name in expected if name != "null")
     if "null" in expected:
         wanted = f"{wanted} or null" if wanted else "null"
@@ -169,6 +176,23 @@ def _type_message(error: ValidationError, document: Document, custom: str | None
     if isinstance(instance, str):
         return f"is text but must be {wanted}; write it without quotes"
     return f"is {_describe(instance)} but must be {wanted}; correct it"
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+_SECONDS_IN = {
+    "": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "ms": 0.001,
+}  # fmt: skip
+
+
+def _in_seconds(text: str) -> float | None:
+    """``1h`` -> 3600.0: what a duration written with a unit means, for the message."""
+    match = _DURATION.fullmatch(text)
+    factor = None if match is None else _SECONDS_IN.get(match.group(2).lower())
+    return None if match is None or factor is None else float(match.group(1)) * factor
 
 
 def _describe(instance: JSON) -> str:

@@ -8,11 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_testing import CHATWOOT, Desk, point_at, run, snapshot, store_of, stored, write_contacts
+from cli_testing import (
+    CHATWOOT,
+    Desk,
+    after_header,
+    point_at,
+    run,
+    snapshot,
+    store_of,
+    stored,
+    write_contacts,
+)
 
-from reconciler.commands.plan import context_line
+from reconciler.commands.connect import context_line
 from reconciler.input.settings import default_settings
-from reconciler.model import Plan
 from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
 from reconciler.targets.chatwoot import Chatwoot
 
@@ -57,7 +66,7 @@ def test_a_field_an_old_chatwoot_lacks_is_one_plan_error(
     before = snapshot(old_chatwoot)
     code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
     assert (code, out) == (1, "")
-    assert err == (
+    assert after_header(err) == (
         f"error: contacts/c.yaml:4 and 2 other contact(s): Chatwoot 3.6.0 at "
         f"{old_chatwoot.base_url} has no `blocked` on contacts (it came in 3.7.0): upgrade "
         "Chatwoot, or remove `blocked` from the files\n"
@@ -93,7 +102,7 @@ def test_blocked_where_chatwoot_stores_it_unseen_is_one_plan_error(
     before = snapshot(unseeing_chatwoot)
     code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
     assert (code, out) == (1, "")
-    assert err == (
+    assert after_header(err) == (
         f"error: contacts/c.yaml:4: Chatwoot 4.0.1 at {unseeing_chatwoot.base_url} stores "
         "`blocked` but never shows it on a contact (versions 3.7.0 to before 4.0.2), so no "
         "plan can see what apply wrote: upgrade Chatwoot to 4.0.2 or later, or remove "
@@ -137,11 +146,10 @@ def test_the_header_says_when_plain_http_was_allowed() -> None:
     )
     environ = {"CHATWOOT_API_TOKEN": "t", "CHATWOOT_BASE_URL": "http://10.0.0.5:3000"}
     target = Chatwoot.from_environment(settings, environ)
-    plan = Plan(changes=(), unchanged=0, sources=(), target=target.identity)
-    header = context_line(settings, plan, target)
+    header = context_line(settings, target)
     assert header.startswith("Settings: no reconciler.yaml (the defaults). Target: chatwoot at ")
     assert "plain http (allow_plain_http)" in header and "unencrypted" in header
     https = Chatwoot.from_environment(
         settings, {**environ, "CHATWOOT_BASE_URL": "https://chat.example.com"}
     )
-    assert "plain http" not in context_line(settings, plan, https)
+    assert "plain http" not in context_line(settings, https)

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from cli_testing import (
     Desk,
+    after_header,
     point_at,
     run,
     snapshot,
@@ -424,7 +425,7 @@ def test_an_unknown_declared_id_is_a_plan_error(
     code, _, err = run(capsys, "plan", "c")
     assert code == 1
     assert (
-        err == "error: the target has no contact with id 424242 (c/c.yaml:4); "
+        after_header(err) == "error: the target has no contact with id 424242 (c/c.yaml:4); "
         "remove `id` to create it\n"
     )
     assert "Traceback" not in err

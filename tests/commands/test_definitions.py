@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_testing import edited, run, snapshot, write_contacts
+from cli_testing import after_header, edited, run, snapshot, write_contacts
 
 from reconciler.definitions import AttributeDefinition
 from reconciler.sandbox.server import RunningSandbox
@@ -63,7 +63,7 @@ def test_a_value_a_definition_refuses_stops_the_plan_before_anything_is_sent(
     extra = ["--auto-approve"] if command == "apply" else []
     code, out, err = run(capsys, command, "contacts", *extra)
     assert (code, out) == (1, "")
-    assert err.splitlines()[:2] == [
+    assert after_header(err).splitlines()[:2] == [
         "contacts/c.yaml:6:11: error: $.contacts[0].custom_attributes.tier: its contact "
         "attribute definition (Support tier) is a list of gold, silver: use one of them; or "
         "change the definition",

@@ -14,6 +14,7 @@ from cli_testing import (
     CHATWOOT,
     LIVEDESK,
     Desk,
+    after_header,
     point_at,
     run,
     snapshot,
@@ -126,7 +127,7 @@ def test_labels_on_livedesk_are_one_plan_error(
     before = snapshot(live_sandbox)
     code, out, err = run(capsys, "apply", str(files), "--auto-approve")
     assert (code, out) == (1, "")
-    assert err.count("\n") == 1
+    assert after_header(err).count("\n") == 1
     assert "and 1 other contact(s): LiveDesk has no endpoint that writes a contact's labels" in err
     assert snapshot(live_sandbox) == before
 
