@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -329,7 +330,15 @@ def _logging_to_stderr(*, verbose: bool) -> Iterator[None]:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a full disk or a closed pipe is this run's to report
+        return code
+    except OSError as error:
+        if error.errno not in OUTPUT_ERRNOS:
+            return _bug()
+        _discard_stdout()
+        print(f"error: can't write the output ({error.strerror})", file=sys.stderr)
+        return EXIT_ERROR
     except InputError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
@@ -342,12 +351,31 @@ def _run(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:
-        traceback.print_exc()
-        print(
-            "error: this is a bug in reconciler; please report it with the traceback above",
-            file=sys.stderr,
-        )
-        return EXIT_BUG
+        return _bug()
+
+
+OUTPUT_ERRNOS = frozenset((errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, errno.EDQUOT))
+"""What writing the output can meet that is no bug: a full disk (``> /dev/full``), a reader
+gone (``| head``), a failing device, a file over its limit."""
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: what it still buffers must not fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real descriptor (a test's capture): nothing to flush
+        pass
+
+
+def _bug() -> int:
+    traceback.print_exc()
+    print(
+        "error: this is a bug in reconciler; please report it with the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
 
 
 def _selectors(args: argparse.Namespace) -> Selectors:

@@ -71,7 +71,10 @@ def run(coroutine: Coroutine[Any, Any, T], *, deadline: float | None = None) -> 
         except TimeoutError:
             raise DeadlineError("the run passed its deadline: nothing more was sent") from None
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:  # a second Ctrl-C cancelled the run: an interruption
+        raise KeyboardInterrupt from None
     return results[0]
 
 

@@ -371,6 +371,8 @@ class Plan:
     marker_key: str | None = None  # where changes write the ownership marker; None: off
     selection: Selection | None = None  # a partial plan's; None: all the files declare
     kinds: tuple[KindChange, ...] = ()  # the other kinds' changes, applied first
+    # The document's checksum as signed or read ("": not yet signed); not part of the plan.
+    signature: str = field(default="", compare=False)
 
     @property
     def creates(self) -> int:

@@ -39,6 +39,22 @@ def zizmor_findings(root: Path) -> str:
     return "" if done.returncode == 0 else done.stdout + done.stderr
 
 
+def zizmor_audit(root: Path) -> str:
+    """Every finding of zizmor's auditor mode on ``root``'s workflows, under its own
+    .github/zizmor.yml (secrets outside environments, undocumented permissions, ...)."""
+    github = root / ".github"
+    done = run(
+        tool("zizmor"),
+        "--persona",
+        "auditor",
+        "--offline",
+        "--config",
+        str(github / "zizmor.yml"),
+        str(github / "workflows"),
+    )
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
 def run_blocks(document: dict[str, Any]) -> list[str]:
     """Every `run:` script of a workflow's jobs or an action's steps."""
     steps: list[Any] = []

@@ -13,10 +13,10 @@ import yaml
 
 from reconciler.cli import main
 from reconciler.engine.ownership import signed
-from reconciler.engine.planfile import checksum
+from reconciler.engine.planfile import signature
 from reconciler.sandbox.server import RunningSandbox
 from reconciler.sandbox.store import Store
-from reconciler.targets.base import marker_secret
+from reconciler.targets.base import marker_secret, plan_secret
 
 
 def write_contacts(
@@ -107,12 +107,20 @@ def snapshot(sandbox: RunningSandbox) -> str:
     return json.dumps(store_of(sandbox).all(), sort_keys=True)
 
 
+PLAN_KEYS = {
+    LIVEDESK.name: plan_secret("livedesk", "sandbox:sandbox"),
+    CHATWOOT.name: plan_secret("chatwoot", "sandbox-token"),
+}
+"""What each face's sandbox credentials sign saved plans with (targets.base)."""
+
+
 def edited(path: Path, edit: Callable[[dict[str, Any]], None], *, rechecksum: bool = True) -> None:
-    """A saved plan edited by hand, its checksum recomputed (as anyone can) unless not."""
+    """A saved plan edited by hand and signed again, as only a holder of the credential
+    could (the checks behind the signature must hold on their own), unless not."""
     document = json.loads(path.read_text("utf-8"))
     edit(document)
     if rechecksum:
-        document["checksum"] = checksum(document)
+        document["checksum"] = signature(document, PLAN_KEYS[document["target"]["kind"]])
     path.write_text(json.dumps(document), "utf-8")
 
 

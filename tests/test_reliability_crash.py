@@ -191,3 +191,42 @@ def test_ctrl_c_during_apply_finishes_the_writes_under_way_and_says_what_is_left
     left = sum(map(int, replanned.groups())) + (int(marks.group(1)) if marks else 0)
     assert left == not_started  # exactly what was left
     assert_converged(store, work)
+
+
+def test_ctrl_c_twice_aborts_at_once_in_one_line(
+    slow_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = store_of(slow_sandbox)
+    work = workload(store, updates=UPDATES, creates=CREATES, unchanged=UNCHANGED, seed=8)
+    files = write_contacts(tmp_path / "contacts", work.declared)
+    config = tmp_path / "reconciler.yaml"
+    config.write_text(SETTINGS, encoding="utf-8")
+    point_at(monkeypatch, slow_sandbox, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY), "PYTHONUNBUFFERED": "1"}
+    apply = ["apply", str(files), "--auto-approve", "--config", str(config)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *apply],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if OUTCOME.search(line):  # writing
+                break
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err.rstrip().endswith("interrupted")
+    assert "Traceback" not in err and "never retrieved" not in err

@@ -2,7 +2,8 @@
 # Validate and plan a pull or merge request: the plan, personal values redacted, as the
 # body of the request's comment.
 #
-#   ci/plan.sh WORKDIR   writes WORKDIR/plan.json (redacted) and WORKDIR/comment.md
+#   ci/plan.sh WORKDIR   writes WORKDIR/plan.json (redacted) and WORKDIR/comment.md, and
+#                        changes=true or false to GITHUB_OUTPUT where there is one
 #   VALIDATE_FORMAT      how validate reports problems in the log: text (default), or
 #                        github for annotations on the pull request's lines
 #   RECONCILER_CHANGED_SINCE  the pull request's base commit: plan only the contacts it
@@ -30,10 +31,17 @@ if [ "$status" -ne 0 ]; then
   failed=validate
   reconciler validate "$contacts" >"$work/problems.txt" || true
 else
-  reconciler plan "$contacts" "${since_flags[@]}" --redact --out "$work/plan.json" \
-    2>"$work/plan.err" || status=$?
+  reconciler plan "$contacts" "${since_flags[@]}" --redact --detailed-exitcode \
+    --out "$work/plan.json" 2>"$work/plan.err" || status=$?
   cat "$work/plan.err" >&2
-  [ "$status" -eq 0 ] || failed=plan
+  case $status in
+    0) changes=false ;;
+    2) changes=true status=0 ;;
+    *) failed=plan ;;
+  esac
+  if [ -z "$failed" ] && [ -n "${GITHUB_OUTPUT:-}" ]; then
+    echo "changes=$changes" >>"$GITHUB_OUTPUT"
+  fi
 fi
 
 {

@@ -57,16 +57,18 @@ def apply_command(
 
     # The saved plan or the files are read and checked before anything is sent.
     if plan_file is not None:
-        plan = read_plan(plan_file)
-        _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
-        changed = changed_sources(plan)
-        if changed:
-            print(
-                f"warning: {plan_file} is older than the files it came from "
-                f"({', '.join(changed)}); it is applied as it was made",
-                file=sys.stderr,
-            )
         with open_target(settings, sandbox=sandbox) as target:
+            # Its signature verifies under the key of the credential that made it, or
+            # nothing is sent (opening a target sends nothing).
+            plan = read_plan(plan_file, key=target.plan_secret, target=target.identity)
+            _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
+            changed = changed_sources(plan)
+            if changed:
+                print(
+                    f"warning: {plan_file} is older than the files it came from "
+                    f"({', '.join(changed)}); it is applied as it was made",
+                    file=sys.stderr,
+                )
             check_applicable(plan, plan_file, target.identity, target.capabilities)
             stale = run(_find_stale(target, plan), deadline=deadline.remaining())
             if stale:
@@ -157,7 +159,16 @@ async def _apply(
     loop = asyncio.get_running_loop()
     timer = loop.call_later(deadline.remaining(), stop.set)  # past it: no new writes
 
+    task = asyncio.current_task()
+    interrupts = 0
+
     def interrupted() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:  # again: abort at once, through the task (never a stray raise)
+            if task is not None:
+                task.cancel()
+            return
         print(
             "\nInterrupted: finishing the writes under way, starting no more "
             "(Ctrl-C again to abort at once)",
@@ -165,7 +176,6 @@ async def _apply(
             flush=True,
         )
         stop.set()
-        loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C interrupts at once
 
     loop.add_signal_handler(signal.SIGINT, interrupted)
     try:

@@ -14,6 +14,10 @@ from reconciler.input.schemas import schema_bytes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TARGETS = ("livedesk", "chatwoot")
+LIVEDESK_DEFAULTS = (
+    b"defaults:\n"  # what a Chatwoot repository leaves out (its creates need no inbox)
+    b"  inbox_id: 1             # where a missing contact is created (LiveDesk needs one)\n"
+)
 
 _SECRETS = {
     "livedesk": (
@@ -33,17 +37,20 @@ def _readme(target: str) -> str:
 
 The contacts under `contacts/` are kept in the help desk ({target}) by
 [reconciler](https://github.com/reconciler-dev/reconciler): every pull request is
-validated and planned (the plan is posted as a comment), a merge to `main` applies it,
-and a nightly check reports drift as an issue.
+validated and planned (the plan is posted as a comment), a merge to the default branch
+applies it, and a nightly check reports drift as an issue.
 
 ## The two things to set
 
-1. In Settings > Environments, create the environment `reconciler` and add the secrets
-   {_SECRETS[target]}. Apply and the drift check read them from there only, so a pull
-   request's files can't redirect them; add them as repository secrets too for the plan
-   on pull requests (forks and Dependabot never get them: their pull requests are
-   validated only).
-2. Protect `main`: require pull requests and the `reconciler plan` check.
+1. In Settings > Environments, create two environments and add to each the secrets
+   {_SECRETS[target]}:
+   - `reconciler`, for apply and the nightly drift check: under "Deployment branches",
+     allow the default branch only, so that no pull request's files can reach them;
+   - `reconciler-plan`, for the plan on pull requests (no branch rule; forks and Dependabot
+     never get its secrets: their pull requests are validated only).
+
+   The credentials live in these environments only, never as repository secrets.
+2. Protect the default branch: require pull requests and the `plan` check.
 
 Optional: set the repository variable `RECONCILER_CHANGED_SINCE` to `true`, and each pull
 request plans (and its merge applies) only the contacts it adds, changes or drops: far
@@ -57,8 +64,11 @@ local stand-in; `reconciler export --split contacts` writes the contacts the des
 def files_for(target: str) -> dict[str, bytes]:
     """What init writes, by path relative to DIR."""
     github = TEMPLATES / "github"
+    contacts = (TEMPLATES / "contacts.yaml").read_bytes()
+    if target == "chatwoot":  # a Chatwoot create needs no inbox, and inbox 1 may not exist
+        contacts = contacts.replace(LIVEDESK_DEFAULTS, b"")
     files = {
-        "contacts/example.yaml": (TEMPLATES / "contacts.yaml").read_bytes(),
+        "contacts/example.yaml": contacts,
         "reconciler.yaml": (TEMPLATES / f"reconciler.{target}.yaml").read_bytes(),
         ".gitignore": (TEMPLATES / "gitignore").read_bytes(),
         "README.md": _readme(target).encode(),
@@ -84,10 +94,22 @@ def init_command(directory: str, *, target: str) -> int:
             f"{directory} already has {', '.join(there)}: nothing was written; run init in "
             "an empty directory (init never overwrites a file)"
         )
-    for path, content in files.items():
-        destination = root / path
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(content)
+    written: list[Path] = []
+    try:
+        for path, content in files.items():
+            destination = root / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with destination.open("xb") as stream:  # x: never over something there now
+                written.append(destination)
+                stream.write(content)
+    except OSError as error:
+        for done in written:  # all or nothing: a half-written repository misleads
+            done.unlink(missing_ok=True)
+        where = error.filename or directory
+        raise ConfigError(
+            f"can't write {where} ({error.strerror}): nothing was written; run init where "
+            "you can create files"
+        ) from None
     print(f"Wrote a reconciler repository for {target} in {directory} ({len(files)} files).")
     print("Next: read its README.md (two things to set), then")
     print(f"  cd {directory} && reconciler validate contacts && reconciler plan contacts --sandbox")

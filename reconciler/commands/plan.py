@@ -11,7 +11,7 @@ from reconciler.concurrency import run
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.kinds import plan_kinds
 from reconciler.engine.plan import make_plan
-from reconciler.engine.planfile import write_plan
+from reconciler.engine.planfile import signed, write_plan
 from reconciler.engine.redact import redact_plan
 from reconciler.errors import PlanError
 from reconciler.input.declaration import read_declaration
@@ -40,8 +40,10 @@ def plan_command(
         plan = run(
             plan_against(target, declaration, settings, redact=redact), deadline=settings.deadline
         )
+        key = target.plan_secret
     if redact:
         plan = redact_plan(plan, settings.sensitive)
+    plan = signed(plan, key)  # as shown: apply --plan verifies it with the same credential
     if out is not None:
         write_plan(plan, out)
     print_plan(plan, output_format)

@@ -26,7 +26,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES
+from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES, fold_case
 from reconciler.input.settings import Settings
 from reconciler.model import (
     ABSENT,
@@ -211,14 +211,31 @@ def _is_ignored(path: str, ignored: frozenset[str]) -> bool:
     return any(path == rule or path.startswith(rule + ".") for rule in ignored)
 
 
-def declaring_the_marker(declaration: Declaration, marker_key: str) -> list[str]:
-    return [
+def declaring_the_marker(
+    declaration: Declaration, marker_key: str, label: str | None = None
+) -> list[str]:
+    """A line for each contact that declares the ownership marker's key, or its ``label``
+    (where the marker is also a label): reconciler's to write, so never the files'."""
+    lines = [
         f"{declared.source.file_line}: custom_attributes.{marker_key} is where reconciler "
         "keeps its ownership marker (the `marker` setting); remove it from the file, or name "
         "another marker in reconciler.yaml"
         for declared in declaration.contacts
         if marker_key in (declared.fields.get("custom_attributes") or {})
     ]
+    if label is not None:
+        folded = fold_case(label)
+        lines += [
+            f"{declared.source.file_line}: the label {label} is reconciler's ownership marker "
+            "(the `marker` setting, kept as a label too): remove it from the file's labels, "
+            "or set `marker_label: false` in reconciler.yaml"
+            for declared in declaration.contacts
+            if any(
+                isinstance(name, str) and fold_case(name) == folded
+                for name in declared.fields.get("labels") or ()
+            )
+        ]
+    return lines
 
 
 def owned(

@@ -192,7 +192,8 @@ def _first_problems(
     if absent and settings.removed == "delete" and not capabilities.deletes:
         problems.append(cant_delete(capabilities))
     if marker_key is not None:
-        problems += declaring_the_marker(declaration, marker_key)
+        label = settings.marker_label_on(capabilities.writes_labels)
+        problems += declaring_the_marker(declaration, marker_key, label)
     return problems
 
 

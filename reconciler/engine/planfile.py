@@ -9,14 +9,14 @@ target it was made for and a checksum over its content. ``show`` also reads form
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import os
-import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import PlanError, ReconcilerError
+from reconciler.errors import PlanError
 from reconciler.input.document import NotAFile, read_regular_file
 from reconciler.input.schemas import validator_for
 from reconciler.model import (
@@ -35,6 +35,7 @@ from reconciler.model import (
     SourceFile,
     TargetIdentity,
 )
+from reconciler.outputfile import write_output
 
 FORMAT_VERSION = "2"
 MAX_PLAN_BYTES = 512 * 2**20  # a plan of a million contacts is about 400 MB
@@ -71,15 +72,33 @@ def plan_to_document(plan: Plan) -> dict[str, JSON]:
         document["selection"] = _selection_to_document(plan.selection)
     if plan.kinds:
         document["kinds"] = [_kind_change_to_document(change) for change in plan.kinds]
-    document["checksum"] = checksum(document)
+    document["checksum"] = plan.signature or checksum(document)
     return document
 
 
 def checksum(document: Mapping[str, JSON]) -> str:
-    """``sha256:`` and the digest of the document without its checksum, as canonical JSON."""
+    """``sha256:`` and the digest of the document without its checksum, as canonical JSON:
+    what an unsigned plan carries (it is shown, never applied)."""
+    return "sha256:" + hashlib.sha256(_canonical(document)).hexdigest()
+
+
+def signature(document: Mapping[str, JSON], key: bytes) -> str:
+    """``hmac-sha256:`` and the HMAC, under ``key`` (``Target.plan_secret``), of the
+    document without its checksum, as canonical JSON: only a holder of the credential that
+    made the plan can make one that verifies."""
+    return "hmac-sha256:" + hmac.new(key, _canonical(document), hashlib.sha256).hexdigest()
+
+
+def _canonical(document: Mapping[str, JSON]) -> bytes:
     content = {key: value for key, value in document.items() if key != "checksum"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def signed(plan: Plan, key: bytes) -> Plan:
+    """``plan`` with the signature of its document: what plan --out and --format json write.
+    Sign the plan as it is shown (after --redact): any change after breaks it."""
+    return replace(plan, signature=signature(plan_to_document(replace(plan, signature="")), key))
 
 
 def _change_to_document(change: Change) -> dict[str, JSON]:
@@ -187,11 +206,19 @@ def _field_to_document(field: FieldChange) -> dict[str, JSON]:
     return document
 
 
-def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) -> Plan:
+def plan_from_document(
+    doc: JSON,
+    *,
+    path: str,
+    allow_redacted: bool = False,
+    key: bytes | None = None,
+    target: TargetIdentity | None = None,
+) -> Plan:
     """The Plan a document holds; PlanError (one line) if it is not a plan this can read.
 
     ``allow_redacted`` is for showing a plan: a redacted one can never be applied, and
-    neither can one of format 1 (it records no target).
+    neither can one of format 1 (it records no target). With ``key`` (to apply it), its
+    signature must verify under it; without (to show it), a plain checksum must hold.
     """
     if not isinstance(doc, Mapping) or "format_version" not in doc:
         raise PlanError(f"{path} is not a reconciler plan (it has no format_version)")
@@ -207,11 +234,6 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
     error = best_match(validator_for(SCHEMA_BY_VERSION[version]).iter_errors(doc))
     if error is not None:
         raise PlanError(f"{path} is not a valid plan: {error.json_path}: {error.message}")
-    if version == FORMAT_VERSION and doc["checksum"] != checksum(doc):
-        raise PlanError(
-            f"{path} was changed after it was made (its checksum doesn't match): nothing "
-            "was applied; make the plan again"
-        )
     if not allow_redacted:
         if version != FORMAT_VERSION:
             raise PlanError(
@@ -223,6 +245,15 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
                 f"{path} is a redacted plan (plan --redact): it can be shown but not "
                 "applied; make the plan again without --redact"
             )
+    made_for = doc.get("target")
+    if target is not None and made_for is not None and TargetIdentity(**made_for) != target:
+        # Said before the signature, which another target's key can't verify either.
+        raise PlanError(
+            f"{path} was made for {TargetIdentity(**made_for)}, not for {target}: nothing "
+            "was applied; make the plan against this target"
+        )
+    if version == FORMAT_VERSION:
+        _check_signature(doc, path, key)
     target = doc.get("target")
     plan = Plan(
         changes=tuple(_change_from_document(change) for change in doc["changes"]),
@@ -235,6 +266,7 @@ def plan_from_document(doc: JSON, *, path: str, allow_redacted: bool = False) ->
         marker_key=doc.get("marker_key"),
         selection=_selection_from_document(doc.get("selection")),
         kinds=tuple(_kind_change_from_document(change) for change in doc.get("kinds", ())),
+        signature=str(doc.get("checksum", "")),
     )
     summary = doc["summary"]
     counted = [summary.get(name, 0) for name in ("create", "update", "remove", "release", "mark")]
@@ -269,34 +301,47 @@ def _change_from_document(change: Mapping[str, Any]) -> Change:
     )
 
 
+def _check_signature(doc: Mapping[str, JSON], path: str, key: bytes | None) -> None:
+    given = str(doc["checksum"])
+    if given.startswith("sha256:") and given != checksum(doc):
+        raise PlanError(
+            f"{path} was changed after it was made (its checksum doesn't match): nothing "
+            "was applied; make the plan again"
+        )
+    if key is None:
+        return  # shown: only the credential that made it can tell an edit from the rest
+    if given.startswith("sha256:"):
+        raise PlanError(
+            f"{path} is not signed (made by an older reconciler, or edited and checksummed "
+            "again by hand): nothing was applied; make the plan again"
+        )
+    if not hmac.compare_digest(given, signature(doc, key)):
+        raise PlanError(
+            f"{path} was changed after it was made, or made with another credential (its "
+            "signature doesn't verify): nothing was applied; make the plan again"
+        )
+
+
 def dumps(plan: Plan) -> str:
     """The plan document as JSON text, keys in a fixed order."""
     return json.dumps(plan_to_document(plan), indent=2, ensure_ascii=False) + "\n"
 
 
 def write_plan(plan: Plan, path: str) -> None:
-    """Save the plan document atomically, so a reader never sees half a plan.
-
-    The file is readable by its owner only (it holds personal data), like any mkstemp file.
-    """
-    target = Path(path)
-    text = dumps(plan)
-    try:
-        descriptor, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise ReconcilerError(f"can't write the plan to {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        Path(temporary).replace(target)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise ReconcilerError(f"can't write the plan to {path}: {error.strerror}") from None
+    """Save the plan document atomically, so a reader never sees half a plan; to a device
+    or FIFO (``/dev/stdout``) as a stream. A new file is readable by its owner only (it
+    holds personal data)."""
+    write_output(Path(path), dumps(plan).encode("utf-8"))
 
 
-def read_plan(path: str, *, allow_redacted: bool = False) -> Plan:
+def read_plan(
+    path: str,
+    *,
+    allow_redacted: bool = False,
+    key: bytes | None = None,
+    target: TargetIdentity | None = None,
+) -> Plan:
+    """The plan saved at ``path``: to apply to ``target``, signed under ``key``."""
     try:
         raw = read_regular_file(path, MAX_PLAN_BYTES)
         if len(raw) > MAX_PLAN_BYTES:
@@ -317,7 +362,7 @@ def read_plan(path: str, *, allow_redacted: bool = False) -> Plan:
             f"{path} is not a reconciler plan (not JSON: {error.msg} at line {error.lineno}, "
             f"column {error.colno})"
         ) from None
-    return plan_from_document(doc, path=path, allow_redacted=allow_redacted)
+    return plan_from_document(doc, path=path, allow_redacted=allow_redacted, key=key, target=target)
 
 
 def changed_sources(plan: Plan) -> list[str]:

@@ -11,7 +11,8 @@ Entries are marshal data (fast, and unlike pickle it can't run code when read) b
 header and an HMAC of the payload under a key of this user's, kept outside the working tree
 (``$XDG_CACHE_HOME/reconciler/cache.key``, made on first use, readable by its owner only).
 An entry that doesn't carry the right HMAC is ignored, never trusted: a truncated or
-altered one, and one forged or committed to the repository, can only make a file slower to
+altered one, one forged or committed to the repository, and one of this user's own copied
+to another entry's name (the HMAC covers the name too), can only make a file slower to
 read, never make it pass. Without a key (an unwritable home), nothing is cached.
 Writes go to a temporary file renamed into place, so a reader never sees half an entry.
 Failing to read or write the cache never fails a command.
@@ -38,7 +39,7 @@ from reconciler.model import Position, Problem
 from reconciler.statedir import ensure_state_dir
 
 DEFAULT_CACHE_DIR: Final = Path(".reconciler") / "cache"
-CACHE_FORMAT: Final = 4
+CACHE_FORMAT: Final = 5
 _MAGIC: Final = b"reconciler-cache\n"
 _DIGEST_SIZE: Final = 32
 _KEY_SIZE: Final = 32
@@ -114,7 +115,8 @@ class FileCache:
         header = len(_MAGIC) + _DIGEST_SIZE
         payload = raw[header:]
         seal = raw[len(_MAGIC) : header]
-        if raw[: len(_MAGIC)] != _MAGIC or not hmac.compare_digest(seal, self._seal(payload)):
+        expected = self._seal(path.name, payload)
+        if raw[: len(_MAGIC)] != _MAGIC or not hmac.compare_digest(seal, expected):
             log.debug("ignoring a damaged cache entry for %s", file)
             return None
         try:
@@ -134,7 +136,7 @@ class FileCache:
             descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
             try:
                 with os.fdopen(descriptor, "wb") as stream:
-                    stream.write(_MAGIC + self._seal(payload) + payload)
+                    stream.write(_MAGIC + self._seal(target.name, payload) + payload)
                 Path(temporary).replace(target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -161,8 +163,10 @@ class FileCache:
             return 0
         return removed
 
-    def _seal(self, payload: bytes) -> bytes:
-        return hmac.digest(self._key, payload, "sha256")
+    def _seal(self, entry: str, payload: bytes) -> bytes:
+        """The HMAC of the payload and the entry's name (its content digest, schema and
+        code): an entry copied to another's name is another file's, and is ignored."""
+        return hmac.digest(self._key, entry.encode() + b"\0" + payload, "sha256")
 
 
 def _encode(result: ContactFile | list[Problem]) -> tuple[Any, ...]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from reconciler.engine.export import Export, contact_keys, declared_keys, some
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.input.declaration import yaml_files_under
 from reconciler.model import JSON
+from reconciler.outputfile import is_stream, write_output
 
 SCHEMA_LOCATION = Path("schemas") / "contacts.schema.json"
 """Where the schema comment points: ``schemas/`` in the directory export runs in."""
@@ -139,6 +139,10 @@ def write_export(
     it (unless ``force``), or when another file in the tree already declares a contact
     being exported: validate would refuse the result.
     """
+    if not split and is_stream(Path(path)):  # /dev/stdout, a FIFO: no tree to keep apart
+        schema = schema_reference(Path.cwd())
+        write_output(Path(path), render_file(export.contacts, export.inbox_id, schema).encode())
+        return [path], []
     directory = Path(path) if split else Path(path).parent
     schema = schema_reference(directory)
     if split:
@@ -213,19 +217,9 @@ def _write_if_changed(target: Path, text: str) -> bool:
             mode = target.stat().st_mode & 0o777
         else:
             mode = 0o666 & ~_umask()
-        descriptor, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
     except OSError as error:
         raise ReconcilerError(f"can't write {target}: {error.strerror}") from None
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-        Path(temporary).chmod(mode)
-        Path(temporary).replace(target)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise ReconcilerError(f"can't write {target}: {error.strerror}") from None
+    write_output(target, data, mode=mode)
     return True
 
 

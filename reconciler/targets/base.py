@@ -23,6 +23,7 @@ __all__ = [
     "TargetIdentity",
     "account_fingerprint",
     "marker_secret",
+    "plan_secret",
 ]
 
 
@@ -57,6 +58,14 @@ def marker_secret(kind: str, credential: str) -> bytes:
     and the credential can't be had back from it. A new credential makes every marker
     unverified until apply writes it again (nothing is removable meanwhile)."""
     material = "\0".join(("reconciler-marker", kind, credential))
+    return hashlib.sha256(material.encode()).digest()
+
+
+def plan_secret(kind: str, credential: str) -> bytes:
+    """The key that signs saved plans, derived one way from the credential as the marker's
+    is (under another label): the plan job signs, the apply job (with the same credential)
+    verifies, and whoever can only edit the file can't sign an edit."""
+    material = "\0".join(("reconciler-plan", kind, credential))
     return hashlib.sha256(material.encode()).digest()
 
 
@@ -224,6 +233,11 @@ class Target(Protocol):
     @property
     def cleartext(self) -> bool:
         """Whether requests leave this machine unencrypted (plain http, opted into)."""
+        ...
+
+    @property
+    def plan_secret(self) -> bytes:
+        """The key that signs and verifies saved plans (``plan_secret``)."""
         ...
 
     def client(self) -> ContactsApi:

@@ -26,7 +26,7 @@ from reconciler.errors import (
 )
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
-from reconciler.targets.base import Capabilities, TargetIdentity, marker_secret
+from reconciler.targets.base import Capabilities, TargetIdentity, marker_secret, plan_secret
 from reconciler.targets.chatwoot_server import (
     CAPABILITIES,
     KEYS_PER_FILTER,
@@ -46,6 +46,7 @@ from reconciler.targets.contacts_client import (
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
 from reconciler.targets.http.connection import (
     RetryPolicy,
+    checked_base_url,
     sends_in_cleartext,
 )
 from reconciler.targets.http.ratelimit import AdaptivePace, RateLimiter
@@ -361,13 +362,18 @@ class Chatwoot:
             )
         if settings.account_id is None:  # the settings schema requires it: a bug if reached
             raise ConfigError("target chatwoot needs account_id in reconciler.yaml")
-        return cls(
-            base_url.rstrip("/"), Token.from_env(environ), settings.account_id, settings, endpoint
-        )
+        checked = checked_base_url(
+            base_url, service=SERVICE, allow_plain_http=settings.allow_plain_http
+        )  # before anything names it: a query or a fragment may hold a credential
+        return cls(checked, Token.from_env(environ), settings.account_id, settings, endpoint)
 
     @property
     def cleartext(self) -> bool:
         return sends_in_cleartext(self.base_url)
+
+    @property
+    def plan_secret(self) -> bytes:
+        return plan_secret(NAME, self.token.value)
 
     @property
     def identity(self) -> TargetIdentity:

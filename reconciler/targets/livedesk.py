@@ -22,10 +22,11 @@ from reconciler.targets.base import (
     TargetIdentity,
     account_fingerprint,
     marker_secret,
+    plan_secret,
 )
 from reconciler.targets.contacts_client import ContactsClient, session_options
 from reconciler.targets.http.client import DEFAULT_RETRY, AsyncTransport, HttpSession
-from reconciler.targets.http.connection import RetryPolicy, sends_in_cleartext
+from reconciler.targets.http.connection import RetryPolicy, checked_base_url, sends_in_cleartext
 from reconciler.targets.http.ratelimit import AdaptivePace
 
 __all__ = [
@@ -151,16 +152,21 @@ class LiveDesk:
     def from_environment(
         cls, settings: Settings, environ: Mapping[str, str] = os.environ, *, endpoint: str = ""
     ) -> LiveDesk:
-        return cls(
+        base_url = checked_base_url(
             base_url_from_env(settings.base_url, environ),
-            Credentials.from_env(environ),
-            settings,
-            endpoint,
-        )
+            service=SERVICE,
+            allow_plain_http=settings.allow_plain_http,
+        )  # before anything names it: a query or a fragment may hold a credential
+        return cls(base_url, Credentials.from_env(environ), settings, endpoint)
 
     @property
     def cleartext(self) -> bool:
         return sends_in_cleartext(self.base_url)
+
+    @property
+    def plan_secret(self) -> bytes:
+        credentials = self.credentials
+        return plan_secret(NAME, f"{credentials.api_key}:{credentials.api_secret}")
 
     @property
     def identity(self) -> TargetIdentity:

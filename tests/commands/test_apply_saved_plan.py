@@ -175,7 +175,7 @@ def _old_version(document: Document) -> None:
 @pytest.mark.parametrize(
     ("edit", "rechecksum", "message"),
     [
-        (_other_value, False, "checksum doesn't match"),
+        (_other_value, False, "signature doesn't verify"),
         (_set_id, True, "changed since"),  # the stale check reads contact 99999: gone
         (_extra_body_key, True, "sends blocked, which its field changes don't call for"),
         (_other_value, True, "sends another value for name"),

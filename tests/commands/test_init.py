@@ -17,6 +17,7 @@ from ci_checks import (
     shellcheck_problems,
     unresolved_schema_comments,
     workflows_of,
+    zizmor_audit,
     zizmor_findings,
 )
 from cli_testing import run
@@ -59,12 +60,16 @@ def test_init_writes_a_repository_that_passes_as_written(
     assert [file.name for file in workflows] == ["apply.yml", "drift.yml", "plan.yml"]
     assert schema_problems("vendor.github-workflows", workflows) == ""
     assert zizmor_findings(repo) == ""
+    assert zizmor_audit(repo) == ""  # credentials in environments only, and the rest
     snippets = [block for file in workflows for block in run_blocks(load(file))]
     assert shellcheck_problems([], snippets, tmp_path) == ""
     readme = (repo / "README.md").read_text("utf-8")
     secret = "LIVEDESK_API_SECRET" if target == "livedesk" else "CHATWOOT_API_TOKEN"
     assert secret in readme
     assert ".reconciler/" in (repo / ".gitignore").read_text("utf-8")
+    example = (repo / "contacts" / "example.yaml").read_text("utf-8")
+    assert ("inbox_id" in example) is (target == "livedesk")  # Chatwoot needs no inbox
+    assert "repository secrets" in readme and "environments" in readme
 
 
 def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

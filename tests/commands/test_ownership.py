@@ -325,7 +325,7 @@ def test_ownership_off_writes_no_marker_and_removes_nothing(
     sandbox: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], desk: Desk
 ) -> None:
     ada, bob = seed(sandbox, {"identifier": "ada"}, {"identifier": "bob"})
-    write_settings(tmp_path, desk, "ownership: false\nremoved: block\n")
+    write_settings(tmp_path, desk, "ownership: false\n")  # with removed: block, refused
     files = write_contacts(tmp_path / "c", [{"identifier": "ada", "name": "A"}])
     before_bob = stored(sandbox, bob)
     converges(capsys, files)

@@ -164,7 +164,7 @@ def test_a_targeted_plan_releases_blocks_and_deletes_nothing(
     (tmp_path / "contacts" / "partners.yaml").unlink()  # Bob is dropped
     write_contacts(
         tmp_path / "contacts",
-        [person("ada", desk), person("grace", desk, absent=True)],
+        [person("ada", desk), {"identifier": "grace", "absent": True}],
         name="vip.yaml",
     )
     before = snapshot(tree)

@@ -184,6 +184,8 @@ class Runner:
                 names[f"steps.{step_id}.outcome"] = outcome
             done = self._run_step(inner, runner, outer, names, outcomes, failed=failed)
             failed = failed or done.outcome == "failure"
+            if inner.get("name") == "Check the command" and done.outcome == "skipped":
+                continue  # the guard of a known command: not one of the command's steps
             runs.append(done)
         return runs
 
@@ -334,8 +336,11 @@ def test_github_workflows_have_their_triggers_permissions_and_groups() -> None:
     assert jobs["fork"]["permissions"] == {}
     assert plan["concurrency"]["cancel-in-progress"] is True
 
-    assert apply[True]["push"] == {"branches": ["main"]}
-    assert apply["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
+    assert apply[True]["push"] is None  # every branch: the job's `if` keeps the default one
+    assert apply["concurrency"] == {
+        "group": "reconciler-apply-${{ github.ref }}",
+        "cancel-in-progress": False,
+    }
     assert apply["jobs"]["apply"]["environment"] == "reconciler"
     assert apply["jobs"]["apply"]["permissions"] == {"contents": "read"}
     default_branch = (
@@ -347,7 +352,8 @@ def test_github_workflows_have_their_triggers_permissions_and_groups() -> None:
     assert re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", drift[True]["schedule"][0]["cron"])
     assert drift["jobs"]["drift"]["permissions"] == {"contents": "read", "issues": "write"}
     assert drift["jobs"]["drift"]["if"] == default_branch
-    assert drift["concurrency"]["group"] != "reconciler-apply"  # a queued apply is never dropped
+    assert not drift["concurrency"]["group"].startswith("reconciler-apply")  # never drops one
+    assert jobs["plan"]["environment"] == "reconciler-plan"  # secrets in environments only
     for workflow in (plan, apply, drift):
         for job in workflow["jobs"].values():
             for step in job["steps"]:
@@ -366,6 +372,35 @@ def test_github_workflows_have_their_triggers_permissions_and_groups() -> None:
                     "CHATWOOT_API_TOKEN",
                 }
     assert PLAN_MARKER in (EXAMPLES / "ci" / "plan.sh").read_text(encoding="utf-8")
+
+
+def test_apply_runs_on_the_default_branch_whatever_its_name(runner: Runner) -> None:
+    apply = yaml.safe_load((WORKFLOWS / "apply.yml").read_text(encoding="utf-8"))
+    assert apply[True]["push"] is None  # no branch named: a push to master triggers it too
+    assert "github.event.repository.default_branch" in apply["jobs"]["apply"]["if"]
+    on_master = {
+        "github.ref": "refs/heads/master",
+        "github.event.repository.default_branch": "master",
+    }
+    steps = runner.run_github_job("apply.yml", "apply", **on_master)
+    assert [step.outcome for step in steps] == ["success"], steps[-1].stderr
+
+
+def test_an_unknown_command_fails_the_job(runner: Runner) -> None:
+    document = {
+        "jobs": {"x": {"steps": [{"uses": f"{ACTION}@v0.1.0", "with": {"command": "aply"}}]}}
+    }
+    workflows = runner.repo / ".github" / "workflows"
+    (workflows / "typo.yml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    steps = runner.run_github_job("typo.yml", "x")
+    assert [step.outcome for step in steps] == ["failure"]
+    assert "command must be validate, plan, apply or drift, not 'aply'" in steps[0].stdout
+
+
+def test_the_plan_step_says_whether_there_are_changes(runner: Runner) -> None:
+    steps = runner.run_github_job("plan.yml", "plan")
+    assert steps[0].outcome == "success", steps[0].stderr
+    assert (runner.tmp / "step-output.txt").read_text("utf-8") == "changes=true\n"
 
 
 def test_the_example_workflows_are_the_ones_init_writes() -> None:

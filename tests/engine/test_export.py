@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_testing import Desk, point_at, run, store_of
+from cli_testing import Desk, after_header, point_at, run, store_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -379,7 +379,9 @@ def test_export_never_overwrites_a_file_it_did_not_write_without_force(
     hand_written.write_text("contacts:\n  - identifier: mine\n", encoding="utf-8")
     code, out, err = run(capsys, "export", "mine.yaml")
     assert (code, out) == (1, "")
-    assert err.startswith("error: mine.yaml exists and was not written by reconciler export")
+    assert after_header(err).startswith(
+        "error: mine.yaml exists and was not written by reconciler export"
+    )
     assert hand_written.read_text(encoding="utf-8") == "contacts:\n  - identifier: mine\n"
     code, _, err = run(capsys, "export", "mine.yaml", "--force")
     assert code == 0, err

@@ -176,7 +176,7 @@ def test_a_plan_can_be_overwritten(tmp_path: Path) -> None:
 
 
 def test_writing_where_it_cannot_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ReconcilerError, match=r"can't write the plan to .*missing/plan.json"):
+    with pytest.raises(ReconcilerError, match=r"can't write .*missing/plan.json"):
         write_plan(sample_plan(), str(tmp_path / "missing" / "plan.json"))
 
 

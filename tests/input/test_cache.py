@@ -163,8 +163,9 @@ def test_a_damaged_entry_is_ignored(
 def test_a_well_sealed_entry_of_the_wrong_shape_is_ignored(tmp_path: Path) -> None:
     file_cache = FileCache(tmp_path, "schema", KEY)
     for payload in (b"\xff\xfe garbage", marshal.dumps(("document", 1)), marshal.dumps([1])):
-        sealed = cache_module._MAGIC + file_cache._seal(payload) + payload
-        file_cache.entry_path("0" * 64).write_bytes(sealed)
+        entry = file_cache.entry_path("0" * 64)
+        sealed = cache_module._MAGIC + file_cache._seal(entry.name, payload) + payload
+        entry.write_bytes(sealed)
         assert file_cache.get("0" * 64, "a.yaml") is None
 
 
@@ -263,6 +264,21 @@ def test_a_forged_entry_cannot_make_an_invalid_file_pass(
         out = capsys.readouterr().out
         assert "1 problem in 1 file." in out
         assert "is not an email address" in out
+
+
+def test_an_entry_of_this_users_copied_to_another_files_entry_is_ignored(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "a.yaml"]) == 0  # a valid file's entry, sealed with our key
+    (valid,) = entries(workdir)
+    invalid = workdir / "b.yaml"
+    invalid.write_text("contacts:\n  - email: not-an-email\n", "utf-8")
+    digest = hashlib.sha256(invalid.read_bytes()).hexdigest()
+    cache = FileCache(DEFAULT_CACHE_DIR, schema_digest("contacts"), cache_module.user_key() or b"")
+    cache.entry_path(digest).write_bytes(valid.read_bytes())  # the copy, under b.yaml's name
+    capsys.readouterr()
+    assert main(["validate", "b.yaml"]) == 1
+    assert "is not an email address" in capsys.readouterr().out
 
 
 def test_values_a_file_repeats_are_one_object_and_stay_so_through_the_cache(

@@ -24,6 +24,11 @@ from reconciler.targets.livedesk import Credentials, LiveDeskClient
         (b'["Identifier is invalid", 3]', "Identifier is invalid"),
         (b"[]", "a JSON body with no error message"),
         (b'{"message": "Email has already been taken"}', "Email has already been taken"),
+        (b'{"message": ["Email is invalid", "Name is blank"]}', "Email is invalid; Name is blank"),
+        (b'{"error": {"message": "Phone is taken"}}', "Phone is taken"),
+        (b'{"message": [], "attributes": ["email"]}', "a JSON body with no error message"),
+        (b'{"error": [{"email": "is taken"}]}', "email is taken"),
+        (b'{"message": 42, "error": "Blank name"}', "Blank name"),
         (b'{"message": "\\u001b[2J\\u001b[31mred\\rgone"}', "\\x1b[2J\\x1b[31mred\\rgone"),
     ],
 )

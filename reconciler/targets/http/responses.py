@@ -49,34 +49,37 @@ def describe_body(content_type: str, body: bytes) -> str:
 
 def _message_in(document: JSON) -> str | None:
     """The message of an error body of any shape Rails and Chatwoot send: ``message``,
-    ``error``, ``errors`` as text, a list, or fields to lists (``{"email": ["is taken"]}``),
-    or a bare list; None when it holds no text at all."""
+    ``error`` or ``errors``, each as text, a list of texts, fields to texts or lists
+    (``{"email": ["is taken"]}``) or a nested message; or a bare list. None when it holds no
+    text at all."""
     if isinstance(document, list):
-        return _texts_of(document)
+        return _text_of(document)
     if not isinstance(document, Mapping):
         return None
-    for key in ("message", "error"):
-        if isinstance(document.get(key), str) and document[key].strip():
-            return _one_line(document[key])
-    errors = document.get("errors")
-    if isinstance(errors, str) and errors.strip():
-        return _one_line(errors)
-    if isinstance(errors, list):
-        return _texts_of(errors)
-    if isinstance(errors, Mapping):
-        parts = [
-            f"{field} {text}"
-            for field, texts in errors.items()
-            for text in (texts if isinstance(texts, list) else [texts])
-            if isinstance(text, str) and text.strip()
-        ]
-        return _one_line("; ".join(parts)) if parts else None
+    for key in ("message", "error", "errors"):
+        text = _text_of(document.get(key))
+        if text:
+            return text
     return None
 
 
-def _texts_of(items: list[JSON]) -> str | None:
-    texts = [item for item in items if isinstance(item, str) and item.strip()]
-    return _one_line("; ".join(texts)) if texts else None
+def _text_of(value: JSON, depth: int = 0) -> str | None:
+    """The texts in ``value``, in one line, as deep as a message is ever nested."""
+    if isinstance(value, str):
+        return _one_line(value) if value.strip() else None
+    if depth > 3:
+        return None
+    if isinstance(value, list):
+        texts = [text for item in value if (text := _text_of(item, depth + 1))]
+        return _one_line("; ".join(texts)) if texts else None
+    if isinstance(value, Mapping):
+        parts = []
+        for field, item in value.items():
+            text = _text_of(item, depth + 1)
+            if text:
+                parts.append(text if field in ("message", "error") else f"{field} {text}")
+        return _one_line("; ".join(parts)) if parts else None
+    return None
 
 
 def is_api_error(body: bytes) -> bool:
