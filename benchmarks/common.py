@@ -239,6 +239,7 @@ def sandbox_process(
         str(latency_ms),
         "--rate-limit",
         str(rate_limit),
+        "--empty",  # the benchmark seeds its own contacts
     ]
     log_path = db.with_suffix(".log")
     with log_path.open("w") as log:

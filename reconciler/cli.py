@@ -148,7 +148,13 @@ def _add_sandbox_command(commands: Any, verbose: argparse.ArgumentParser) -> Non
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--db", metavar="PATH", default=".reconciler/sandbox.sqlite")
     sandbox.add_argument(
-        "--seed", metavar="FILE", help="JSON array of contacts to load into an empty database"
+        "--seed",
+        metavar="FILE",
+        help="JSON array of contacts to load into an empty database (default: the demo "
+        "contacts the examples declare, as --sandbox has them)",
+    )
+    sandbox.add_argument(
+        "--empty", action="store_true", help="load nothing into a new database (no demo)"
     )
     sandbox.add_argument("--api-key", default="sandbox")
     sandbox.add_argument("--api-secret", default="sandbox")
@@ -378,6 +384,12 @@ def _bug() -> int:
     return EXIT_BUG
 
 
+def _demo_contacts() -> str:
+    from reconciler.commands.connect import DEMO_CONTACTS
+
+    return str(DEMO_CONTACTS)
+
+
 def _selectors(args: argparse.Namespace) -> Selectors:
     from reconciler.input.selection import Selectors
 
@@ -453,7 +465,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 db=args.db,
-                seed=args.seed,
+                seed=args.seed or (None if args.empty else _demo_contacts()),
                 api_key=args.api_key,
                 api_secret=args.api_secret,
                 chatwoot_token=args.chatwoot_token,

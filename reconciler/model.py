@@ -227,6 +227,7 @@ class LiveState:
     conversations: Mapping[int, int] = field(default_factory=dict)
     unseen: int = 0  # contacts the scan's listing counted and none of its walks showed
     foreign: tuple[Contact, ...] = ()  # undeclared, with a marker reconciler can't verify
+    stray: tuple[Contact, ...] = ()  # undeclared, with the marker's label and no marker
 
 
 class _Absent(enum.Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -180,6 +181,7 @@ async def _apply(
     loop.add_signal_handler(signal.SIGINT, interrupted)
     try:
         async with target.client() as client:
+            client.stop_at(time.monotonic() + deadline.remaining())  # retries included
             kinds = await apply_kinds(client, plan.kinds, stop=stop)
             for done in kinds:
                 print(done, flush=True)

@@ -11,26 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
 from reconciler.engine.diff import live_value, values_match
+from reconciler.engine.nested import fresh_body, sends_an_object_whole
 from reconciler.engine.ownership import marker_text, signing
 from reconciler.errors import (
     AuthenticationError,
+    DeadlineError,
+    InvalidResponseError,
     NotFoundError,
     ReconcilerError,
+    ServerError,
+    TransportError,
     UnprocessableError,
 )
-from reconciler.fields import ATTRIBUTE_OBJECTS, UNIQUE_FIELDS
+from reconciler.fields import UNIQUE_FIELDS
 from reconciler.model import (
     ABSENT,
-    JSON,
     REMOVALS,
     Action,
     Change,
@@ -75,6 +78,11 @@ class Outcome:
 
 
 OutcomeCallback = Callable[[Outcome], None]
+_AGAIN = "apply again to finish it"
+
+
+class NotStarted(Exception):
+    """A change the run's deadline kept from writing anything: it has no outcome."""
 
 
 async def apply_plan(
@@ -96,7 +104,12 @@ async def apply_plan(
     async def apply_one(change: Change) -> Outcome | None:
         if stop is not None and stop.is_set():
             return None
-        outcome = await _apply_change(client, change, plan.marker_key, delete_with_conversations)
+        try:
+            outcome = await _apply_change(
+                client, change, plan.marker_key, delete_with_conversations
+            )
+        except NotStarted:
+            return None
         if on_outcome is not None:
             on_outcome(outcome)
         return outcome
@@ -114,11 +127,13 @@ async def _apply_change(
     written: Contact | None = None
     stored_labels: list[str] | None = None
     unlabelled: list[str] = []  # labels a write sent that the answer doesn't show as sent
+    done = 0  # operations carried out
     try:
         reason = await _moved_since(client, change, marker_key, delete_with_conversations)
         if reason is not None:
             return Outcome(change, "failed", contact_id, reason)
         for operation in change.operations:
+            done += operation is not change.operations[0]  # the one before went through
             if operation.kind is OperationKind.CREATE:
                 written = await client.create_contact(operation.body)
                 contact_id = int(written["id"])
@@ -137,8 +152,8 @@ async def _apply_change(
                 written = await client.remove_attributes(contact_id, [str(key) for key in keys])
             else:
                 body = operation.body
-                if change.action is Action.UPDATE and _sends_an_object_whole(body):
-                    fresh = await _fresh_body(client, change, contact_id)
+                if change.action is Action.UPDATE and sends_an_object_whole(body):
+                    fresh = await fresh_body(client, change, contact_id)
                     if isinstance(fresh, str):
                         return Outcome(change, "failed", contact_id, fresh)
                     body = fresh
@@ -157,11 +172,7 @@ async def _apply_change(
     except AuthenticationError:
         raise  # the credentials are refused: every other change would fail alike
     except ReconcilerError as error:
-        log.debug("the change at %s failed: %s", change.where, type(error).__name__)
-        reason = _reason(error, change, contact_id)
-        if isinstance(error, UnprocessableError) and set(UNIQUE_FIELDS) & set(error.attributes):
-            reason += await _holders_named(client, change, contact_id)
-        return Outcome(change, "failed", contact_id, reason)
+        return await _failed(client, change, contact_id, error, started=done > 0)
     not_kept = _not_kept(change, written, stored_labels) or unlabelled
     if not_kept:
         reason = f"the target did not keep {', '.join(not_kept)}"
@@ -172,6 +183,53 @@ async def _apply_change(
     if change.action is Action.UPDATE and not change.fields:
         status = "marked"
     return Outcome(change, status, contact_id)
+
+
+async def _failed(
+    client: ContactsApi,
+    change: Change,
+    contact_id: int | None,
+    error: ReconcilerError,
+    *,
+    started: bool,
+) -> Outcome:
+    """The outcome of a change an error stopped: done after all where its writes landed;
+    none (NotStarted) where the deadline came before it wrote anything."""
+    log.debug("the change at %s failed: %s", change.where, type(error).__name__)
+    if isinstance(error, DeadlineError):
+        if not started:
+            raise NotStarted from None
+        reason = f"the run passed its deadline with this change half done; {_AGAIN}"
+        return Outcome(change, "failed", contact_id, reason)
+    if await _landed_after_all(client, change, contact_id, error):
+        return Outcome(change, _DONE[change.action], contact_id)
+    reason = _reason(error, change, contact_id)
+    if isinstance(error, UnprocessableError) and set(UNIQUE_FIELDS) & set(error.attributes):
+        reason += await _holders_named(client, change, contact_id)
+    return Outcome(change, "failed", contact_id, reason)
+
+
+async def _landed_after_all(
+    client: ContactsApi, change: Change, contact_id: int | None, error: ReconcilerError
+) -> bool:
+    """Whether a write whose answer never came (a timeout, a dropped connection, a 5xx
+    after the server wrote) landed all the same: every planned value is at the desk, read
+    back. Then it is done, not failed; a create is never judged so (its id is unknown)."""
+    if (
+        not isinstance(error, TransportError | ServerError | InvalidResponseError)
+        or contact_id is None
+        or change.action not in (Action.UPDATE, Action.BLOCK)
+        or not change.fields
+    ):
+        return False
+    try:
+        live = await client.get_contact(contact_id)
+        stored = None
+        if any(labels.is_label(field) for field in change.fields):
+            stored = await client.get_labels(contact_id)
+    except ReconcilerError:
+        return False
+    return not _not_kept(change, live, stored)
 
 
 async def _sign_created(
@@ -310,58 +368,6 @@ def marker_moved(live: Contact, change: Change, marker_key: str) -> str | None:
     if marker_text(live, marker_key) != change.marker:
         return "its ownership marker was removed or changed since the plan: left as it is"
     return None
-
-
-def _sends_an_object_whole(body: Mapping[str, JSON]) -> bool:
-    return any(
-        isinstance(value, dict)
-        for name in ATTRIBUTE_OBJECTS
-        for value in (body.get(name) or {}).values()
-    )
-
-
-async def _fresh_body(
-    client: ContactsApi, change: Change, contact_id: int
-) -> dict[str, JSON] | str:
-    """The update's body rebuilt on the contact as it is now, or why it can't be sent.
-
-    The server replaces a nested object whole, and no ETag guards a read-modify-write: so
-    the contact is read again just before the write, each nested object sent is the fresh
-    one with the planned leaves set, and a key someone added since the plan survives. A
-    planned field whose live value is no longer the plan's ``before`` fails the contact.
-    """
-    try:
-        live = await client.get_contact(contact_id)
-    except NotFoundError:
-        return "no longer exists; run plan again"
-    moved = [
-        field.path
-        for field in change.fields
-        if not values_match(field.path, live_value(live, field.key_path), field.before)
-    ]
-    if moved:
-        return f"changed since the plan: {', '.join(moved)}; run plan again"
-    body = copy.deepcopy(dict(change.operations[0].body))
-    for name in ATTRIBUTE_OBJECTS:
-        for key, sent in (body.get(name) or {}).items():
-            fresh = live_value(live, (name, key))
-            if isinstance(sent, dict) and isinstance(fresh, dict):
-                rebuilt = copy.deepcopy(fresh)
-                for field in change.fields:
-                    if field.key_path[:2] == (name, key) and len(field.key_path) > 2:
-                        _set(rebuilt, field.key_path[2:], field.after)
-                body[name][key] = rebuilt
-    return body
-
-
-def _set(target: dict[str, JSON], keys: tuple[str, ...], value: JSON) -> None:
-    *parents, last = keys
-    for key in parents:
-        child = target.get(key)
-        if not isinstance(child, dict):
-            child = target[key] = {}
-        target = child
-    target[last] = value
 
 
 async def _holders_named(client: ContactsApi, change: Change, contact_id: int | None) -> str:

@@ -21,26 +21,29 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import resolve
+from reconciler.engine.lookups import ProgressCallback, fetch_exactly, lookup_requests
 from reconciler.engine.ownership import (
-    live_marker,
     marker_text,
-    orphans_among,
     trusted,
     verified,
 )
 from reconciler.engine.projection import Projection, projection
-from reconciler.errors import NotFoundError
+from reconciler.engine.scan import (
+    ORPHAN_WALKS,
+    absent_contacts,
+    count_conversations,
+    labeled_scan,
+    outside_the_files,
+)
+from reconciler.engine.scan import dropped as read_dropped
 from reconciler.model import Contact, ContactKey, Declaration, LiveState
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[int], None]
-"""Called with the number of declared contacts just resolved."""
 
 
 async def fetch_live(
@@ -76,7 +79,7 @@ async def fetch_live(
     read_all = all_seen = False
     unseen = 0  # contacts the listing counted and no walk of it showed
     keep: Projection | None = None
-    lookups = _lookup_requests(keys, client.capabilities.keys_per_lookup)
+    lookups = lookup_requests(keys, client.capabilities.keys_per_lookup)
     # The listing costs at least one request: with one lookup or none it never wins, unless
     # the orphans are sought, which only the whole listing shows.
     if lookups > 1 or scan_all:
@@ -98,7 +101,7 @@ async def fetch_live(
             rest = [key for key in keys if key not in found]
             found.update(await _fetch_by_listing(client, rest, keep.matched, advance))
     else:
-        found = await _fetch_exactly(client, keys, advance)
+        found = await fetch_exactly(client, keys, advance)
     contacts, found_by, holders = await _resolve(
         client,
         declaration,
@@ -115,20 +118,21 @@ async def fetch_live(
         # A partial plan's orphans are the contacts dropped since its commit alone: a
         # listing also shows contacts that files it doesn't cover still declare.
         dropped = marker_key is not None and declaration.dropped
-        listed = await _dropped(client, declaration) if dropped else []
+        listed = await read_dropped(client, declaration) if dropped else []
     if scan and label is not None and marker_key is not None and not read_all:
         keep = projection(declaration, marker_key)
-        listed, labeled, unseen, read_all = await _labeled_scan(
+        listed, labeled, unseen, read_all = await labeled_scan(
             client, keep, contacts, marker_key, label
         )
-    orphans: tuple[Contact, ...] = ()
-    foreign: tuple[Contact, ...] = ()
-    if marker_key is not None:
-        orphans, foreign = orphans_among(listed, contacts, marker_key, client.marker_secret)
+    orphans, foreign, stray = (
+        ((), (), ())
+        if marker_key is None
+        else outside_the_files(listed, contacts, labeled, marker_key, client.marker_secret)
+    )
     counted: dict[int, int] = {}
     if conversations and client.capabilities.conversations_shown:
-        doomed = [*orphans, *_absent(declaration, contacts)]
-        counted = await _count_conversations(client, doomed)
+        doomed = [*orphans, *absent_contacts(declaration, contacts)]
+        counted = await count_conversations(client, doomed)
     requests = client.request_count - requests_before
     log.debug("fetched %d declared contacts in %d requests", len(keys), requests)
     return LiveState(
@@ -143,46 +147,8 @@ async def fetch_live(
         conversations=counted,
         unseen=unseen if scan else 0,
         foreign=foreign,
+        stray=stray,
     )
-
-
-async def _dropped(client: ContactsApi, declaration: Declaration) -> list[Contact]:
-    """The live contacts of those the files dropped since a commit (a partial plan's), but
-    the ones a value of a contact the files still declare finds: looked up exactly, with
-    their labels where the target keeps them apart (what a release takes off)."""
-    found = await _fetch_exactly(client, declaration.dropped, lambda _count: None)
-    elsewhere = declaration.elsewhere
-    contacts = [
-        contact
-        for contact in {int(c["id"]): c for c in found.values() if c is not None}.values()
-        if ContactKey("id", int(contact["id"])) not in elsewhere
-        and not any(key in elsewhere for key in resolve.live_keys(contact))
-    ]
-    if not client.capabilities.writes_labels:
-        return contacts
-    labels = await gather_bounded(
-        (client.get_labels(int(contact["id"])) for contact in contacts),
-        limit=client.concurrency * 2,
-    )
-    return [{**contact, "labels": found} for contact, found in zip(contacts, labels, strict=True)]
-
-
-def _absent(declaration: Declaration, contacts: list[Contact | None]) -> list[Contact]:
-    return [
-        contact
-        for declared, contact in zip(declaration.contacts, contacts, strict=True)
-        if declared.absent and contact is not None
-    ]
-
-
-async def _count_conversations(client: ContactsApi, contacts: list[Contact]) -> dict[int, int]:
-    """Each contact's conversations: one request a contact (removals are few)."""
-    ids = list(dict.fromkeys(int(contact["id"]) for contact in contacts))
-    counts = await gather_bounded(
-        (client.count_conversations(contact_id) for contact_id in ids),
-        limit=client.concurrency * 2,
-    )
-    return dict(zip(ids, counts, strict=True))
 
 
 async def _resolve(
@@ -210,7 +176,7 @@ async def _resolve(
     holders, wanted = resolve.unresolved(declaration.contacts, found, listed, all_seen=all_seen)
     if wanted:
         log.debug("looking up %d more declared unique values", len(wanted))
-        looked = await _fetch_exactly(client, wanted, lambda _count: None)
+        looked = await fetch_exactly(client, wanted, lambda _count: None)
         holders.update((key, contact) for key, contact in looked.items() if contact is not None)
 
     def managed(contact: Contact) -> bool:
@@ -220,49 +186,6 @@ async def _resolve(
 
     contacts, found_by = resolve.adopt(declaration.contacts, found, holders, managed)
     return contacts, found_by, holders
-
-
-async def _labeled_scan(
-    client: ContactsApi,
-    keep: Projection,
-    contacts: list[Contact | None],
-    marker_key: str,
-    label: str,
-) -> tuple[list[Contact], frozenset[int], int, bool]:
-    """The contacts with the marker's label (and their ids); the whole listing too while
-    a declared contact has the marker and not the label; how many the listing counted and
-    no walk showed; and whether the whole listing was read."""
-    with_label, count = await client.list_counted(walks=ORPHAN_WALKS, keep=keep, label=label)
-    unseen = max(count - len(with_label), 0)
-    labeled = frozenset(int(contact["id"]) for contact in with_label)
-    unlabeled = _unlabeled(contacts, labeled, marker_key)
-    if not unlabeled:
-        return with_label, labeled, unseen, False
-    log.info(
-        "%d managed contact(s) lack the label %r: reading the whole account for the ones no "
-        "file declares (an apply labels them)",
-        unlabeled,
-        label,
-    )
-    listed, count = await client.list_counted(walks=ORPHAN_WALKS, keep=keep)
-    return [*listed, *with_label], labeled, max(count - len(listed), 0), True
-
-
-def _unlabeled(contacts: Iterable[Contact | None], labeled: frozenset[int], marker_key: str) -> int:
-    """How many of ``contacts`` have the marker and not the label."""
-    return sum(
-        1
-        for contact in contacts
-        if contact is not None
-        and int(contact["id"]) not in labeled
-        and live_marker(contact, marker_key) is not None
-    )
-
-
-ORPHAN_WALKS = 5
-"""Walks over the listing while ties hide contacts from it, each after the first in another
-order (email, then phone number, each way): an orphan missed is only removed a plan later
-(and the plan says it may have missed some), but the walks are what the scan costs."""
 
 
 async def _read_labels(
@@ -311,10 +234,10 @@ async def _lookups_unless_slower(
     others = [key for key in unique if key.field != "id"]
     first = others[: client.concurrency * size]
     if not first or len(first) == len(others):
-        return await _fetch_exactly(client, unique, advance), False
+        return await fetch_exactly(client, unique, advance), False
     requests_before = client.request_count
     started = time.perf_counter()
-    found = await _fetch_exactly(client, first, advance)
+    found = await fetch_exactly(client, first, advance)
     took = time.perf_counter() - started
     sent = client.request_count - requests_before
     round_requests = math.ceil(len(first) / size)
@@ -324,7 +247,7 @@ async def _lookups_unless_slower(
     page_rate = min(page_rate, client.rate or page_rate)
     rest = [key for key in unique if key not in found]
     ids = sum(1 for key in rest if key.field == "id")
-    requests_left = _lookup_requests(rest, size)
+    requests_left = lookup_requests(rest, size)
     lookups_left = (requests_left - ids) * took / round_requests + ids / page_rate
     listing = (pages - 1) / page_rate
     # A retry in the round means a rate limit: the listing's many requests would meet it too.
@@ -339,15 +262,8 @@ async def _lookups_unless_slower(
     )
     if faster:
         return found, True
-    found.update(await _fetch_exactly(client, rest, advance))
+    found.update(await fetch_exactly(client, rest, advance))
     return found, False
-
-
-def _lookup_requests(keys: Iterable[ContactKey], keys_per_lookup: int) -> int:
-    """Requests the exact lookups of ``keys`` take: one an id, the others in batches."""
-    unique = set(keys)
-    by_id = sum(1 for key in unique if key.field == "id")
-    return by_id + math.ceil((len(unique) - by_id) / max(keys_per_lookup, 1))
 
 
 async def _fetch_by_listing(
@@ -364,44 +280,5 @@ async def _fetch_by_listing(
         else:
             missing.append(key)  # a listing can't prove absence: look it up exactly
     advance(len(keys) - len(missing))
-    found.update(await _fetch_exactly(client, missing, advance))
+    found.update(await fetch_exactly(client, missing, advance))
     return found
-
-
-async def _fetch_exactly(
-    client: ContactsApi, keys: Iterable[ContactKey], advance: ProgressCallback
-) -> dict[ContactKey, Contact | None]:
-    """Each key's contact by exact lookups: a GET per id, the others in batches."""
-    unique = list(dict.fromkeys(keys))
-    ids = [key for key in unique if key.field == "id"]
-    others = [key for key in unique if key.field != "id"]
-    size = max(client.capabilities.keys_per_lookup, 1)
-    batches = [[key] for key in ids] + [
-        others[start : start + size] for start in range(0, len(others), size)
-    ]
-
-    async def read(batch: list[ContactKey]) -> list[Contact | None]:
-        if batch[0].field == "id":
-            contacts = [await read_contact(client, batch[0])]
-        else:
-            contacts = await client.lookup(batch)
-        advance(len(batch))
-        return contacts
-
-    results = await gather_bounded((read(batch) for batch in batches), limit=client.concurrency * 2)
-    return {
-        key: contact
-        for batch, contacts in zip(batches, results, strict=True)
-        for key, contact in zip(batch, contacts, strict=True)
-    }
-
-
-async def read_contact(client: ContactsApi, key: ContactKey) -> Contact | None:
-    """The one live contact ``key`` finds (GET by id, else exact search), None if none."""
-    if key.field == "id":
-        try:
-            return await client.get_contact(int(key.value))
-        except NotFoundError:
-            return None
-    (contact,) = await client.lookup([key])
-    return contact

@@ -43,6 +43,8 @@ from reconciler.model import (
 from reconciler.targets.base import Capabilities
 
 _TAG = "reconciler"
+MARKER_PREFIX = '{"by":"reconciler"'
+"""How every marker's text starts (``_marker_text``): a cheap test before parsing one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,3 +353,27 @@ def trusted(contact: Contact | None, marker_key: str, secret: bytes) -> Contact 
         return contact
     attributes = {k: v for k, v in contact["custom_attributes"].items() if k != marker_key}
     return {**contact, "custom_attributes": attributes}
+
+
+def renamed_markers(contacts: Iterable[Contact | None], marker_key: str | None) -> list[str]:
+    """A note naming the contacts that carry reconciler's marker under another key than the
+    ``marker`` setting's (it was renamed), and how to migrate; none where none do."""
+    if marker_key is None:
+        return []
+    found: dict[str, list[int]] = {}
+    for contact in contacts:
+        attributes = (contact or {}).get("custom_attributes")
+        if not isinstance(attributes, dict):
+            continue
+        for key, value in attributes.items():
+            if key != marker_key and parse_marker(value) is not None:
+                found.setdefault(key, []).append(int(contact["id"]))  # type: ignore[index]
+    return [
+        f"{len(ids)} contact(s) carry reconciler's ownership marker under "
+        f"custom_attributes.{old}, and the `marker` setting now says {marker_key} (ids "
+        f"{', '.join(map(str, sorted(ids)[:20]))}{' and more' if len(ids) > 20 else ''}): the ones no "
+        f"file declares are no longer seen as managed, so nothing releases or removes them. "
+        f"To migrate, put `marker: {old}` back; or apply (it marks the declared contacts "
+        f"under {marker_key}) and then delete custom_attributes.{old} in the desk"
+        for old, ids in found.items()
+    ]

@@ -23,7 +23,7 @@ from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
 from reconciler.engine.effects import side_effects, unseen_blocks
 from reconciler.engine.ignore import ignored_paths, without_paths
-from reconciler.engine.ownership import Marker, declaring_the_marker, owned
+from reconciler.engine.ownership import Marker, declaring_the_marker, owned, renamed_markers
 from reconciler.engine.removal import (
     absent_contact,
     cant_delete,
@@ -155,7 +155,13 @@ def make_plan(
         ),
         settings,
         used_rules,
-        [*declaration.notes, *notes, *orphans.notes, *side_effects(changes, capabilities)],
+        [
+            *declaration.notes,
+            *notes,
+            *orphans.notes,
+            *renamed_markers(live.contacts, settings.marker_key),
+            *side_effects(changes, capabilities),
+        ],
     )
 
 

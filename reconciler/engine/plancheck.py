@@ -114,6 +114,11 @@ def _unfollowed(change: Change, capabilities: Capabilities, marker_key: str | No
     """How the change's operations stray from its field changes, or None if they don't."""
     if change.action is not Action.CREATE and change.id is None:
         return "names no contact id"
+    if change.action is Action.RELEASE and change.marker is None:
+        # The label a failed release left behind: taking it off is all it may do.
+        unlabelling = [(OperationKind.REMOVE_LABELS, {labels.FIELD: [marker_key]})]
+        done = [(operation.kind, dict(operation.body)) for operation in change.operations]
+        return None if marker_key is not None and done == unlabelling else "releases unmarked"
     operations = []
     for operation in change.operations:
         if operation.kind in labels.LABEL_WRITES and not capabilities.writes_labels:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.engine.diff import strict_equal
-from reconciler.engine.ownership import live_marker
+from reconciler.engine.ownership import MARKER_PREFIX, live_marker
 from reconciler.engine.resolve import holds
 from reconciler.fields import ATTRIBUTE_OBJECTS, BY_NAME, KEY_FIELDS, UNIQUE_FIELDS, indexed
 from reconciler.model import (
@@ -126,18 +126,23 @@ def _kept_object(
     mine: Mapping[str, JSON], live: dict[str, JSON], wanted: frozenset[str], also: frozenset[str]
 ) -> JSON:
     """What is kept of a live attribute object: the keys some file declares or the marker
-    lists. ``mine`` itself when the kept keys are its keys, each holding its value; else
-    each value that holds the declared one leaf for leaf is the declared value."""
+    lists, and a marker under any other key (to name a renamed ``marker`` setting).
+    ``mine`` itself when the kept keys are its keys, each holding its value; else each value
+    that holds the declared one leaf for leaf is the declared value."""
     part: dict[str, JSON] = {}
     all_mine = True
     for key, value in live.items():
-        if key in wanted or key in also:
-            declared = mine.get(key, _MISSING)
-            if declared is not _MISSING and _holds(value, declared):
-                part[key] = declared
-            else:
-                part[key] = value
+        if key not in wanted and key not in also:
+            if isinstance(value, str) and value.startswith(MARKER_PREFIX):
+                part[key] = value  # a marker under another key: the setting was renamed
                 all_mine = False
+            continue
+        declared = mine.get(key, _MISSING)
+        if declared is not _MISSING and _holds(value, declared):
+            part[key] = declared
+        else:
+            part[key] = value
+            all_mine = False
     return mine if all_mine and len(part) == len(mine) else part
 
 

@@ -211,6 +211,18 @@ def orphan_changes(
             found.notes.append(change)
         elif change is not None:
             (found.releases if change.action is Action.RELEASE else found.removals).append(change)
+    if label is not None and declaration.selection is None:
+        found.releases += [
+            Change(
+                action=Action.RELEASE,
+                key=_key_of(contact),
+                source=None,
+                fields=(),
+                operations=(marker_unlabelling(label),),
+                id=int(contact["id"]),
+            )
+            for contact in live.stray  # their marker is gone: the label it left goes too
+        ]
     creates = [change for change in changes if change.action is Action.CREATE]
     problems += unlinked_renames(found.removals, creates, declaration)
     return found

@@ -11,7 +11,7 @@ from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
 from reconciler.engine.apply import marker_moved
 from reconciler.engine.diff import live_value, strict_equal, values_match
-from reconciler.engine.fetch import read_contact
+from reconciler.engine.lookups import read_contact
 from reconciler.fields import ATTRIBUTE_OBJECTS
 from reconciler.model import (
     ABSENT,
@@ -33,9 +33,23 @@ class Stale:
 
     change: Change
     reason: str
+    # The contact the plan's id finds no longer holds the plan's key: it is named by its id
+    # alone, as the desk knows it (a plan's label would name another person).
+    elsewhere: bool = False
 
     def __str__(self) -> str:
-        return f"{self.change.label} ({self.change.where}): {self.reason}"
+        named = self.change.label
+        if self.elsewhere:
+            named = (
+                f"id {self.change.id}, which the desk no longer knows by the plan's "
+                f"{self.change.key.field}"
+            )
+        return f"{named} ({self.change.where}): {self.reason}"
+
+
+def _stale(change: Change, reason: str, live: Contact) -> Stale:
+    key = change.key
+    return Stale(change, reason, key.field != "id" and not resolve.holds(live, key))
 
 
 async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
@@ -69,13 +83,14 @@ async def find_stale(client: ContactsApi, plan: Plan) -> list[Stale]:
         if change.action in (Action.RELEASE, *REMOVALS) and plan.marker_key is not None:
             moved_marker = marker_moved(live, change, plan.marker_key)
             if moved_marker is not None:
-                return Stale(change, moved_marker)
+                return _stale(change, moved_marker, live)
         if any(labels.is_label(field) for field in change.fields):
             live = {**live, labels.FIELD: await client.get_labels(int(live["id"]))}
         moved = _moved_paths(change, live)
         if moved:
-            return Stale(change, f"changed since the plan was made: {', '.join(moved)}")
-        return taken(change)
+            return _stale(change, f"changed since the plan was made: {', '.join(moved)}", live)
+        found = taken(change)
+        return None if found is None else _stale(found.change, found.reason, live)
 
     results = await gather_bounded(
         (check(change) for change in plan.changes), limit=client.concurrency * 2

@@ -111,6 +111,11 @@ class ContactsApi(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
+    def stop_at(self, when: float) -> None:
+        """Past ``when`` (``time.monotonic``), start no request, first or retry: those under
+        way get their own timeout at most (the run's deadline)."""
+        ...
+
     async def get_contact(self, contact_id: int) -> Contact:
         """The contact with this id; NotFoundError when there is none."""
         ...

@@ -15,7 +15,7 @@ from typing import Self, TypedDict
 
 from reconciler.concurrency import gather_bounded
 from reconciler.definitions import AttributeDefinition
-from reconciler.errors import InvalidResponseError, UnprocessableError
+from reconciler.errors import DeadlineError, InvalidResponseError, UnprocessableError
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
 from reconciler.targets.base import Capabilities
@@ -157,6 +157,9 @@ class ContactsClient:
 
     # Operations
 
+    def stop_at(self, when: float) -> None:
+        self._session.stop_at(when)
+
     async def get_contact(self, contact_id: int) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"
         return contact_in(await self._session.call("GET", path), self._what(f"GET {path}"))
@@ -284,6 +287,7 @@ class ContactsClient:
             if isinstance(body.get(name), str) and body[name]
         }
         maybe_written = False
+        last: Retryable | None = None
         try:
             async for attempt in self._session.retrying():
                 with attempt:
@@ -294,6 +298,7 @@ class ContactsClient:
                             "POST", self.contacts_path, body=dict(body)
                         )
                     except Retryable as failure:
+                        last = failure
                         if failure.maybe_written and not criteria:
                             raise unfindable(failure.error) from None
                         maybe_written = maybe_written or failure.maybe_written
@@ -306,6 +311,10 @@ class ContactsClient:
                     return created_contact_in(document, what)
         except Retryable as failure:
             raise failure.error from None
+        except DeadlineError:
+            if last is None:
+                raise  # nothing was sent: the create never started
+            raise last.error from None  # a POST went before: it may have landed
         raise AssertionError("unreachable")
 
     async def _find_written(self, criteria: Mapping[str, str]) -> Contact | None:

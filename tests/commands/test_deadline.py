@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +61,34 @@ def test_apply_past_its_deadline_finishes_what_is_under_way_and_says_what_is_lef
     updated, not_started = map(int, summary.groups())
     assert updated + not_started == 60 and not_started > 0
     assert sum(1 for record in store.all() if record["name"] == "New") == updated
+
+
+def test_apply_ends_within_its_deadline_and_one_timeout_retries_included(
+    sandbox_options: SandboxOptions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every write is answered with a failure: unbounded, its retries (8 attempts, seconds
+    # of backoff) would carry the run a long way past the deadline.
+    failing = dataclasses.replace(sandbox_options, fail_after_write=1.0, fault_seed=5)
+    with start_in_thread(failing) as sandbox:
+        for n in range(6):
+            store_of(sandbox).insert({"identifier": f"c-{n}", "name": "Old"})
+        files = write_contacts(
+            tmp_path / "c", [{"identifier": f"c-{n}", "name": "New"} for n in range(6)]
+        )
+        (tmp_path / "reconciler.yaml").write_text(
+            'deadline: 1.5\ntimeout: 1\nconcurrency: 2\nmax_changes: "100%"\nownership: false\n',
+            "utf-8",
+        )
+        point_at(monkeypatch, sandbox, tmp_path)
+        started = time.monotonic()
+        code, out, _ = run(capsys, "apply", str(files), "--auto-approve")
+        took = time.monotonic() - started
+    assert code == 1
+    summary = re.search(r"Apply stopped at the deadline: .* (\d+) failed, (\d+) not started", out)
+    assert summary is not None, out
+    assert sum(map(int, summary.groups())) == 6  # each under way failed, the rest unstarted
+    # 1.5 s, one timeout (1 s), and room for a loaded machine: far under the retries' 20 s.
+    assert took < 6, took

@@ -4,6 +4,7 @@ can be written, a full disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -14,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_testing import edited, point_at, run, snapshot, write_contacts
+from cli_testing import Desk, edited, point_at, run, snapshot, store_of, stored, write_contacts
+from reliability_testing import client_options
 
 import reconciler
 from reconciler.engine.planfile import checksum, signature
-from reconciler.sandbox.server import RunningSandbox
+from reconciler.sandbox.server import RunningSandbox, SandboxOptions, start_in_thread
+from reconciler.targets.http.connection import RetryPolicy
 
 REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
+FEW_QUICK_RETRIES = RetryPolicy(
+    attempts=3, timeout=10.0, wait_initial=0.01, wait_max=0.02, wait_jitter=0.0
+)
 
 
 @pytest.mark.parametrize("variable", ["RECONCILER_SANDBOX", "RECONCILER_REDACT"])
@@ -266,3 +272,81 @@ def test_a_saved_plan_can_t_be_forged_by_whoever_can_edit_it(
     assert snapshot(live_sandbox) == before
     # show needs no credential, and shows it
     assert run(capsys, "show", "plan.json")[0] == 0
+
+
+def test_a_write_that_landed_is_never_reported_failed(
+    sandbox_options: SandboxOptions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    # Every write is stored, then its answer lost (a 500 or a dropped connection), retries
+    # included: the values are at the desk all the same.
+    lossy = dataclasses.replace(sandbox_options, fail_after_write=1.0, fault_seed=3)
+    client_options(monkeypatch, retry=FEW_QUICK_RETRIES)
+    with start_in_thread(lossy) as sandbox:
+        point_at(monkeypatch, sandbox, tmp_path, desk)
+        (tmp_path / "reconciler.yaml").write_text(desk.settings + "ownership: false\n", "utf-8")
+        ada = int(store_of(sandbox).insert({"identifier": "ada", "name": "Ada"})["id"])
+        write_contacts(tmp_path / "contacts", [{"identifier": "ada", "name": "Ada L."}])
+        code, out, err = run(capsys, "apply", "contacts", "--auto-approve")
+        assert code == 0, out + err
+        assert "Apply complete: 0 created, 1 updated, 0 failed." in out
+        assert stored(sandbox, ada)["name"] == "Ada L."
+
+
+def test_a_stale_contact_is_named_as_the_desk_knows_it(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path)
+    (tmp_path / "reconciler.yaml").write_text("ownership: false\n", "utf-8")
+    ada = int(store_of(live_sandbox).insert({"identifier": "ada", "name": "Ada"})["id"])
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada", "name": "Ada L."}])
+    assert run(capsys, "plan", "contacts", "--out", "plan.json")[0] == 0
+    # Meanwhile the desk's contact became someone else.
+    record = stored(live_sandbox, ada)
+    store_of(live_sandbox).replace({**record, "identifier": "mallory", "name": "Mallory"})
+    code, _, err = run(capsys, "apply", "--plan", "plan.json")
+    assert code == 1
+    assert (
+        f"stale: id {ada}, which the desk no longer knows by the plan's identifier "
+        "(contacts/c.yaml:4): changed since the plan was made: name"
+    ) in err
+
+
+def test_sandbox_where_its_state_cant_be_kept_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".reconciler").write_text("", "utf-8")  # a file where its directory goes
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}])
+    code, out, err = run(capsys, "plan", "contacts", "--sandbox")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: --sandbox keeps its database in .reconciler/ under the ")
+    assert "Traceback" not in err
+
+
+def test_a_renamed_marker_is_named_with_the_contacts_that_carry_the_old_one(
+    live_sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    desk: Desk,
+) -> None:
+    point_at(monkeypatch, live_sandbox, tmp_path, desk)
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}, {"identifier": "bob"}])
+    assert run(capsys, "apply", "contacts", "--auto-approve")[0] == 0  # marked
+    (tmp_path / "reconciler.yaml").write_text(desk.settings + "marker: managed_by_ops\n", "utf-8")
+    code, out, _ = run(capsys, "plan", "contacts")
+    assert code == 0
+    ids = sorted(int(record["id"]) for record in store_of(live_sandbox).all())
+    assert (
+        f"2 contact(s) carry reconciler's ownership marker under "
+        f"custom_attributes.managed_by_reconciler, and the `marker` setting now says "
+        f"managed_by_ops (ids {', '.join(map(str, ids))})"
+    ) in out
+    assert "put `marker: managed_by_reconciler` back" in out

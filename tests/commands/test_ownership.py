@@ -295,9 +295,16 @@ def test_removing_the_marker_releases_the_contact(
     store_of(chatwoot).replace(record)
     code, _, err = run(capsys, "apply", "--plan", str(plan_file), "--allow-removal")
     assert code == 1 and "ownership marker was removed or changed" in err
+    # Released by hand: the next plan takes off the marker's label the person left, no more.
+    code, out, _ = run(capsys, "plan", str(files), "--detailed-exitcode")
+    assert code == 2
+    assert f"~ release id {bob}, identifier bob (no longer in the files)" in out
+    assert "- delete" not in out
+    assert run(capsys, "apply", str(files), "--auto-approve")[0] == 0
     code, out, _ = run(capsys, "plan", str(files), "--detailed-exitcode")
     assert (code, out.splitlines()[0]) == (0, "No changes. 1 contact matches the files.")
     assert stored(chatwoot, bob)["identifier"] == "bob"  # released: never deleted
+    assert MARKER not in stored(chatwoot, bob)["labels"]
     assert marker_of(chatwoot, ada) is not None
 
 

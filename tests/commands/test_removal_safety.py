@@ -100,6 +100,57 @@ def test_a_planned_removal_of_a_label_still_goes(
     assert sorted(stored(chatwoot, ada)["labels"]) == [MARK, "vip"]
 
 
+def test_a_nested_object_and_a_label_removal_go_in_one_update(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profiles = {"github": "ada", "twitter": "ada_l"}
+    (ada,) = seed(
+        chatwoot,
+        {
+            "identifier": "ada",
+            "labels": ["vip", "trial"],
+            "additional_attributes": {"social_profiles": profiles},
+        },
+    )
+    declared = {
+        "identifier": "ada",
+        "labels": ["vip"],
+        "additional_attributes": {"social_profiles": {"github": "ada-l"}},
+    }
+    write_contacts(tmp_path / "c", [declared])
+    code, out, err = run(capsys, "apply", "c", "--auto-approve")
+    assert code == 0, out + err
+    assert "Apply complete: 0 created, 1 updated, 0 failed." in out
+    record = stored(chatwoot, ada)
+    assert sorted(record["labels"]) == [MARK, "vip"]
+    assert record["additional_attributes"]["social_profiles"] == {
+        "github": "ada-l",
+        "twitter": "ada_l",
+    }
+    code, out, _ = run(capsys, "plan", "c", "--detailed-exitcode")
+    assert (code, out.splitlines()[0]) == (0, "No changes. 1 contact matches the files.")
+
+
+def test_the_label_a_failed_release_left_is_taken_off_by_the_next_apply(
+    chatwoot: RunningSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}, {"identifier": "bob"}])
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0  # both marked and labelled
+    bob = int(store_of(chatwoot).page(1, 15, query="bob")[1][0]["id"])
+    # A release whose label write failed: the marker is gone, its label stays.
+    record = stored(chatwoot, bob)
+    store_of(chatwoot).replace({**record, "custom_attributes": {}})
+    write_contacts(tmp_path / "c", [{"identifier": "ada"}])
+    code, out, _ = run(capsys, "plan", "c")
+    assert code == 0
+    assert f"~ release id {bob}, identifier bob (no longer in the files)" in out
+    assert "1 no longer managed, to release" in out
+    assert run(capsys, "apply", "c", "--auto-approve")[0] == 0
+    assert stored(chatwoot, bob)["labels"] == []
+    code, out, _ = run(capsys, "plan", "c", "--detailed-exitcode")
+    assert (code, out.splitlines()[0]) == (0, "No changes. 1 contact matches the files.")
+
+
 # A delete takes the contact's conversations with it ----------------------------------------
 
 

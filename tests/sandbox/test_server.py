@@ -77,6 +77,7 @@ def test_cli_prints_its_url_and_credentials_serves_and_stops_on_ctrl_c(tmp_path:
 
 def test_cli_stops_cleanly_on_sigterm_and_reports_faults(tmp_path: Path) -> None:
     process, banner = _start_cli(
+        "--empty",
         "--db",
         str(tmp_path / "s.sqlite"),
         "--latency-ms",
@@ -155,3 +156,28 @@ def test_server_connections_have_nagle_off(live_sandbox: RunningSandbox) -> None
 
 def test_options_repr_hides_the_secret() -> None:
     assert "hidden-secret" not in repr(SandboxOptions(api_secret="hidden-secret"))
+
+
+def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
+    """`reconciler sandbox`, then the README's exports and `reconciler plan examples/contacts`:
+    a new database starts with the demo contacts the examples declare."""
+    process, banner = _start_cli("--db", str(tmp_path / "sandbox.sqlite"))
+    try:
+        exports = dict(
+            line.split("=", 1)
+            for line in " ".join(banner).replace("export ", " ").split()
+            if line.startswith("LIVEDESK_")
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "plan", str(REPOSITORY / "examples" / "contacts")],
+            env={**os.environ, "PYTHONPATH": str(REPOSITORY), **exports},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        _stop(process, signal.SIGINT)
+    assert done.returncode == 0, done.stderr
+    assert "Plan: 2 to create, 3 to update, 18 unchanged." in done.stdout

@@ -21,7 +21,13 @@ import httpx
 import stamina
 
 from reconciler import __version__
-from reconciler.errors import ApiError, ConfigError, InvalidResponseError, TransportError
+from reconciler.errors import (
+    ApiError,
+    ConfigError,
+    DeadlineError,
+    InvalidResponseError,
+    TransportError,
+)
 from reconciler.model import JSON
 from reconciler.targets.http.connection import (
     RetryPolicy,
@@ -103,6 +109,7 @@ class HttpSession:
             raise ConfigError(str(error)) from None
         # A target passes one pace to all its sessions: what plan found out, apply starts from.
         self.pace = pace or AdaptivePace(rate_limit, window=rate_window)
+        self._ends_at: float | None = None  # stop_at
         self.service = service
         self.auth_hint = auth_hint
         self.extra_secrets: tuple[str, ...] = ()  # more a target knows, such as the secret
@@ -160,8 +167,20 @@ class HttpSession:
             wait_jitter=policy.wait_jitter,
         ).__aiter__()
 
+    def stop_at(self, when: float) -> None:
+        """Past ``when`` (time.monotonic), start no request, first or retry: what is under
+        way gets its own timeout at most (the run's deadline)."""
+        self._ends_at = when
+
+    def _past_the_end(self, within: float = 0.0) -> bool:
+        return self._ends_at is not None and time.monotonic() + within >= self._ends_at
+
     def _backoff(self, exception: Exception) -> bool | float:
-        return retry_wait(exception, self.retry.retry_after_cap)
+        wait = retry_wait(exception, self.retry.retry_after_cap)
+        if wait is False:
+            return False
+        # No retry that would start past the deadline.
+        return False if self._past_the_end(0.0 if wait is True else wait) else wait
 
     async def call(
         self,
@@ -183,17 +202,26 @@ class HttpSession:
             failed: Retryable | None = failure
         # Only a failed request enters the retry policy, as its first attempt: a retry
         # context costs tens of microseconds and leaves reference cycles behind.
+        last = failed
         try:
             async for attempt in self.retrying():
                 with attempt:
                     if failed is not None:
                         first, failed = failed, None
                         raise first
-                    return await self.attempt(
-                        method, path, params=params, body=body, limiter=limiter
-                    )
+                    try:
+                        return await self.attempt(
+                            method, path, params=params, body=body, limiter=limiter
+                        )
+                    except Retryable as failure:
+                        last = failure
+                        raise
         except Retryable as failure:
             raise failure.error from None
+        except DeadlineError:
+            # A retry the deadline kept from going: the caller sees the last attempt's
+            # failure (it was sent), never "not sent".
+            raise (last.error if last is not None else AssertionError("no attempt")) from None
         raise AssertionError("unreachable")
 
     def _url(self, path: str, params: Mapping[str, str] | None) -> str:
@@ -247,6 +275,8 @@ class HttpSession:
             # by the old pace, and its 429 says nothing of the new one.
             sent = self.pace.now()
             paced = await self.pace.wait()
+            if self._past_the_end():
+                raise DeadlineError(f"{what}: not sent: the run passed its deadline")
             self.request_count += 1
             started = time.perf_counter()
             response, content = await self._exchange(
