@@ -371,9 +371,13 @@ def renamed_markers(contacts: Iterable[Contact | None], marker_key: str | None) 
     return [
         f"{len(ids)} contact(s) carry reconciler's ownership marker under "
         f"custom_attributes.{old}, and the `marker` setting now says {marker_key} (ids "
-        f"{', '.join(map(str, sorted(ids)[:20]))}{' and more' if len(ids) > 20 else ''}): the ones no "
+        f"{_some(sorted(ids))}): the ones no "
         f"file declares are no longer seen as managed, so nothing releases or removes them. "
         f"To migrate, put `marker: {old}` back; or apply (it marks the declared contacts "
         f"under {marker_key}) and then delete custom_attributes.{old} in the desk"
         for old, ids in found.items()
     ]
+
+
+def _some(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:20])) + (" and more" if len(ids) > 20 else "")
