@@ -359,6 +359,15 @@ class KindChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Cost:
+    """What a plan cost the desk, and about what its apply will (engine.cost)."""
+
+    plan_requests: int
+    apply_requests: int
+    apply_seconds: int | None = None  # at the known or found pace; None: no pace known
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Every change that would make the target match the declarations."""
 
@@ -372,6 +381,7 @@ class Plan:
     marker_key: str | None = None  # where changes write the ownership marker; None: off
     selection: Selection | None = None  # a partial plan's; None: all the files declare
     kinds: tuple[KindChange, ...] = ()  # the other kinds' changes, applied first
+    cost: Cost | None = None  # None: not counted (a plan of an older reconciler)
     # The document's checksum as signed or read ("": not yet signed); not part of the plan.
     signature: str = field(default="", compare=False)
 

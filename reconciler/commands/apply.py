@@ -63,6 +63,7 @@ def apply_command(
             # nothing is sent (opening a target sends nothing).
             plan = read_plan(plan_file, key=target.plan_secret, target=target.identity)
             _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
+            _check_time(plan, deadline)
             changed = changed_sources(plan)
             if changed:
                 print(
@@ -94,6 +95,7 @@ def apply_command(
         if not plan.changes and not plan.kinds:
             return EXIT_OK
         _check_threshold(plan, settings, force=force, allow_removal=allow_removal)
+        _check_time(plan, deadline)
         # Markers alone change nothing a person sees: they are written without asking.
         if plan.has_changes and not auto_approve:
             if not _confirmed():
@@ -206,6 +208,22 @@ async def _apply(
     total = len(plan.changes) + len(plan.kinds)
     passed = deadline.remaining() == 0 and started < total
     return Applied(outcomes, total - started, deadline_passed=passed, kinds=tuple(kinds))
+
+
+def _check_time(plan: Plan, deadline: Deadline) -> None:
+    """Refuse, before any write, an apply that can't end inside the deadline at the pace
+    the plan knew: better than stopping half-way."""
+    cost = plan.cost
+    left = deadline.remaining()
+    if cost is None or cost.apply_seconds is None or cost.apply_seconds <= left:
+        return
+    raise ThresholdError(
+        f"apply would send about {cost.apply_requests} requests, about "
+        f"{cost.apply_seconds} s at the desk's pace, and the run's deadline leaves "
+        f"{left:.0f} s: nothing was applied; raise `deadline` in reconciler.yaml (or "
+        "`rate_limit`, where the desk allows more), or apply part of the files "
+        "(--target, --changed-since)"
+    )
 
 
 def _check_threshold(plan: Plan, settings: Settings, *, force: bool, allow_removal: bool) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
+from reconciler.engine.cost import estimate
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.kinds import plan_kinds
 from reconciler.engine.plan import make_plan
@@ -88,5 +89,7 @@ async def _plan(target: Target, declaration: Declaration, settings: Settings) ->
                 conversations=settings.removed == "delete",
             )
         capabilities = client.capabilities  # the server's own, once the session has asked it
-    plan = make_plan(declaration, live, settings, capabilities, target=target.identity)
-    return replace(plan, kinds=kinds) if kinds else plan
+        plan = make_plan(declaration, live, settings, capabilities, target=target.identity)
+        plan = replace(plan, kinds=kinds)
+        cost = estimate(plan, capabilities, plan_requests=client.request_count, pace=client.rate)
+    return replace(plan, cost=cost)

@@ -17,6 +17,7 @@ from typing import Final, TextIO
 
 from rich.text import Text
 
+from reconciler.engine.cost import cost_line
 from reconciler.engine.planfile import dumps
 from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, KindChange, Plan
 
@@ -154,6 +155,8 @@ def render_text(plan: Plan, *, color: bool) -> str:
         text.append(marks + "\n")
     if plan.redacted:
         text.append("Personal values are redacted.\n")
+    if plan.cost is not None:
+        text.append(cost_line(plan.cost) + "\n")
     for warning in plan.warnings:
         text.append("Warning:", style="bold yellow")
         text.append(f" {warning}\n")
@@ -237,6 +240,8 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head += [f"_{marks}_", ""]
     if plan.redacted:
         head += ["_Personal values are redacted._", ""]
+    if plan.cost is not None:
+        head += [f"_{cost_line(plan.cost)}_", ""]
     for warning in plan.warnings:
         head += [f"> **Warning:** {warning}", ""]
     changes: list[Change | KindChange] = [*plan.kinds, *shown_changes(plan)]

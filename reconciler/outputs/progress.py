@@ -29,6 +29,7 @@ def progress_bar(
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     columns = (
@@ -36,6 +37,7 @@ def progress_bar(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),  # the time left, at the pace so far
     )
     with Progress(*columns, console=Console(file=stream), transient=True) as progress:
         task = progress.add_task(description, total=total)

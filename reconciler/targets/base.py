@@ -45,6 +45,7 @@ class Capabilities:
     mutes_block: bool = False  # muting a conversation blocks its contact: unblocking unmutes
     webhooks: str = ""  # the event each contact write sends the desk's webhooks; "": none
     attribute_definitions: bool = False  # has contact attribute definitions (read, written)
+    session_requests: int = 0  # what opening a session sends before any contact
     unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) this server can't keep
 
     def why_unsupported(self, field: str) -> str | None:

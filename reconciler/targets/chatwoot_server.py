@@ -44,6 +44,7 @@ CAPABILITIES = Capabilities(
     mutes_block=True,  # app/models/concerns/conversation_mute_helpers.rb
     webhooks="contact_updated",  # a create sends contact_created
     attribute_definitions=True,  # shown to agents only where one is defined
+    session_requests=2,  # GET /api (the version) and /api/v1/profile (the token's account)
 )
 FEATURES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int]], ...] = (
     # Contacts gained `blocked` in chatwoot/chatwoot#8922 (February 2024), first released
