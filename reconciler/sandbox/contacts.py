@@ -155,6 +155,13 @@ def new_record(fields: Mapping[str, JSON], *, now: int | None = None) -> Record:
         "availability_status": fields.get("availability_status") or "offline",
         "last_activity_at": fields.get("last_activity_at"),
         "created_at": fields.get("created_at") or (int(time.time()) if now is None else now),
+        # What the listing orders by, as PostgreSQL keeps a timestamp: to the microsecond.
+        # A time given (a seed, an import) is to the second, so many may share it (tie).
+        "created_at_us": (
+            int(fields["created_at"]) * 1_000_000
+            if fields.get("created_at")
+            else (time.time_ns() // 1000 if now is None else now * 1_000_000)
+        ),
         "labels": [str(label) for label in fields.get("labels") or ()],
         "contact_inboxes": list(fields.get("contact_inboxes") or ()),
         # Seeded only ({"id", "status", "last_activity_at"}): a delete destroys them with it.

@@ -41,7 +41,9 @@ SORT_COLUMNS: dict[str, str] = {
 }
 """The list's ``sort`` keys and the column each sorts on."""
 
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
+_MICROSECONDS = "UPDATE contacts SET created_at = created_at * 1000000"
+"""Version 3 keeps created_at to the microsecond, as PostgreSQL does (it was seconds)."""
 _FOLDED_IDENTIFIER_INDEX = "CREATE INDEX contacts_identifier_folded ON contacts(lower(identifier))"
 """Chatwoot's filter matches identifiers ignoring case: without it, a scan a filter
 (version 2 of the schema adds it)."""
@@ -123,9 +125,11 @@ class Store:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version == _SCHEMA_VERSION:
             return
-        if version == 1:
+        if version in (1, 2):
             with self._transaction():
-                self._db.execute(_FOLDED_IDENTIFIER_INDEX)
+                if version == 1:
+                    self._db.execute(_FOLDED_IDENTIFIER_INDEX)
+                self._db.execute(_MICROSECONDS)
                 self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             return
         if version != 0 or self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
@@ -407,6 +411,6 @@ def _row(record: Mapping[str, JSON]) -> tuple[JSON, ...]:
         _folded(attributes.get("city")),
         _folded(attributes.get("country")),
         record["last_activity_at"],
-        record["created_at"],
+        record.get("created_at_us", int(record["created_at"]) * 1_000_000),
         int(is_listed(record)),
     )

@@ -36,8 +36,15 @@ async def _list(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 
 
 def _seed_many(store: Store, count: int) -> list[int]:
+    """Contacts of one import: one created_at (to the second) for all, the worst case."""
     return [
-        store.insert({"name": f"Contact {n % 7}", "email": f"c{n:03d}@example.com"})["id"]
+        store.insert(
+            {
+                "name": f"Contact {n % 7}",
+                "email": f"c{n:03d}@example.com",
+                "created_at": 1_700_000_000,
+            }
+        )["id"]
         for n in range(count)
     ]
 
@@ -84,6 +91,17 @@ async def test_ties_are_ordered_anew_for_each_page_request(
     assert {i for walk in walks for page in walk for i in page} == set(
         ids
     )  # every contact can be listed
+
+
+async def test_contacts_created_one_by_one_never_tie_in_created_at(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    # PostgreSQL keeps created_at to the microsecond: creates a second apart or not, each
+    # has its own time, and the default order lists each once.
+    ids = [store.insert({"email": f"one{n:03d}@example.com"})["id"] for n in range(100)]
+    for _ in range(5):
+        walk = await _walk(client, "created_at", 7)
+        assert sorted(itertools.chain(*walk)) == ids
 
 
 async def test_a_walk_over_ties_in_created_at_misses_contacts_of_one_import(

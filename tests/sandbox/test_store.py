@@ -225,3 +225,20 @@ def test_a_listing_sees_writes_from_another_connection(tmp_path: Path) -> None:
     finally:
         store.close()
         other.close()
+
+
+def test_a_database_of_seconds_is_kept_to_the_microsecond_from_then_on(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    store = Store(path)
+    first = store.insert({"email": "a@example.com", "created_at": 1_700_000_001})
+    store.close()
+    old = sqlite3.connect(path)  # as version 2 kept it: created_at in seconds
+    old.execute("UPDATE contacts SET created_at = created_at / 1000000")
+    old.execute("PRAGMA user_version=2")
+    old.commit()
+    old.close()
+    store = Store(path)
+    second = store.insert({"email": "b@example.com", "created_at": 1_700_000_000})
+    order = [int(row["id"]) for row in store.page(1, 15, sort="created_at")[1]]
+    store.close()
+    assert order == [second["id"], first["id"]]  # one unit: the older first
