@@ -385,3 +385,31 @@ async def test_without_a_label_the_scan_reads_everyone(
     assert live.labeled is None
     assert [orphan["id"] for orphan in live.orphans] == [gone]
     assert requests >= 11  # every page of 152 contacts
+
+
+async def test_a_fully_tied_listing_finds_every_dropped_contact_in_two_walks(
+    sandbox_app: Starlette, asgi_transport: httpx.ASGITransport
+) -> None:
+    # An import: 600 contacts with emails, one created_at for all (the default order's
+    # worst case), 12 of them managed and dropped from the files.
+    people = [{"identifier": f"p-{n}", "email": f"p{n}@example.com"} for n in range(588)]
+    dropped = [
+        {**managed(f"gone-{n}", labelled=False), "email": f"gone{n}@example.com"} for n in range(12)
+    ]
+    store: Store = sandbox_app.state.store
+    for contact in [*people, *dropped]:
+        store.insert({"created_at": 1_700_000_000, **contact})
+    secret = marker_secret("livedesk", "sandbox:sandbox")
+    for record in store.all():
+        attributes = record["custom_attributes"]
+        if MARKER in attributes:
+            mark = signed(attributes[MARKER], int(record["id"]), secret)
+            store.replace({**record, "custom_attributes": {**attributes, MARKER: mark}})
+    files = Declaration((declared(identifier="p-0"),))
+    async with client_on(asgi_transport) as client:
+        live = await fetch_live(client, files, marker_key=MARKER, scan=True)
+        pages = client.request_count
+    assert sorted(o["identifier"] for o in live.orphans) == sorted(c["identifier"] for c in dropped)
+    assert live.unseen == 0
+    # The first walk misses what the ties hide; the next, by email (no ties), ends it.
+    assert 600 // 15 < pages <= 2 * 600 // 15 + 2, pages  # two walks, no more
