@@ -458,6 +458,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return show_command(args.plan_file, output_format=args.format)
     if args.command == "sandbox":
+        from reconciler.commands.connect import sandbox_server
+
+        sandbox_server()  # one line naming what to install, where the server stack is out
         from reconciler.sandbox.server import SandboxOptions, serve
 
         return serve(

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import ConfigError
 from reconciler.input.settings import Settings
@@ -20,6 +21,22 @@ log = logging.getLogger(__name__)
 SANDBOX_DB = Path(".reconciler") / "sandbox.sqlite"
 DEMO_CONTACTS = Path(__file__).parent.parent / "sandbox" / "demo_contacts.json"
 """What --sandbox starts with: the example files' contacts, some drifted, some missing."""
+
+
+SANDBOX_EXTRA = "pip install 'contacts-reconciler[sandbox]'"
+
+
+def sandbox_server() -> tuple[Any, Any]:
+    """The sandbox's server (SandboxOptions, start_in_thread); ConfigError naming what to
+    install where the server stack was left out (the GitHub Action's lock leaves it out)."""
+    try:
+        from reconciler.sandbox.server import SandboxOptions, start_in_thread
+    except ImportError as error:
+        raise ConfigError(
+            f"the sandbox needs its server stack ({error.name}), which this install leaves "
+            f"out: {SANDBOX_EXTRA}"
+        ) from None
+    return SandboxOptions, start_in_thread
 
 
 def context_line(settings: Settings, target: Target) -> str:
@@ -50,7 +67,7 @@ def _target(settings: Settings, *, sandbox: bool) -> Iterator[Target]:
         yield connect(settings)
         return
     # Imported here so that runs against a real desk never load the server stack.
-    from reconciler.sandbox.server import SandboxOptions, start_in_thread
+    SandboxOptions, start_in_thread = sandbox_server()
 
     try:
         ensure_state_dir(SANDBOX_DB.parent)

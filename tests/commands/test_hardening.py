@@ -350,3 +350,20 @@ def test_a_renamed_marker_is_named_with_the_contacts_that_carry_the_old_one(
         f"managed_by_ops (ids {', '.join(map(str, ids))})"
     ) in out
     assert "put `marker: managed_by_reconciler` back" in out
+
+
+def test_without_the_sandbox_stack_sandbox_names_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the GitHub Action installs reconciler: its lock leaves the server stack out.
+    monkeypatch.delitem(sys.modules, "reconciler.sandbox.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    monkeypatch.chdir(tmp_path)
+    write_contacts(tmp_path / "contacts", [{"identifier": "ada"}])
+    for argv in (["plan", "contacts", "--sandbox"], ["sandbox", "--port", "0"]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (1, "")
+        assert err == (
+            "error: the sandbox needs its server stack (uvicorn), which this install leaves "
+            "out: pip install 'contacts-reconciler[sandbox]'\n"
+        )
