@@ -357,13 +357,15 @@ def trusted(contact: Contact | None, marker_key: str, secret: bytes) -> Contact 
 
 def renamed_markers(contacts: Iterable[Contact | None], marker_key: str | None) -> list[str]:
     """A note naming the contacts that carry reconciler's marker under another key than the
-    ``marker`` setting's (it was renamed), and how to migrate; none where none do."""
+    ``marker`` setting's (it was renamed) and none under its own, and how to migrate."""
     if marker_key is None:
         return []
     found: dict[str, list[int]] = {}
     for contact in contacts:
         attributes = (contact or {}).get("custom_attributes")
-        if not isinstance(attributes, dict):
+        # Named until an apply marks them under the setting's key (most contacts, once
+        # it has): a plan needn't read every attribute of a million contacts to say so.
+        if not isinstance(attributes, dict) or marker_key in attributes:
             continue
         for key, value in attributes.items():
             if key != marker_key and parse_marker(value) is not None:
