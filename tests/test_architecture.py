@@ -59,6 +59,7 @@ LAYER_RULES = {
     # package: what it must never import
     "engine": (
         "reconciler.cli",
+        "reconciler.arguments",
         "reconciler.commands",
         "argparse",
         "rich",
