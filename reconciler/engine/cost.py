@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from reconciler.fields import ATTRIBUTE_OBJECTS
+from reconciler.engine.nested import sends_an_object_whole
 from reconciler.model import REMOVALS, Action, Change, Cost, OperationKind, Plan
 from reconciler.targets.base import Capabilities
 
@@ -26,11 +26,8 @@ def apply_requests(change: Change, capabilities: Capabilities) -> int:
     ):
         requests += 1  # the labels, read right before they are written (a new contact has none)
     if change.action is Action.UPDATE and any(
-        isinstance(value, dict)
+        operation.kind is OperationKind.UPDATE and sends_an_object_whole(operation.body)
         for operation in change.operations
-        if operation.kind is OperationKind.UPDATE
-        for name in ATTRIBUTE_OBJECTS
-        for value in _values(operation.body.get(name))
     ):
         requests += 1  # the contact, read to send a nested object back whole
     if change.action in (Action.RELEASE, *REMOVALS):

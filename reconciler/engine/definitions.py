@@ -11,16 +11,16 @@ must have no definition, so agents don't see it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.definitions import AttributeDefinition
+from reconciler.errors import ReconcilerError
 from reconciler.input.document import value_position
 from reconciler.model import DeclaredContact, Problem, TargetIdentity
+from reconciler.outputfile import write_output
 from reconciler.statedir import STATE_DIR, ensure_state_dir
 
 SNAPSHOT_NAME = "attribute-definitions.json"
@@ -108,11 +108,8 @@ def save_snapshot(
     }
     try:
         ensure_state_dir(directory)
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".definitions.")
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=1)
-        Path(temporary).replace(directory / SNAPSHOT_NAME)
-    except OSError:
+        write_output(directory / SNAPSHOT_NAME, json.dumps(document, indent=1).encode())
+    except (OSError, ReconcilerError):
         return
 
 

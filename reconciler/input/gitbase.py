@@ -19,12 +19,11 @@ from pathlib import Path, PurePosixPath
 from reconciler.errors import ConfigError, InputError
 from reconciler.input.check import CONTACTS_SCHEMA, check_document
 from reconciler.input.contactfile import contact_file
+from reconciler.input.declaration import SETTINGS_FILE_NAMES, YAML_SUFFIXES
 from reconciler.input.document import MAX_FILE_BYTES, load_document
 from reconciler.model import ContactKey, Declaration, DeclaredContact
 
 GIT_TIMEOUT = 120.0  # seconds for one git command: a huge diff, a slow disk
-YAML_SUFFIXES = (".yaml", ".yml")
-SETTINGS_FILE_NAMES = frozenset(("reconciler.yaml", "reconciler.yml"))
 
 
 @dataclass(frozen=True, slots=True)
