@@ -262,6 +262,7 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=10, help="--baseline: at once")
     parser.add_argument("--count-statuses", action="store_true", help="count HTTP statuses")
     parser.add_argument("--profile", metavar="FILE", help="write cProfile stats here")
+    parser.add_argument("--trace", metavar="FILE", help="write the HTTP client's debug log here")
     args = parser.parse_args()
 
     counter = StatusCounter()
@@ -269,6 +270,12 @@ def main() -> None:
         client_log = logging.getLogger("reconciler.targets.http.client")
         client_log.setLevel(logging.DEBUG)
         client_log.addHandler(counter)
+    if args.trace:
+        trace = logging.FileHandler(args.trace)
+        trace.setFormatter(logging.Formatter("%(relativeCreated)8.1f %(name)s %(message)s"))
+        for name in ("reconciler.targets.http.client", "reconciler.targets.http.lanes"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
+            logging.getLogger(name).addHandler(trace)
     logging.getLogger("stamina").setLevel(logging.ERROR)
 
     pipeline = baseline if args.baseline else naive if args.naive else ours

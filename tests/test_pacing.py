@@ -4,9 +4,11 @@ Chatwoot's). How fast is the benchmarks' to say (benchmarks/RESULTS.md); this is
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -165,7 +167,7 @@ def test_a_429_to_a_request_paced_after_the_cut_cuts_again_within_the_cooldown()
     pace = AdaptivePace(clock=clock)
     for _ in range(40):
         pace.answered()
-    before = pace.now()
+    before = clock.now
     pace.throttle(before)  # the first cut: 30 a second
     first = pace.rate
     assert first is not None and first == pytest.approx(40 * AdaptivePace.FIRST_DECREASE)
@@ -176,9 +178,60 @@ def test_a_429_to_a_request_paced_after_the_cut_cuts_again_within_the_cooldown()
     pace.throttle(before + grace / 2)
     assert pace.rate == first
     clock.now += grace
-    pace.throttle(pace.now())  # paced by the cut pace, and still refused: too fast
+    pace.throttle(clock.now)  # paced by the cut pace, and still refused: too fast
     assert pace.rate == pytest.approx(first * AdaptivePace.DECREASE)
     assert pace.throttled == 4
+
+
+def test_a_burst_is_read_as_the_bucket_and_what_it_refilled_meanwhile() -> None:
+    clock = Clock()
+    pace = AdaptivePace(clock=clock)
+    for _ in range(6):  # a burst at once...
+        pace.answered()
+    clock.now += 0.5
+    for _ in range(9):  # ...and more half a second on, then a 429
+        pace.answered()
+    pace.throttle(clock.now)
+    # The 15 were at most a second's bucket and half a second's refill: at least 10 a
+    # second (the last 9 alone say at least 9).
+    guess = 15 / 1.5
+    assert pace.rate == pytest.approx(guess * AdaptivePace.FIRST_DECREASE)
+    clock.now += 1.0
+    pace.reserve()  # a guess, not a measure: it grows as from well below the limit
+    assert pace.rate == pytest.approx(guess * AdaptivePace.FIRST_DECREASE + 1.0)
+
+
+def test_two_limits_met_measure_the_pace_the_server_refilled_between_them() -> None:
+    clock = Clock()
+    pace = AdaptivePace(clock=clock)
+    for _ in range(20):
+        pace.answered()
+    pace.throttle(clock.now)  # unpaced: a guess of 20 a second
+    for _ in range(30):  # 3 s at 10 a second, then a 429 at the pace grown meanwhile
+        clock.now += 0.1
+        pace.reserve()
+        pace.answered()
+    assert pace.rate is not None and pace.rate > 20
+    pace.throttle(clock.now)
+    # The last second's 10 answers, or the 30 over 3 s: 10 a second, not the pace it had.
+    assert pace.rate == pytest.approx(10 * AdaptivePace.DECREASE)
+
+
+@pytest.mark.anyio
+async def test_a_slot_taken_before_a_cut_is_taken_again_at_the_new_pace() -> None:
+    pace = AdaptivePace(1000.0)  # 1 ms apart
+    waiting = [asyncio.create_task(pace.wait()) for _ in range(5)]
+    await asyncio.sleep(0)  # each took a slot at 1,000 a second
+    for _ in range(AdaptivePace.MIN_SAMPLE * 2):
+        pace.answered()
+    pace.throttle()  # answered 8 in the last second: 7.2 a second from now on
+    cut = time.monotonic()
+    taken = sorted(slot for _, slot in await asyncio.gather(*waiting))
+    # Only the first slot (already due) was kept; the others were taken again after the cut.
+    assert sum(1 for slot in taken if slot >= cut) >= len(taken) - 1
+    rate = pace.rate
+    assert rate is not None
+    assert time.monotonic() - cut >= (len(taken) - 1) / rate
 
 
 def test_it_grows_each_second_without_a_429_and_never_past_the_ceiling() -> None:

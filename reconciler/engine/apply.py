@@ -18,6 +18,7 @@ from typing import Literal
 
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
+from reconciler.engine.cost import apply_requests
 from reconciler.engine.diff import live_value, values_match
 from reconciler.engine.nested import fresh_body, sends_an_object_whole
 from reconciler.engine.ownership import marker_text, signing
@@ -114,6 +115,7 @@ async def apply_plan(
             on_outcome(outcome)
         return outcome
 
+    client.expect(sum(apply_requests(change, client.capabilities) for change in plan.changes))
     outcomes = await gather_bounded(
         (apply_one(change) for change in plan.changes), limit=client.concurrency * 2
     )

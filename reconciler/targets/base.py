@@ -117,6 +117,11 @@ class ContactsApi(Protocol):
         way get their own timeout at most (the run's deadline)."""
         ...
 
+    def expect(self, requests: int) -> None:
+        """About ``requests`` follow (an apply's): while the server's rate limit is unknown,
+        few enough go at once that meeting it costs a small share of them."""
+        ...
+
     async def get_contact(self, contact_id: int) -> Contact:
         """The contact with this id; NotFoundError when there is none."""
         ...

@@ -160,6 +160,9 @@ class ContactsClient:
     def stop_at(self, when: float) -> None:
         self._session.stop_at(when)
 
+    def expect(self, requests: int) -> None:
+        self._session.expect(requests)
+
     async def get_contact(self, contact_id: int) -> Contact:
         path = f"{self.contacts_path}/{int(contact_id)}"
         return contact_in(await self._session.call("GET", path), self._what(f"GET {path}"))

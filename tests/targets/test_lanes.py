@@ -9,6 +9,7 @@ import dataclasses
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reconciler.concurrency import gather_bounded
@@ -245,3 +246,54 @@ async def test_a_configured_concurrency_is_never_exceeded(
 ) -> None:
     most, failures = await most_in_flight(sandbox_options, concurrency=3, workers=0)
     assert (most, failures) == (3, 0)
+
+
+class FirstLimit:
+    """ASGI middleware: each request held ``hold`` seconds; the ``at``-th answered 429 (a
+    limit met once); the most in flight before that 429 was sent."""
+
+    def __init__(self, app: ASGIApp, at: int, hold: float = 0.005) -> None:
+        self.app, self.at, self.hold = app, at, hold
+        self.now = self.seen = self.most_before = 0
+        self.limited = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.now += 1
+        self.seen += 1
+        if not self.limited:
+            self.most_before = max(self.most_before, self.now)
+        try:
+            await asyncio.sleep(self.hold)
+            if self.seen == self.at:
+                self.limited = True
+                response = PlainTextResponse("Retry later", status_code=429)
+                await response(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            self.now -= 1
+
+
+async def test_a_small_run_risks_few_requests_at_once_until_it_meets_a_limit(
+    sandbox_options: SandboxOptions,
+) -> None:
+    app: Starlette = create_app(sandbox_options)
+    app.state.store.seed_if_empty([{"identifier": "one", "created_at": 1_700_000_000}])
+    server = FirstLimit(app, at=10)
+    client = LiveDeskClient(
+        "http://127.0.0.1",
+        Credentials("sandbox", "sandbox"),
+        transport=httpx.ASGITransport(app=server),
+        retry=FAST,
+    )
+    try:
+        client.expect(75)  # an apply's: 5% of them, less one, at once at most
+        await gather_bounded((client.get_contact(1) for _ in range(12)), limit=64)
+        concurrency = client._session._lanes.concurrency
+        assert server.limited and server.most_before == 2
+        assert concurrency.probe is None and concurrency.lanes == concurrency.limit
+        client.expect(75)  # a limit is known now (the pace): nothing to hold back
+        assert concurrency.probe is None
+    finally:
+        await client.aclose()
+        app.state.store.close()

@@ -62,6 +62,8 @@ AsyncTransport = httpx.AsyncBaseTransport
 
 _ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 _HANDOVER_YIELDS = 4
+PROBE_SHARE = 0.05
+"""The share of a run's requests it risks on 429s while the server's limit is unknown."""
 """Turns given to the next request after a lane is freed (1: 4.67 s for the fetch of 10,000
 contacts 50 ms away, 4: 4.60 s, 6: 4.59 s, 8: 4.64 s; benchmarks/replay.py)."""
 
@@ -257,6 +259,26 @@ class HttpSession:
         except (httpx.InvalidURL, httpx.StreamError) as failure:
             raise TransportError(f"{what}: {type(failure).__name__}") from None
 
+    def expect(self, requests: int) -> None:
+        """About ``requests`` follow. While the server's limit is unknown, they go at most
+        a ``PROBE_SHARE`` of them at once: the requests in flight when a limit is first met
+        are all refused, and a small run can't pay for a large burst of 429s."""
+        if self.pace.rate is None:
+            # A share of all the requests, the refused ones included, less the one that
+            # measures the pace once it is paced.
+            probe = max(1, int(requests * PROBE_SHARE / (1 + PROBE_SHARE)) - 1)
+            self._lanes.concurrency.probe = probe
+            logger.debug("about %d requests: %d at most at once until a limit", requests, probe)
+
+    def _throttle(self, sent: float) -> None:
+        before = self.pace.rate
+        self.pace.throttle(sent)
+        if self.pace.rate != before:
+            logger.debug("429: the pace is now %.1f requests a second", self.pace.rate or 0)
+        if self.pace.rate is not None and self._lanes.concurrency.probe is not None:
+            self._lanes.concurrency.probe = None
+            self._lanes.admit()
+
     async def attempt(
         self,
         method: str,
@@ -273,8 +295,7 @@ class HttpSession:
         async with self._lanes.lane() as lane:
             # When its slot was taken: one taken before the pace was last cut was spaced
             # by the old pace, and its 429 says nothing of the new one.
-            sent = self.pace.now()
-            paced = await self.pace.wait()
+            paced, sent = await self.pace.wait()
             if self._past_the_end():
                 raise DeadlineError(f"{what}: not sent: the run passed its deadline")
             self.request_count += 1
@@ -282,9 +303,13 @@ class HttpSession:
             response, content = await self._exchange(
                 lane, method, self._url(path, params), body, what
             )
-            if response.status_code >= 500:
+            if response.status_code == 429:
+                # Before the lane goes to the next caller, whose request would meet the same
+                # emptied bucket.
+                self._throttle(sent)
+            elif response.status_code >= 500:
                 self._lanes.concurrency.overloaded()
-            elif response.status_code != 429:
+            else:
                 took = time.perf_counter() - started
                 self._lanes.concurrency.answered(
                     took, kind=_kind(method, path, params), paced=paced
@@ -330,11 +355,6 @@ class HttpSession:
             self.auth_hint,
             secrets=(*self._secrets, *self.extra_secrets),
         )
-        if response.status_code == 429:
-            before = self.pace.rate
-            self.pace.throttle(sent)
-            if self.pace.rate != before:
-                logger.debug("429: the pace is now %.1f requests a second", self.pace.rate or 0)
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise Retryable(

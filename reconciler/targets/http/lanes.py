@@ -27,7 +27,9 @@ class AdaptiveConcurrency:
     a round, as TCP's congestion window does after slow start. Timeouts, 5xx and dropped
     connections cut it too, down to 1: the server is failing, not just busy. A 429 doesn't:
     the rate, not the concurrency, is what the server limits then (see ``AdaptivePace``).
-    The limit never passes ``ceiling`` (the ``concurrency`` setting).
+    The limit never passes ``ceiling`` (the ``concurrency`` setting), nor, while set,
+    ``probe``: the lanes a run risks while the server's rate limit is unknown (the requests
+    in flight when it is first hit are all refused).
     """
 
     START = 8
@@ -40,6 +42,7 @@ class AdaptiveConcurrency:
             raise ValueError(f"concurrency must be at least 1, not {ceiling}")
         self.ceiling = ceiling
         self.limit = min(self.START, ceiling)
+        self.probe: int | None = None
         self._slow_start = True
         self._round: dict[str, list[float]] = {}
         self._answers = 0
@@ -49,6 +52,11 @@ class AdaptiveConcurrency:
 
     def __repr__(self) -> str:
         return f"AdaptiveConcurrency(limit={self.limit}, ceiling={self.ceiling})"
+
+    @property
+    def lanes(self) -> int:
+        """How many requests may be in flight now."""
+        return self.limit if self.probe is None else min(self.limit, self.probe)
 
     def busy(self) -> None:
         """A request waited for a lane: with more, it would have gone out sooner."""
@@ -98,7 +106,7 @@ class AdaptiveConcurrency:
 
 
 class Lanes(Generic[Lane]):
-    """At most ``concurrency.limit`` callers at once, each holding a lane (an HTTP client
+    """At most ``concurrency.lanes`` callers at once, each holding a lane (an HTTP client
     with one connection), made on first need and reused warmest first."""
 
     def __init__(self, concurrency: AdaptiveConcurrency, new_lane: Callable[[], Lane]) -> None:
@@ -122,7 +130,7 @@ class Lanes(Generic[Lane]):
 
     def admit(self) -> None:
         """Let waiting callers in up to the limit (call when it may have grown)."""
-        while self._waiting and self._in_use < self.concurrency.limit:
+        while self._waiting and self._in_use < self.concurrency.lanes:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 self._in_use += 1
@@ -134,7 +142,7 @@ class Lanes(Generic[Lane]):
         return opened
 
     async def _acquire(self) -> None:
-        if self._in_use < self.concurrency.limit and not self._waiting:
+        if self._in_use < self.concurrency.lanes and not self._waiting:
             self._in_use += 1
             return
         self.concurrency.busy()
