@@ -221,7 +221,7 @@ class Sandbox:
 
 @contextlib.contextmanager
 def sandbox_process(
-    db: Path, *, latency_ms: float = 0.0, rate_limit: float = 0.0
+    db: Path, *, latency_ms: float = 0.0, rate_limit: float = 0.0, workers: int = 0
 ) -> Iterator[Sandbox]:
     """``reconciler sandbox`` serving ``db`` in a child process, so that the client and
     the server don't share one interpreter (and its GIL)."""
@@ -239,6 +239,8 @@ def sandbox_process(
         str(latency_ms),
         "--rate-limit",
         str(rate_limit),
+        "--workers",
+        str(workers),
         "--empty",  # the benchmark seeds its own contacts
     ]
     log_path = db.with_suffix(".log")

@@ -21,10 +21,12 @@ from typing import Any
 from benchmarks import (
     bench_apply,
     bench_baselines,
+    bench_ci,
     bench_cpu,
     bench_fetch,
     bench_scale,
     bench_versions,
+    bench_walks,
 )
 from benchmarks.common import Context, Section, load_average, machine, say
 
@@ -43,9 +45,11 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Context], Section]]] = {
         bench_baselines.run,
     ),
     "apply": (
-        "Apply: 1,000 updates under an unknown limit of 10, 50 or 200 a second",
+        "Apply: 60 to 1,000 updates under an unknown limit of 10, 50 or 200 a second",
         bench_apply.run,
     ),
+    "walks": ("Walks that end: the pages a whole listing costs, tied and not", bench_walks.run),
+    "ci": ("The CI path: a cold runner to a plan of 1,000 contacts", bench_ci.run),
     "versions": (
         "Before and after: the side-by-side cases at an earlier revision and now",
         bench_versions.run,

@@ -158,9 +158,12 @@ def new_record(fields: Mapping[str, JSON], *, now: int | None = None) -> Record:
         # What the listing orders by, as PostgreSQL keeps a timestamp: to the microsecond.
         # A time given (a seed, an import) is to the second, so many may share it (tie).
         "created_at_us": (
-            int(fields["created_at"]) * 1_000_000
-            if fields.get("created_at")
-            else (time.time_ns() // 1000 if now is None else now * 1_000_000)
+            fields.get("created_at_us")  # a record made already, stored
+            or (
+                int(fields["created_at"]) * 1_000_000
+                if fields.get("created_at")
+                else (time.time_ns() // 1000 if now is None else now * 1_000_000)
+            )
         ),
         "labels": [str(label) for label in fields.get("labels") or ()],
         "contact_inboxes": list(fields.get("contact_inboxes") or ()),

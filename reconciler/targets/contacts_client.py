@@ -45,10 +45,33 @@ WALK_ORDERS = (
     "company",
     "-company",
 )
-"""The orders a listing is walked again in, after its own, while ties hide contacts:
-PostgreSQL orders tied rows by each page's LIMIT and OFFSET, so walking the same order
-again can show the same gaps, where an order with fewer ties (email is unique where
-present; descending puts its nulls first) shows what the first hid."""
+"""The orders a listing is walked again in, after those of ``FEW_TIES``, while ties hide
+contacts: PostgreSQL orders tied rows by each page's LIMIT and OFFSET, so walking the same
+order again can show the same gaps, where another order (descending puts the nulls first)
+shows what the first hid."""
+
+
+FEW_TIES = ("created_at", "email", "phone_number")
+"""The sort keys that tie least: ``created_at`` is kept to the microsecond (an import gives
+a whole batch one), email and phone number are unique where present (their nulls tie)."""
+
+
+def walk_orders(sort: str, sample: Sequence[Contact]) -> list[str]:
+    """The orders to walk a listing sorted by ``sort`` in, one a walk: first the one of
+    ``FEW_TIES`` whose key ties least in ``sample`` (the listing's first page), ``sort`` on
+    equal terms; then the others by their ties, then ``WALK_ORDERS``."""
+    own = sort.lstrip("-")
+    few = sorted(FEW_TIES, key=lambda key: (_ties(sample, key), key != own))
+    orders = [sort if few[0] == own else few[0], *few[1:], *WALK_ORDERS]
+    return list(dict.fromkeys(orders))
+
+
+def _ties(sample: Sequence[Contact], key: str) -> int:
+    """How many of ``sample`` share their ``key`` with another (its blanks all tie)."""
+    values = [contact.get(key) for contact in sample]
+    present = {str(value) for value in values if value not in (None, "")}
+    blanks = len(values) - sum(1 for value in values if value not in (None, ""))
+    return len(values) - len(present) - (1 if blanks else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,21 +448,25 @@ class ContactsClient:
 
         The server orders ties in the sort key arbitrarily for each page request, so one
         walk may repeat some contacts and miss others: up to ``walks`` walks are made
-        while fewer contacts than the total have been seen, each after the first in
-        another order where the listing is sorted (``WALK_ORDERS``).
+        while fewer contacts than the total have been seen, where the listing is sorted
+        the first in the order that ties least on page 1, each after in another
+        (``walk_orders``).
         """
         first, count = first_page or await self._page(listing, 1)
         by_id: dict[int, Contact] = {
             contact["id"]: contact if keep is None else keep(contact) for contact in first
         }
-        orders = [order for order in WALK_ORDERS if order != listing.params.get("sort")]
+        sort = listing.params.get("sort")
+        orders = walk_orders(sort, first) if sort is not None else []
         for walk in range(walks):
             if not first or len(by_id) >= count:
                 break
+            order = orders[walk] if walk < len(orders) else sort
             walked = listing
-            if walk and "sort" in listing.params and walk <= len(orders):
-                walked = Listing(listing.path, {**listing.params, "sort": orders[walk - 1]})
-            await self._walk(walked, by_id, count, start=2 if walk == 0 else 1, keep=keep)
+            if order != sort:
+                walked = Listing(listing.path, {**listing.params, "sort": str(order)})
+            start = 2 if walk == 0 and order == sort else 1  # its page 1 is ``first``
+            await self._walk(walked, by_id, count, start=start, keep=keep)
         if len(by_id) < count:
             logger.info(
                 "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",

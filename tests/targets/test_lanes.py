@@ -37,12 +37,21 @@ def rounds(
             limit.answered(seconds, paced=paced)
 
 
+def in_flight(limit: AdaptiveConcurrency, seconds: float, count: int) -> None:
+    """The answers to ``count`` requests sent before the last cut, each taking ``seconds``."""
+    for _ in range(count):
+        limit.answered(seconds)
+
+
 def test_it_doubles_while_busy_and_prompt_then_grows_by_one_after_a_slow_round() -> None:
     limit = AdaptiveConcurrency(64)
     assert limit.limit == AdaptiveConcurrency.START == 8
     rounds(limit, 0.05, 2)
     assert limit.limit == 32
-    rounds(limit, 0.05 * AdaptiveConcurrency.TOLERANCE * 1.1)
+    slow = 0.05 * AdaptiveConcurrency.TOLERANCE * 1.1
+    rounds(limit, slow)
+    assert limit.limit == 24
+    in_flight(limit, slow, 32)  # queued behind the old limit: they don't cut it again
     assert limit.limit == 24
     rounds(limit, 0.05, 3)
     assert limit.limit == 27
@@ -62,6 +71,7 @@ def test_slower_answers_alone_never_cut_below_the_start() -> None:
     rounds(limit, 0.05)
     assert limit.limit == 16
     for seconds in (0.1, 0.2, 0.4, 0.8):
+        in_flight(limit, seconds, limit.limit)
         rounds(limit, seconds)
     assert limit.limit == AdaptiveConcurrency.START
     assert AdaptiveConcurrency(4).limit == 4  # a ceiling under the start is the start
@@ -83,7 +93,11 @@ def test_the_base_is_the_fastest_of_recent_rounds_so_a_slower_server_is_followed
     rounds(limit, 0.01)
     rounds(limit, 0.05)  # five times slower than the base: cut
     assert limit.limit == 12
-    rounds(limit, 0.05, AdaptiveConcurrency.BASE_ROUNDS)  # the fast round is forgotten...
+    in_flight(limit, 0.05, 16)
+    # The fast round is forgotten (half the rounds after a cut are answers from before it)...
+    rounds(limit, 0.05, 2 * AdaptiveConcurrency.BASE_ROUNDS)
+    while limit.settling:
+        limit.answered(0.05)
     cut = limit.limit
     rounds(limit, 0.05, 2)  # ...and 50 ms is the server's pace now, not a queue
     assert limit.limit == cut + 2

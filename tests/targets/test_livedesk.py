@@ -176,8 +176,17 @@ async def test_create_get_update_round_trip(sandbox_app: ASGIApp) -> None:
 
 
 async def seed(client: LiveDeskClient, count: int, **fields: JSON) -> list[JSON]:
-    """Contacts created through the API: all in one second, so tied in created_at."""
+    """Contacts created through the API."""
     return await asyncio.gather(*(client.create_contact(person(n, **fields)) for n in range(count)))
+
+
+def seed_tied(app: ASGIApp, count: int, **fields: JSON) -> list[int]:
+    """An import: one created_at for all."""
+    store = cast(Starlette, app).state.store
+    return [
+        int(store.insert({**person(n, **fields), "created_at": 1_700_000_000})["id"])
+        for n in range(count)
+    ]
 
 
 def seed_in_order(app: ASGIApp, count: int) -> list[int]:
@@ -205,8 +214,9 @@ async def test_paging_100_contacts_without_ties_returns_each_exactly_once(
 async def test_a_walk_over_ties_lists_each_contact_at_most_once_and_more_walks_find_the_rest(
     sandbox_app: ASGIApp,
 ) -> None:
+    # No email, no phone number: every order the desk offers ties them all.
+    created = sorted(seed_tied(sandbox_app, 100, email=None))
     async with client_for(sandbox_app) as client:
-        created = sorted(contact["id"] for contact in await seed(client, 100))
         one_walk = [contact["id"] for contact in await client.list_contacts()]
         assert len(one_walk) == len(set(one_walk)) and set(one_walk) <= set(created)
         assert len(one_walk) < 100  # ties hid some: a listing can't prove absence
@@ -214,6 +224,27 @@ async def test_a_walk_over_ties_lists_each_contact_at_most_once_and_more_walks_f
         walked = await client.list_contacts(walks=25)
         assert sorted(contact["id"] for contact in walked) == created
         assert client.request_count - before < 25 * 7  # it stops once all are seen
+
+
+async def test_a_tied_import_is_walked_first_in_the_order_that_ties_least(
+    sandbox_app: ASGIApp,
+) -> None:
+    created = sorted(seed_tied(sandbox_app, 100))  # one created_at, distinct emails
+    async with client_for(sandbox_app) as client:
+        walked = await client.list_contacts(walks=5)
+        assert sorted(contact["id"] for contact in walked) == created
+        assert client.request_count == 1 + 7  # page 1 by created_at, then one walk by email
+
+
+async def test_contacts_created_one_by_one_are_walked_in_their_own_order(
+    sandbox_app: ASGIApp,
+) -> None:
+    async with client_for(sandbox_app) as client:
+        created = sorted(contact["id"] for contact in await seed(client, 100, email=None))
+        before = client.request_count
+        walked = await client.list_contacts(walks=5)
+        assert sorted(contact["id"] for contact in walked) == created
+        assert client.request_count - before == 7  # created_at ties on no page: one walk
 
 
 async def test_paging_reuses_a_first_page_the_caller_already_has(sandbox_app: ASGIApp) -> None:

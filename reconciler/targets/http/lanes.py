@@ -24,7 +24,8 @@ class AdaptiveConcurrency:
     ``BASE_ROUNDS`` rounds. Once a round is
     slower than that (the server, the network or this process queueing), the limit is cut
     by ``DECREASE``, never below ``START`` for slowness alone, and from then on grows by one
-    a round, as TCP's congestion window does after slow start. Timeouts, 5xx and dropped
+    a round, as TCP's congestion window does after slow start. The answers to requests sent
+    before a cut don't judge the limit after it. Timeouts, 5xx and dropped
     connections cut it too, down to 1: the server is failing, not just busy. A 429 doesn't:
     the rate, not the concurrency, is what the server limits then (see ``AdaptivePace``).
     The limit never passes ``ceiling`` (the ``concurrency`` setting), nor, while set,
@@ -43,6 +44,7 @@ class AdaptiveConcurrency:
         self.ceiling = ceiling
         self.limit = min(self.START, ceiling)
         self.probe: int | None = None
+        self._stale = 0  # answers still to come of requests sent before the last cut
         self._slow_start = True
         self._round: dict[str, list[float]] = {}
         self._answers = 0
@@ -58,6 +60,11 @@ class AdaptiveConcurrency:
         """How many requests may be in flight now."""
         return self.limit if self.probe is None else min(self.limit, self.probe)
 
+    @property
+    def settling(self) -> bool:
+        """Whether answers are still due to requests sent before the last cut."""
+        return self._stale > 0
+
     def busy(self) -> None:
         """A request waited for a lane: with more, it would have gone out sooner."""
         self._busy = True
@@ -65,6 +72,9 @@ class AdaptiveConcurrency:
     def answered(self, seconds: float, *, kind: str = "", paced: bool = False) -> None:
         """A request of ``kind`` took ``seconds`` to answer; ``paced``: it first waited
         for the pace."""
+        if self._stale:
+            self._stale -= 1  # sent before the last cut: it queued behind the old limit
+            return
         self._round.setdefault(kind, []).append(seconds)
         self._answers += 1
         self._paced = self._paced or paced
@@ -95,6 +105,9 @@ class AdaptiveConcurrency:
         self._cut(floor=1, why="the server failed to answer")
 
     def _cut(self, floor: int, why: str) -> None:
+        # The requests in flight were sent under the old limit: their answers would judge
+        # the new one by the old queue, and cut again below what the server serves.
+        self._stale = self.limit
         self._set(min(self.limit, max(floor, int(self.limit * self.DECREASE))), why)
         self._slow_start = False
         self._end_round()
