@@ -39,9 +39,12 @@ INSTALL = 'RECONCILER_SOURCE="$SOURCE" bash "$SOURCE/examples/ci/install.sh" >/d
 PLAN = 'reconciler plan "$FILES" --config "$CONFIG" --format markdown > plan.md'
 PIP = "python3 -m pip install --disable-pip-version-check --quiet"
 RUNS = {
-    "reconciler (uv reads the lock)": f"{INSTALL} && {PLAN}",
-    "reconciler, as before (pip reads the lock)": (
-        f'{PIP} --require-hashes -r "$SOURCE/requirements/action.lock" && '
+    "reconciler, the Action (setup-uv put uv on PATH)": f'PATH="$UV_DIR:$PATH" {INSTALL} && {PLAN}',
+    "reconciler, no uv at hand (pip installs it from requirements/uv.lock)": (
+        f"{INSTALL} && {PLAN}"
+    ),
+    "reconciler, as before (pip reads the lock, builds reconciler)": (
+        f'{PIP} --require-hashes -r "$BEFORE_LOCK" && '
         f'{PIP} --no-deps --no-build-isolation "$SOURCE" && {PLAN}'
     ),
     "the 40-line script (requests, PyYAML)": (
@@ -49,7 +52,8 @@ RUNS = {
         '"$FILES" > plan.md'
     ),
 }
-OURS, BEFORE, SCRIPT = RUNS
+ACTION, OURS, BEFORE, SCRIPT = RUNS
+BEFORE_REVISION = "d35dfeb"  # the last whose Action's lock held a build backend
 
 
 def _source(workdir: Path) -> Path:
@@ -68,6 +72,18 @@ def _source(workdir: Path) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
     return source
+
+
+def _uv(workdir: Path) -> Path:
+    """A uv binary of requirements/uv.lock's version, as setup-uv leaves one on PATH."""
+    tool = workdir / "uv-tool"
+    binary = tool / "bin" / "uv"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(tool)], check=True)
+        lock = REPO / "requirements" / "uv.lock"
+        pip = [str(tool / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
+    return binary
 
 
 def _one(
@@ -92,6 +108,8 @@ def _one(
         FILES=str(files),
         CONFIG=str(config),
         BASE_URL=base_url,
+        BEFORE_LOCK=str(context.workdir / "action-before.lock"),
+        UV_DIR=str(_uv(context.workdir).parent),
         LIVEDESK_BASE_URL=base_url,
     )
     run = run_child(["bash", "-c", f"set -euo pipefail; {RUNS[name]}"], cwd=run_dir, env=env)
@@ -108,6 +126,14 @@ def run(context: Context) -> Section:
     db = context.database(CONTACTS, face="livedesk", files=files)
     config = context.settings("ci-livedesk", target="livedesk")
     source = _source(context.workdir)
+    before_lock = subprocess.run(
+        ["git", "show", f"{BEFORE_REVISION}:requirements/action.lock"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (context.workdir / "action-before.lock").write_text(before_lock, encoding="utf-8")
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
     with sandbox_process(db, latency_ms=LATENCY_MS, workers=WORKERS) as sandbox:
         for repeat in range(repeats):
@@ -141,21 +167,25 @@ def run(context: Context) -> Section:
             "",
             table(["run", "median wall", "each repeat", "÷ the script's", "the plan says"], rows),
             "",
-            "`examples/ci/install.sh` (the Action's and `init`'s workflows' installer) installs "
-            "uv from `requirements/uv.lock` (hash-pinned), and uv installs "
-            "`requirements/action.lock` (hash-checked, without the sandbox's server stack) and "
-            "reconciler, compiling no bytecode.",
+            "`examples/ci/install.sh` (the Action's and `init`'s workflows' installer) takes the "
+            "uv on PATH (the Action's setup-uv step puts it there: its download from GitHub "
+            "can't be timed here, GitHub being out of reach) or installs it from "
+            "`requirements/uv.lock` (hash-pinned) with pip; then uv installs "
+            "`requirements/action.lock` (hash-checked; no sandbox server stack, no build "
+            "backend), compiling no bytecode, and links reconciler from the checkout "
+            f"unbuilt. Before ({BEFORE_REVISION}): pip read the lock (with the build backend), "
+            "compiled bytecode and built reconciler.",
         ]
     )
-    ratio = medians[OURS] / medians[SCRIPT]
     targets = [
         [
-            f"cold runner to a plan of {CONTACTS:,} contacts: no longer than the 40-line "
-            "script's whole job",
-            f"{seconds(medians[OURS])} against {seconds(medians[SCRIPT])} ({ratio:.2f}x; "
-            f"before: {seconds(medians[BEFORE])})",
-            verdict(ratio <= 1.0),
+            f"cold runner to a plan of {CONTACTS:,} contacts ({name.split(', ', 1)[1]}): no "
+            "longer than the 40-line script's whole job",
+            f"{seconds(medians[name])} against {seconds(medians[SCRIPT])} "
+            f"({medians[name] / medians[SCRIPT]:.2f}x; before: {seconds(medians[BEFORE])})",
+            verdict(medians[name] <= medians[SCRIPT]),
         ]
+        for name in (ACTION, OURS)
     ]
     data = {"contacts": CONTACTS, "repeats": repeats, "runs": runs}
     return Section("ci", markdown, data, targets)

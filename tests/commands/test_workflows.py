@@ -754,3 +754,12 @@ def test_gitlab_apply_leaves_a_moved_branch_to_its_own_job(runner: Runner) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Skipped: main has moved on")
     assert runner.sandbox.app.state.store.get(1) == before
+
+
+def test_the_actions_uv_is_the_one_its_lock_pins() -> None:
+    # setup-uv's download and install.sh's fallback (pip, from requirements/uv.lock) agree.
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    setup = [step for step in action["runs"]["steps"] if "setup-uv" in step.get("uses", "")]
+    pinned = re.search(r"^uv==(\S+)", (ROOT / "requirements/uv.lock").read_text(), re.MULTILINE)
+    assert len(setup) == 1 and pinned is not None
+    assert setup[0]["with"]["version"] == pinned.group(1)
