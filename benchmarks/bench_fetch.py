@@ -46,7 +46,7 @@ from benchmarks.common import (
 LATENCY_MS = 50.0
 PAGE_SIZE = 15
 TERRAFORM_PARALLELISM = 10
-TARGET_RATIO = 1.05  # issue 16
+TARGET_RATIO = 1.05  # issue 16, judged against the raw-socket floor (issue 28)
 _FETCH_LOG = re.compile(r"fetched (\d+) declared contacts in (\d+) requests")
 
 
@@ -121,6 +121,7 @@ def run(context: Context) -> Section:
     baseline_wall = baseline["fetch_s"] * scale
     sandbox_ratio = ours["fetch_s"] / bound
     ratio = replayed["fetch_s"] / bound
+    floor_ratio = replayed["fetch_s"] / replay_floor["fetch_s"]
     data: dict[str, Any] = {
         "contacts": count,
         "latency_ms": LATENCY_MS,
@@ -163,14 +164,15 @@ def run(context: Context) -> Section:
         [
             "**fetch wall from a server that does no work** (benchmarks/replay.py: the "
             f"sandbox's pages, each sent {LATENCY_MS:g} ms after its request; best of {repeats})",
-            f"**{seconds(replayed['fetch_s'])} = {ratio:.2f}x the bound** "
-            f"(target ≤ {TARGET_RATIO}x: {verdict(ratio <= TARGET_RATIO)}); client CPU "
+            f"**{seconds(replayed['fetch_s'])} = {ratio:.2f}x the bound**; client CPU "
             f"{seconds(replayed['fetch_cpu_s'])}",
         ],
         [
-            "floor from the same server (benchmarks/floor.py)",
+            "**floor from the same server** (benchmarks/floor.py: raw sockets, JSON decoding "
+            "alone; this machine's least)",
             f"{seconds(replay_floor['fetch_s'])} = {replay_floor['fetch_s'] / bound:.2f}x the "
-            f"bound; reconciler takes {replayed['fetch_s'] / replay_floor['fetch_s']:.2f}x it",
+            f"bound; **reconciler takes {floor_ratio:.2f}x it** (target ≤ {TARGET_RATIO}x: "
+            f"{verdict(floor_ratio <= TARGET_RATIO)})",
         ],
         [
             "fetch wall from the sandbox (fetch stage; best of "
@@ -218,11 +220,14 @@ def run(context: Context) -> Section:
             "uses the same client and sandbox, reading contacts by id with `get_contact`.",
         ]
     )
+    # Issue 28: judged against the floor this machine reaches with raw sockets, measured in
+    # the same run (the nominal bound is out of any Python HTTP stack's reach here).
     target = [
-        f"fetch within {TARGET_RATIO}x the round-trip bound (a server that does no work)",
-        f"{seconds(replayed['fetch_s'])} = {ratio:.2f}x {seconds(bound)} (from the sandbox: "
+        f"fetch within {TARGET_RATIO}x the raw-socket floor, from a server that does no work",
+        f"{seconds(replayed['fetch_s'])} = {floor_ratio:.2f}x {seconds(replay_floor['fetch_s'])}"
+        f" (the round-trip bound: {ratio:.2f}x {seconds(bound)}; from the sandbox: "
         f"{sandbox_ratio:.2f}x)",
-        verdict(ratio <= TARGET_RATIO),
+        verdict(floor_ratio <= TARGET_RATIO),
     ]
     return Section("fetch", markdown, data, [target])
 

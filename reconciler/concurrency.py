@@ -21,11 +21,17 @@ async def gather_bounded(awaitables: Iterable[Awaitable[T]], *, limit: int) -> l
     pending = iter(enumerate(awaitables))
     results: dict[int, T] = {}
 
-    async def worker() -> None:
-        for index, awaitable in pending:
+    async def worker(first: int, started: Awaitable[T]) -> None:
+        results[first] = await started
+        for index, awaitable in pending:  # the next one, from the iterator all share
             results[index] = await awaitable
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(max(1, limit))]
+    # A worker for each awaitable, up to ``limit``: one lookup is one task, not ``limit``.
+    workers: list[asyncio.Future[None]] = []
+    for index, awaitable in pending:
+        workers.append(asyncio.ensure_future(worker(index, awaitable)))
+        if len(workers) >= max(1, limit):
+            break
     try:
         await asyncio.gather(*workers)
     except BaseException:

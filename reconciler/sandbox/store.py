@@ -27,6 +27,7 @@ from os import PathLike
 from pathlib import Path
 
 from reconciler.sandbox.contacts import JSON, Record, downcase, is_listed, new_record
+from reconciler.sandbox.search import REBUILD, SEARCH_SCHEMA, narrowed
 from reconciler.sandbox.ties import Listing
 
 SORT_COLUMNS: dict[str, str] = {
@@ -41,7 +42,7 @@ SORT_COLUMNS: dict[str, str] = {
 }
 """The list's ``sort`` keys and the column each sorts on."""
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4  # 4: the search index (sandbox/search.py)
 _MICROSECONDS = "UPDATE contacts SET created_at = created_at * 1000000"
 """Version 3 keeps created_at to the microsecond, as PostgreSQL does (it was seconds)."""
 _FOLDED_IDENTIFIER_INDEX = "CREATE INDEX contacts_identifier_folded ON contacts(lower(identifier))"
@@ -125,17 +126,21 @@ class Store:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version == _SCHEMA_VERSION:
             return
-        if version in (1, 2):
+        if version in (1, 2, 3):
             with self._transaction():
                 if version == 1:
                     self._db.execute(_FOLDED_IDENTIFIER_INDEX)
-                self._db.execute(_MICROSECONDS)
+                if version < 3:
+                    self._db.execute(_MICROSECONDS)
+                for statement in SEARCH_SCHEMA:
+                    self._db.execute(statement)
+                self._db.execute(REBUILD)
                 self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             return
         if version != 0 or self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise sqlite3.DatabaseError("not a sandbox database (or one of another version)")
         with self._transaction():
-            for statement in _SCHEMA:
+            for statement in (*_SCHEMA, *SEARCH_SCHEMA):
                 self._db.execute(statement)
             for _, statement in _sort_indexes():
                 self._db.execute(statement)
@@ -244,6 +249,10 @@ class Store:
         conditions = ["listed"]
         parameters: list[str] = []
         if query:
+            narrow = narrowed(query, downcase(query))
+            if narrow is not None:
+                conditions.append(narrow[0])
+                parameters.append(narrow[1])
             pattern = f"%{query}%"
             matches = [f"{column} LIKE ? ESCAPE '\\'" for column in _SEARCHED_COLUMNS]
             conditions.append(f"({' OR '.join(matches)})")

@@ -242,3 +242,31 @@ def test_a_database_of_seconds_is_kept_to_the_microsecond_from_then_on(tmp_path:
     order = [int(row["id"]) for row in store.page(1, 15, sort="created_at")[1]]
     store.close()
     assert order == [second["id"], first["id"]]  # one unit: the older first
+
+
+def test_search_keeps_to_what_each_contact_holds_now_through_its_index(tmp_path: Path) -> None:
+    path = tmp_path / "search.sqlite"
+    store = Store(path)
+    ann = store.insert({"email": "ann@example.com", "identifier": "Crm-ANN", "name": "Ann"})
+    bob = store.insert({"email": "bob@example.com", "name": "Bob"})
+    store.close()
+    old = sqlite3.connect(path)  # as version 3 kept it: no search index
+    old.execute("DROP TABLE contacts_search")
+    for name in ("insert", "delete", "update"):
+        old.execute(f"DROP TRIGGER contacts_search_{name}")
+    old.execute("PRAGMA user_version=3")
+    old.commit()
+    old.close()
+    store = Store(path)  # the index is built from what the database holds
+
+    def found(query: str) -> list[int]:
+        return [int(row["id"]) for row in store.page(1, 15, query=query)[1]]
+
+    assert found("ANN@EXAMPLE") == [ann["id"]]  # any case, but identifier's own
+    assert found("Crm-ANN") == [ann["id"]] and found("crm-ann") == []
+    store.replace({**bob, "email": "robert@example.com"})
+    assert found("bob@exa") == [] and found("robert@") == [bob["id"]]
+    store.delete(ann["id"])
+    assert found("example.com") == [bob["id"]]
+    assert found("b") == [bob["id"]]  # under three characters: read, not narrowed
+    store.close()
