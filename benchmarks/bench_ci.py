@@ -11,11 +11,15 @@ pace is in every figure alike. Runs alternate within each repeat.
 
 from __future__ import annotations
 
+import json
 import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +42,18 @@ WORKERS = 16
 INSTALL = 'RECONCILER_SOURCE="$SOURCE" bash "$SOURCE/examples/ci/install.sh" >/dev/null'
 PLAN = 'reconciler plan "$FILES" --config "$CONFIG" --format markdown > plan.md'
 PIP = "python3 -m pip install --disable-pip-version-check --quiet"
+# setup-uv's step, as far as it can be timed here: the same uv build downloaded (PyPI's
+# wheel of it; the Action's GitHub release is out of reach), its sha256 checked, unpacked and
+# put on PATH.
+SETUP_UV = (
+    'curl -sSfL -o uv.whl "$UV_URL" && echo "$UV_SHA256  uv.whl" | sha256sum --check --quiet - '
+    "&& python3 -m zipfile -e uv.whl uv-tool && chmod +x uv-tool/*.data/scripts/* "
+    '&& PATH="$(echo "$PWD"/uv-tool/*.data/scripts):$PATH"'
+)
 RUNS = {
-    "reconciler, the Action (setup-uv put uv on PATH)": f'PATH="$UV_DIR:$PATH" {INSTALL} && {PLAN}',
+    "reconciler, the Action (setup-uv fetches uv, install.sh uses it)": (
+        f"{SETUP_UV} && {INSTALL} && {PLAN}"
+    ),
     "reconciler, no uv at hand (pip installs it from requirements/uv.lock)": (
         f"{INSTALL} && {PLAN}"
     ),
@@ -74,20 +88,33 @@ def _source(workdir: Path) -> Path:
     return source
 
 
-def _uv(workdir: Path) -> Path:
-    """A uv binary of requirements/uv.lock's version, as setup-uv leaves one on PATH."""
-    tool = workdir / "uv-tool"
-    binary = tool / "bin" / "uv"
-    if not binary.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(tool)], check=True)
-        lock = REPO / "requirements" / "uv.lock"
-        pip = [str(tool / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
-    return binary
+def _uv_wheel() -> tuple[str, str]:
+    """The URL and sha256 of requirements/uv.lock's uv for this machine, from PyPI's index
+    (setup-uv knows its download's address and checksum beforehand too)."""
+    lock = (REPO / "requirements" / "uv.lock").read_text(encoding="utf-8")
+    version = re.search(r"^uv==(\S+)", lock, re.MULTILINE)
+    assert version is not None, "requirements/uv.lock pins no uv"
+    request = urllib.request.Request(
+        "https://pypi.org/simple/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        index = json.load(answer)
+    wanted = f"uv-{version[1]}-py3-none-manylinux_2_17_{platform.machine()}"
+    for file in index["files"]:
+        digest = file["hashes"]["sha256"]
+        if file["filename"].startswith(wanted) and f"sha256:{digest}" in lock:
+            return file["url"], digest
+    raise RuntimeError(f"PyPI lists no {wanted} wheel that requirements/uv.lock pins")
 
 
 def _one(
-    name: str, context: Context, source: Path, files: Path, config: Path, base_url: str
+    name: str,
+    context: Context,
+    source: Path,
+    files: Path,
+    config: Path,
+    base_url: str,
+    uv_wheel: tuple[str, str],
 ) -> dict[str, Any]:
     run_dir = context.workdir / "ci-run"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -109,7 +136,8 @@ def _one(
         CONFIG=str(config),
         BASE_URL=base_url,
         BEFORE_LOCK=str(context.workdir / "action-before.lock"),
-        UV_DIR=str(_uv(context.workdir).parent),
+        UV_URL=uv_wheel[0],
+        UV_SHA256=uv_wheel[1],
         LIVEDESK_BASE_URL=base_url,
     )
     run = run_child(["bash", "-c", f"set -euo pipefail; {RUNS[name]}"], cwd=run_dir, env=env)
@@ -134,11 +162,14 @@ def run(context: Context) -> Section:
         text=True,
     ).stdout
     (context.workdir / "action-before.lock").write_text(before_lock, encoding="utf-8")
+    uv_wheel = _uv_wheel()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
     with sandbox_process(db, latency_ms=LATENCY_MS, workers=WORKERS) as sandbox:
         for repeat in range(repeats):
             for name in RUNS:
-                runs[name].append(_one(name, context, source, files, config, sandbox.base_url))
+                runs[name].append(
+                    _one(name, context, source, files, config, sandbox.base_url, uv_wheel)
+                )
             say(
                 f"  ci repeat {repeat + 1}: "
                 + ", ".join(f"{name} {seconds(r[-1]['wall_s'])}" for name, r in runs.items())
@@ -168,9 +199,10 @@ def run(context: Context) -> Section:
             table(["run", "median wall", "each repeat", "÷ the script's", "the plan says"], rows),
             "",
             "`examples/ci/install.sh` (the Action's and `init`'s workflows' installer) takes the "
-            "uv on PATH (the Action's setup-uv step puts it there: its download from GitHub "
-            "can't be timed here, GitHub being out of reach) or installs it from "
-            "`requirements/uv.lock` (hash-pinned) with pip; then uv installs "
+            "uv on PATH, where the Action's setup-uv step puts it (timed here as that step "
+            "works: the same uv build downloaded, from PyPI's wheel of it since GitHub is out "
+            "of reach, its sha256 checked, unpacked), or, on a runner without the Action, "
+            "installs it from `requirements/uv.lock` (hash-pinned) with pip; then uv installs "
             "`requirements/action.lock` (hash-checked; no sandbox server stack, no build "
             "backend), compiling no bytecode, and links reconciler from the checkout "
             f"unbuilt. Before ({BEFORE_REVISION}): pip read the lock (with the build backend), "

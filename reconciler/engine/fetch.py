@@ -18,6 +18,7 @@ more than a page, by time):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -211,7 +212,7 @@ async def _read_labels(
 
 SLOWER = 1.25
 """How much longer the lookups left must be expected to take than the listing for the
-listing to replace them: its estimate (a lone page's round trip) is the optimistic one."""
+listing to replace them: its estimate (one page's round trip) is the optimistic one."""
 
 
 async def _lookups_unless_slower(
@@ -225,25 +226,36 @@ async def _lookups_unless_slower(
 
     Lookups take fewer requests, but a lookup may cost the server far more than a page: a
     search scans the whole account, and may have a rate limit of its own. The round is
-    the searches (ids are read as cheaply as pages), as many requests as go at once; a
-    page is timed after it, alone on a warm connection (page 1, the session's first
-    request, also paid for setting it up).
+    the searches (ids are read as cheaply as pages), one request fewer than go at once; a
+    page is timed beside it, in the lane it leaves, so that no lane waits for the timing
+    (page 1 again: the session's first request also paid for setting it up).
     """
     unique = list(dict.fromkeys(keys))
     size = max(client.capabilities.keys_per_lookup, 1)
     others = [key for key in unique if key.field != "id"]
-    first = others[: client.concurrency * size]
+    first = others[: max(client.concurrency - 1, 1) * size]
     if not first or len(first) == len(others):
         return await fetch_exactly(client, unique, advance), False
     requests_before = client.request_count
-    started = time.perf_counter()
-    found = await fetch_exactly(client, first, advance)
-    took = time.perf_counter() - started
+
+    async def timed_round() -> tuple[dict[ContactKey, Contact | None], float]:
+        started = time.perf_counter()
+        found = await fetch_exactly(client, first, advance)
+        return found, time.perf_counter() - started
+
+    async def timed_page() -> float:
+        started = time.perf_counter()
+        await client.list_page(1)
+        return time.perf_counter() - started
+
+    if client.concurrency > 1:
+        (found, took), page_took = await asyncio.gather(timed_round(), timed_page())
+    else:  # one request at a time: the page would wait for the round
+        found, took = await timed_round()
+        page_took = await timed_page()
     sent = client.request_count - requests_before
     round_requests = math.ceil(len(first) / size)
-    started = time.perf_counter()
-    await client.list_page(1)
-    page_rate = client.concurrency / max(time.perf_counter() - started, 1e-6)
+    page_rate = client.concurrency / max(page_took, 1e-6)
     page_rate = min(page_rate, client.rate or page_rate)
     rest = [key for key in unique if key not in found]
     ids = sum(1 for key in rest if key.field == "id")
@@ -251,7 +263,7 @@ async def _lookups_unless_slower(
     lookups_left = (requests_left - ids) * took / round_requests + ids / page_rate
     listing = (pages - 1) / page_rate
     # A retry in the round means a rate limit: the listing's many requests would meet it too.
-    faster = sent == round_requests and listing * SLOWER < lookups_left
+    faster = sent == round_requests + 1 and listing * SLOWER < lookups_left
     log.debug(
         "%d more lookups would take about %.1f s, the listing's %d pages about %.1f s: %s",
         requests_left,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -246,6 +247,8 @@ class SlowAnswers:
 
     def __init__(self, app: Starlette, *, search: float, page: float, throttled: int = 0) -> None:
         self.app, self.search, self.page, self.throttled = app, search, page, throttled
+        self.spans: list[tuple[bool, float, float]] = []
+        """Each request answered: a search or not, when it came and when it was answered."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -256,7 +259,9 @@ class SlowAnswers:
                 await send({"type": "http.response.start", "status": 429, "headers": headers})
                 await send({"type": "http.response.body", "body": b"Retry later"})
                 return
+            came = time.monotonic()
             await asyncio.sleep(self.search if searching else self.page)
+            self.spans.append((searching, came, time.monotonic()))
         await self.app(scope, receive, send)
 
 
@@ -270,10 +275,14 @@ async def test_searches_far_dearer_than_pages_give_way_to_the_listing(
     sandbox_app: Starlette,
 ) -> None:
     ids, wanted = every_of_1500(sandbox_app, 25)
-    slow = httpx.ASGITransport(app=SlowAnswers(sandbox_app, search=0.3, page=0.005))
-    found, requests = await fetch(slow, *wanted)
+    answers = SlowAnswers(sandbox_app, search=0.3, page=0.005)
+    found, requests = await fetch(httpx.ASGITransport(app=answers), *wanted)
     assert found == ids[::25]
-    assert requests == 1 + 8 + 1 + 99  # page 1, searches, page 1 timed, the other 99 pages
+    assert requests == 1 + 7 + 1 + 99  # page 1, 7 searches and page 1 timed, 99 pages
+    searches = [(came, answered) for searching, came, answered in answers.spans if searching]
+    timed = [(came, answered) for searching, came, answered in answers.spans if not searching][1]
+    # Timed beside the searches, answered while they were: no lane waited for the timing.
+    assert all(came < timed[1] and timed[0] < answered for came, answered in searches)
 
 
 async def test_searches_as_dear_as_pages_stay_lookups(sandbox_app: Starlette) -> None:
