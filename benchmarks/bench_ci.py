@@ -148,8 +148,15 @@ def _one(
     return {"wall_s": run.wall, "cpu_s": run.cpu, "says": first.strip("# *")}
 
 
+def _ratios(runs: dict[str, list[dict[str, Any]]], name: str) -> list[float]:
+    return [
+        mine["wall_s"] / theirs["wall_s"]
+        for mine, theirs in zip(runs[name], runs[SCRIPT], strict=True)
+    ]
+
+
 def run(context: Context) -> Section:
-    repeats = 1 if context.quick else 3
+    repeats = 1 if context.quick else 5
     files = context.contact_files(CONTACTS, 0.1)
     db = context.database(CONTACTS, face="livedesk", files=files)
     config = context.settings("ci-livedesk", target="livedesk")
@@ -182,7 +189,7 @@ def run(context: Context) -> Section:
             name,
             seconds(medians[name]),
             ", ".join(seconds(r["wall_s"]) for r in results),
-            f"{medians[name] / medians[SCRIPT]:.2f}x",
+            ", ".join(f"{ratio:.2f}x" for ratio in _ratios(runs, name)),
             results[-1]["says"],
         ]
         for name, results in runs.items()
@@ -193,10 +200,19 @@ def run(context: Context) -> Section:
             f"{WORKERS} workers, its own process. Each run is one shell from a fresh virtual "
             "environment (made before the clock starts) and empty download caches "
             "(`PIP_NO_CACHE_DIR`, `UV_NO_CACHE`): the install from PyPI, then the plan "
-            "written as markdown. Median of "
-            f"{repeats}, runs alternating.",
+            f"written as markdown. {repeats} repeats, the runs alternating in each: the verdict "
+            "is the median of each repeat's ratio to the script's run beside it.",
             "",
-            table(["run", "median wall", "each repeat", "÷ the script's", "the plan says"], rows),
+            table(
+                [
+                    "run",
+                    "median wall",
+                    "each repeat",
+                    "÷ the script's, each repeat",
+                    "the plan says",
+                ],
+                rows,
+            ),
             "",
             "`examples/ci/install.sh` (the Action's and `init`'s workflows' installer) takes the "
             "uv on PATH, where the Action's setup-uv step puts it (timed here as that step "
@@ -209,15 +225,19 @@ def run(context: Context) -> Section:
             "compiled bytecode and built reconciler.",
         ]
     )
-    targets = [
-        [
-            f"cold runner to a plan of {CONTACTS:,} contacts ({name.split(', ', 1)[1]}): no "
-            "longer than the 40-line script's whole job",
-            f"{seconds(medians[name])} against {seconds(medians[SCRIPT])} "
-            f"({medians[name] / medians[SCRIPT]:.2f}x; before: {seconds(medians[BEFORE])})",
-            verdict(medians[name] <= medians[SCRIPT]),
-        ]
-        for name in (ACTION, OURS)
-    ]
+    targets = []
+    for name in (ACTION, OURS):
+        # Runs alternate within a repeat: its ratio is a pair measured under the same load.
+        paired = statistics.median(_ratios(runs, name))
+        targets.append(
+            [
+                f"cold runner to a plan of {CONTACTS:,} contacts ({name.split(', ', 1)[1]}): "
+                "no longer than the 40-line script's whole job",
+                f"{paired:.2f}x the script's, median of {repeats} paired repeats (medians "
+                f"{seconds(medians[name])} and {seconds(medians[SCRIPT])}; before: "
+                f"{seconds(medians[BEFORE])})",
+                verdict(paired <= 1.0),
+            ]
+        )
     data = {"contacts": CONTACTS, "repeats": repeats, "runs": runs}
     return Section("ci", markdown, data, targets)
