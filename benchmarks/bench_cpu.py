@@ -8,7 +8,10 @@ declared/live pair (benchmarks/stages.py --naive).
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -16,7 +19,9 @@ from benchmarks.common import (
     Context,
     Section,
     best,
+    child_env,
     clear_cache,
+    run_child,
     run_cli,
     run_stages,
     sandbox_process,
@@ -38,6 +43,31 @@ def _cpu_stages(report: dict[str, Any]) -> float:
 
 def _best_wall(runs: list[ChildRun]) -> float:
     return min(run.wall for run in runs)
+
+
+# How show and apply --plan validate a saved plan now, and how they did before (the
+# pure-Python validator), each timed once in a fresh process on the same document.
+PLAN_VALIDATION = """
+import json, sys, time
+from reconciler.input.schemas import fast_validator_for, validator_for
+doc = json.loads(open(sys.argv[1], encoding="utf-8").read())
+schema = "plan"  # schemas/plan.schema.json, format 2
+started = time.perf_counter()
+assert fast_validator_for(schema).is_valid(doc)
+fast = time.perf_counter() - started
+started = time.perf_counter()
+validator_for(schema).validate(doc)
+print(json.dumps({"fast_s": fast, "pure_s": time.perf_counter() - started}))
+"""
+
+
+def _plan_validation(workdir: Path, plan_file: Path) -> dict[str, float]:
+    command = [sys.executable, "-c", PLAN_VALIDATION, str(plan_file)]
+    run = run_child(command, cwd=workdir, env=child_env())
+    if run.returncode != 0:
+        raise RuntimeError(f"timing the plan's validation failed:\n{run.stderr[-2000:]}")
+    timed: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
+    return timed
 
 
 def run(context: Context) -> Section:
@@ -83,6 +113,15 @@ def run(context: Context) -> Section:
         say(
             f"  reconciler plan: cold {_best_wall(cli_runs['plan']):.2f} s, warm "
             f"{_best_wall(cli_warm['plan']):.2f} s"
+        )
+        plan_file = workdir / f"plan-{count}.json"
+        cli(*plan_args, "--out", str(plan_file))
+        show_args = ("show", str(plan_file), "--config", str(config), "--format", "markdown")
+        show_wall = _best_wall([cli(*show_args) for _ in range(2)])
+        plan_validation = _plan_validation(workdir, plan_file)
+        say(
+            f"  show: {show_wall:.2f} s; the plan's validation {plan_validation['fast_s']:.3f} s "
+            f"(before: {plan_validation['pure_s']:.2f} s)"
         )
         naive = stages("--naive", "--validate-sample", str(sample))
         say(f"  straightforward: {naive['total_s']:.1f} s (validating {sample} contacts)")
@@ -175,6 +214,21 @@ def run(context: Context) -> Section:
             "",
             "",
         ],
+        [
+            "whole `reconciler show --format markdown` of the saved plan (process start to exit)",
+            seconds(show_wall),
+            "",
+            "",
+            "",
+        ],
+        [
+            "the saved plan's validation (`show`, `apply --plan`): jsonschema-rs; before, "
+            "pure-Python jsonschema",
+            f"{plan_validation['fast_s']:.3f} s",
+            "",
+            seconds(plan_validation["pure_s"]),
+            f"{plan_validation['pure_s'] / plan_validation['fast_s']:.0f}x",
+        ],
     ]
     stages_timed = "CPU stages: read + validate + diff + render, in-process"
     command_timed = "whole `reconciler plan`: process start, imports, fetch, output"
@@ -229,6 +283,8 @@ def run(context: Context) -> Section:
         "cpu_warm_s": warm_cpu,
         "ratio": ratio,
         "ratio_with_prebuilt_validator": prebuilt_ratio,
+        "show_s": show_wall,
+        "plan_validation": plan_validation,
         "cli": {
             command: {
                 "cold": [run.wall for run in cli_runs[command]],
