@@ -116,6 +116,11 @@ def run(context: Context) -> Section:
         )
         say(f"  no server work: fetch {replayed['fetch_s']:.2f} s")
         say(f"  no server work: floor {replay_floor['fetch_s']:.2f} s")
+        plain = best(
+            [_floor(context, replay, fewest, concurrency, httpx=True) for _ in range(repeats)],
+            "fetch_s",
+        )
+        say(f"  no server work: plain httpx {plain['fetch_s']:.2f} s")
 
     scale = count / baseline_count
     baseline_wall = baseline["fetch_s"] * scale
@@ -137,6 +142,7 @@ def run(context: Context) -> Section:
             "fetch_cpu_s": replayed["fetch_cpu_s"],
             "ratio_to_bound": ratio,
             "floor_fetch_s": replay_floor["fetch_s"],
+            "plain_httpx_fetch_s": plain["fetch_s"],
         },
         "default_settings_fetch_s": found_out["fetch_s"],
         "floor_fetch_s": floor["fetch_s"],
@@ -173,6 +179,12 @@ def run(context: Context) -> Section:
             f"{seconds(replay_floor['fetch_s'])} = {replay_floor['fetch_s'] / bound:.2f}x the "
             f"bound; **reconciler takes {floor_ratio:.2f}x it** (target ≤ {TARGET_RATIO}x: "
             f"{verdict(floor_ratio <= TARGET_RATIO)})",
+        ],
+        [
+            "plain httpx from the same server (benchmarks/floor.py --httpx: one AsyncClient, "
+            f"{concurrency} tasks, JSON decoding alone): the HTTP stack reconciler keeps",
+            f"{seconds(plain['fetch_s'])} = {plain['fetch_s'] / replay_floor['fetch_s']:.2f}x "
+            f"the floor; reconciler takes {replayed['fetch_s'] / plain['fetch_s']:.2f}x it",
         ],
         [
             "fetch wall from the sandbox (fetch stage; best of "
@@ -258,9 +270,13 @@ def replay_server(context: Context, db: Path, contacts: int) -> Iterator[str]:
         server.wait(15)
 
 
-def _floor(context: Context, base_url: str, pages: int, connections: int) -> dict[str, Any]:
-    """One run of benchmarks/floor.py: the listing read with nothing but sockets."""
+def _floor(
+    context: Context, base_url: str, pages: int, connections: int, *, httpx: bool = False
+) -> dict[str, Any]:
+    """One run of benchmarks/floor.py: the listing read with nothing but sockets (or, with
+    ``httpx``, with nothing but plain httpx)."""
     command = [sys.executable, str(REPO / "benchmarks" / "floor.py"), "--base-url", base_url]
+    command += ["--httpx"] if httpx else []
     run = run_child(
         [*command, "--pages", str(pages), "--connections", str(connections)],
         cwd=context.workdir,

@@ -3,6 +3,10 @@
 Raw sockets, ``--connections`` kept-alive HTTP/1.1 connections started together (as
 reconciler's are), each sending the next page as soon as it has read an answer and decoded
 its JSON; no retries, no checks, no projection. Prints one JSON line: the wall time.
+
+``--httpx`` reads the same pages the same way through plain httpx (one ``AsyncClient`` of
+``--connections`` connections, a task each): what the HTTP stack reconciler keeps costs
+before reconciler adds anything.
 """
 
 from __future__ import annotations
@@ -54,13 +58,36 @@ async def _fetch(base_url: str, pages: int, connections: int) -> float:
     return time.perf_counter() - started
 
 
+async def _fetch_httpx(base_url: str, pages: int, connections: int) -> float:
+    import httpx
+
+    secret = (os.environ["LIVEDESK_API_KEY"], os.environ["LIVEDESK_API_SECRET"])
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    todo = list(range(pages, 0, -1))
+    async with httpx.AsyncClient(base_url=base_url, auth=secret, limits=limits) as client:
+
+        async def task() -> None:
+            while todo:
+                params = {"sort": "created_at", "include_contact_inboxes": "false"}
+                answer = await client.get(
+                    "/api/v2/accounts/contacts", params={**params, "page": todo.pop()}
+                )
+                json.loads(answer.content)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(task() for _ in range(connections)))
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--pages", type=int, required=True)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--httpx", action="store_true", help="through plain httpx")
     args = parser.parse_args()
-    wall = asyncio.run(_fetch(args.base_url, args.pages, args.connections))
+    fetch = _fetch_httpx if args.httpx else _fetch
+    wall = asyncio.run(fetch(args.base_url, args.pages, args.connections))
     print(json.dumps({"fetch_s": wall, "pages": args.pages}))
 
 
