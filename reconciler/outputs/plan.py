@@ -15,8 +15,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, TextIO
 
-from rich.text import Text
-
 from reconciler.engine.cost import cost_line
 from reconciler.engine.planfile import dumps
 from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, KindChange, Plan
@@ -135,6 +133,9 @@ def shown_changes(plan: Plan) -> list[Change]:
 
 
 def render_text(plan: Plan, *, color: bool) -> str:
+    # Imported here: markdown and JSON (what CI writes) never need rich, 27 modules of it.
+    from rich.text import Text
+
     text = Text()
     changes: list[Change | KindChange] = [*plan.kinds, *shown_changes(plan)]
     for change in changes:

@@ -4,6 +4,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -308,3 +310,23 @@ def test_a_marker_alone_is_counted_not_shown() -> None:
         "Apply also records reconciler's ownership marker on 1 unchanged contact.",
     ]
     assert "update" not in text and "update" not in render_markdown(plan)
+
+
+def test_markdown_and_json_need_no_rich() -> None:
+    # CI writes markdown to a file, and compiles every module a run imports: rich's 27
+    # are for a terminal's text and progress bar alone.
+    script = (
+        "import sys\n"
+        "from reconciler.model import Plan, TargetIdentity\n"
+        "from reconciler.outputs.plan import render_plan\n"
+        "import reconciler.commands.plan\n"
+        "target = TargetIdentity('livedesk', 'https://x', 'a')\n"
+        "plan = Plan(changes=(), unchanged=0, target=target)\n"
+        "for name in ('markdown', 'json'):\n"
+        "    render_plan(plan, name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+        "render_plan(plan, 'text')\n"
+        "print('rich' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.split("\n")[:2] == ["[]", "True"]
