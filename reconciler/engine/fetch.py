@@ -18,13 +18,12 @@ more than a page, by time):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
-from reconciler.concurrency import gather_bounded
+from reconciler.concurrency import gather_all, gather_bounded
 from reconciler.engine import resolve
 from reconciler.engine.lookups import ProgressCallback, fetch_exactly, lookup_requests
 from reconciler.engine.ownership import (
@@ -237,22 +236,21 @@ async def _lookups_unless_slower(
     if not first or len(first) == len(others):
         return await fetch_exactly(client, unique, advance), False
     requests_before = client.request_count
+    found: dict[ContactKey, Contact | None] = {}
 
-    async def timed_round() -> tuple[dict[ContactKey, Contact | None], float]:
+    async def timed(work: Awaitable[object]) -> float:
         started = time.perf_counter()
-        found = await fetch_exactly(client, first, advance)
-        return found, time.perf_counter() - started
-
-    async def timed_page() -> float:
-        started = time.perf_counter()
-        await client.list_page(1)
+        await work
         return time.perf_counter() - started
 
+    async def first_round() -> None:
+        found.update(await fetch_exactly(client, first, advance))
+
     if client.concurrency > 1:
-        (found, took), page_took = await asyncio.gather(timed_round(), timed_page())
+        took, page_took = await gather_all([timed(first_round()), timed(client.list_page(1))])
     else:  # one request at a time: the page would wait for the round
-        found, took = await timed_round()
-        page_took = await timed_page()
+        took = await timed(first_round())
+        page_took = await timed(client.list_page(1))
     sent = client.request_count - requests_before
     round_requests = math.ceil(len(first) / size)
     page_rate = client.concurrency / max(page_took, 1e-6)

@@ -28,9 +28,12 @@ def declared(**fields: JSON) -> DeclaredContact:
     return DeclaredContact(Position("c.yaml", 1, 1), fields, id=contact_id, inbox_id=1)
 
 
-def client_on(transport: httpx.AsyncBaseTransport) -> LiveDeskClient:
+def client_on(transport: httpx.AsyncBaseTransport, concurrency: int = 8) -> LiveDeskClient:
     return LiveDeskClient(
-        "http://127.0.0.1", Credentials("sandbox", "sandbox"), transport=transport
+        "http://127.0.0.1",
+        Credentials("sandbox", "sandbox"),
+        transport=transport,
+        concurrency=concurrency,
     )
 
 
@@ -44,9 +47,9 @@ def seed(app: Starlette, contacts: Sequence[Mapping[str, Any]], *, tied: bool = 
 
 
 async def fetch(
-    transport: httpx.AsyncBaseTransport, *contacts: DeclaredContact
+    transport: httpx.AsyncBaseTransport, *contacts: DeclaredContact, concurrency: int = 8
 ) -> tuple[list[Any], int]:
-    async with client_on(transport) as client:
+    async with client_on(transport, concurrency) as client:
         live = await fetch_live(client, Declaration(contacts))
     return [None if c is None else c["id"] for c in live.contacts], live.requests
 
@@ -283,6 +286,18 @@ async def test_searches_far_dearer_than_pages_give_way_to_the_listing(
     timed = [(came, answered) for searching, came, answered in answers.spans if not searching][1]
     # Timed beside the searches, answered while they were: no lane waited for the timing.
     assert all(came < timed[1] and timed[0] < answered for came, answered in searches)
+
+
+async def test_one_request_at_a_time_times_the_page_after_the_search(
+    sandbox_app: Starlette,
+) -> None:
+    ids, wanted = every_of_1500(sandbox_app, 25)
+    answers = SlowAnswers(sandbox_app, search=0.3, page=0.005)
+    found, requests = await fetch(httpx.ASGITransport(app=answers), *wanted, concurrency=1)
+    assert found == ids[::25]
+    assert requests == 1 + 1 + 1 + 99  # page 1, one search, then page 1 timed, 99 pages
+    _, search, timed = answers.spans[:3]  # (a search?, came, answered), as answered
+    assert search[0] and not timed[0] and timed[1] >= search[2]  # alone, after the search
 
 
 async def test_searches_as_dear_as_pages_stay_lookups(sandbox_app: Starlette) -> None:
