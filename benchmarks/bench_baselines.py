@@ -25,6 +25,7 @@ from benchmarks.common import (
     Context,
     Section,
     child_env,
+    paired_ratios,
     run_child,
     run_cli,
     sandbox_process,
@@ -222,13 +223,6 @@ def _case(context: Context, case: Case, repeats: int) -> dict[str, Any]:
     }
 
 
-def _ratios(runs: dict[str, list[dict[str, Any]]], ours: str, other: str) -> list[float]:
-    return [
-        theirs["wall_s"] / mine["wall_s"]
-        for mine, theirs in zip(runs[ours], runs[other], strict=True)
-    ]
-
-
 def run(context: Context) -> Section:
     repeats = 1 if context.quick else 3
     data: dict[str, Any] = {"latency_ms": LATENCY_MS, "repeats": repeats, "cases": {}}
@@ -273,7 +267,7 @@ def render(data: dict[str, Any]) -> tuple[str, list[list[str]]]:
                 if name.startswith("reconciler"):
                     row.append("")
                     continue
-                ratios = _ratios(runs, ours, name)
+                ratios = paired_ratios(runs, name, ours)
                 middle, low, high = statistics.median(ratios), min(ratios), max(ratios)
                 row.append(f"{middle:.1f}x ({low:.1f}-{high:.1f})")
             extra = runs[name][-1]
@@ -333,7 +327,7 @@ def render(data: dict[str, Any]) -> tuple[str, list[list[str]]]:
             )
         for ours in ("reconciler", "reconciler, ownership: false"):
             slowest = min(
-                statistics.median(_ratios(runs, ours, name))
+                statistics.median(paired_ratios(runs, name, ours))
                 for name in names
                 if not name.startswith("reconciler") and name not in wrong
             )

@@ -28,6 +28,7 @@ from benchmarks.common import (
     REPO,
     Context,
     Section,
+    paired_ratios,
     run_child,
     sandbox_process,
     say,
@@ -148,13 +149,6 @@ def _one(
     return {"wall_s": run.wall, "cpu_s": run.cpu, "says": first.strip("# *")}
 
 
-def _ratios(runs: dict[str, list[dict[str, Any]]], name: str) -> list[float]:
-    return [
-        mine["wall_s"] / theirs["wall_s"]
-        for mine, theirs in zip(runs[name], runs[SCRIPT], strict=True)
-    ]
-
-
 def run(context: Context) -> Section:
     repeats = 1 if context.quick else 5
     files = context.contact_files(CONTACTS, 0.1)
@@ -189,7 +183,7 @@ def run(context: Context) -> Section:
             name,
             seconds(medians[name]),
             ", ".join(seconds(r["wall_s"]) for r in results),
-            ", ".join(f"{ratio:.2f}x" for ratio in _ratios(runs, name)),
+            ", ".join(f"{ratio:.2f}x" for ratio in paired_ratios(runs, name, SCRIPT)),
             results[-1]["says"],
         ]
         for name, results in runs.items()
@@ -227,8 +221,7 @@ def run(context: Context) -> Section:
     )
     targets = []
     for name in (ACTION, OURS):
-        # Runs alternate within a repeat: its ratio is a pair measured under the same load.
-        paired = statistics.median(_ratios(runs, name))
+        paired = statistics.median(paired_ratios(runs, name, SCRIPT))
         targets.append(
             [
                 f"cold runner to a plan of {CONTACTS:,} contacts ({name.split(', ', 1)[1]}): "

@@ -456,3 +456,12 @@ def verdict(ok: bool) -> str:
 def best(runs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
     """The run with the smallest ``key``: the least disturbed by other work on the machine."""
     return min(runs, key=lambda run: float(run[key]))
+
+
+def paired_ratios(runs: dict[str, list[dict[str, Any]]], top: str, bottom: str) -> list[float]:
+    """Each repeat's wall of ``top`` ÷ that of ``bottom``: runs alternate within a repeat,
+    so each ratio is a pair measured under the same load."""
+    return [
+        over["wall_s"] / under["wall_s"]
+        for over, under in zip(runs[top], runs[bottom], strict=True)
+    ]
