@@ -20,6 +20,10 @@ elif [ -n "${RECONCILER_SOURCE:-}" ]; then
   lock="$source_tree/requirements/action.lock"
   # Into the python3 pip would install into (a virtual environment's, or the runner's).
   python=$(python3 -c 'import sys; print(sys.executable)')
+  # reconciler's own bytecode, compiled while the install waits on the network: a plan
+  # would compile the modules it imports first (0.1 s of its time). Best effort.
+  "$python" -m compileall -q -x '/sandbox/' "$source_tree/reconciler" >/dev/null 2>&1 &
+  compiling=$!
   if command -v uv >/dev/null 2>&1; then
     uv pip install --quiet --python "$python" --require-hashes -r "$lock"
   elif "${pip[@]}" --require-hashes -r "$source_tree/requirements/uv.lock" 2>/dev/null; then
@@ -27,6 +31,7 @@ elif [ -n "${RECONCILER_SOURCE:-}" ]; then
   else
     "${pip[@]}" --require-hashes -r "$lock"
   fi
+  wait "$compiling" || true
   # The package is linked, not built (a build takes a second and a build backend): it finds
   # its schemas beside it in the tree, and `reconciler` runs it as `python -m reconciler`.
   site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')

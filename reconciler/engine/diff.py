@@ -5,7 +5,9 @@
 * A top-level field compares as the field registry says (emails case-folded, ``""`` and null
   alike for email, phone_number and identifier).
 * ``leaf_changes`` is the one place that decides which leaves of a nested value changed:
-  DeepDiff, behind a type-strict equality check that skips what is identical.
+  DeepDiff, behind a type-strict equality check that skips what is identical, and a
+  key-by-key pass for an object with no object inside (a social_profiles), where every
+  leaf is a key.
 """
 
 from __future__ import annotations
@@ -75,6 +77,25 @@ def leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[Fie
         return []
     if not (type(before) is dict and type(after) is dict):
         return [attribute_change(prefix, before, after)]
+    if any(type(value) is dict for value in after.values()):
+        ordered = _deep_leaves(before, after)
+    else:  # DeepDiff's answer without its import, 0.17 s of the 1.3 s a CI plan takes
+        ordered = [
+            (key,)
+            for key, value in after.items()
+            if not strict_equal(before.get(key, ABSENT), value)
+        ]
+    if not ordered:  # the values differ (strict_equal): never let a diff tool hide that
+        return [attribute_change(prefix, before, after)]
+    return [
+        attribute_change((*prefix, *parts), _value_at(before, parts), _value_at(after, parts))
+        for parts in ordered
+    ]
+
+
+def _deep_leaves(before: dict[str, JSON], after: dict[str, JSON]) -> list[tuple[str, ...]]:
+    """The key paths of ``after`` whose values differ from ``before``'s, by DeepDiff, in
+    ``after``'s order; a list is one leaf."""
     # Imported here: DeepDiff loads numpy, a cost only a nested difference should pay.
     from deepdiff import DeepDiff
 
@@ -96,13 +117,7 @@ def leaf_changes(prefix: tuple[str, ...], before: JSON, after: JSON) -> list[Fie
                     break
                 parts.append(part)
             changed.add(tuple(parts))
-    ordered = [parts for parts in _node_paths(after) if parts in changed]
-    if not ordered:  # the values differ (strict_equal): never let a diff tool hide that
-        return [attribute_change(prefix, before, after)]
-    return [
-        attribute_change((*prefix, *parts), _value_at(before, parts), _value_at(after, parts))
-        for parts in ordered
-    ]
+    return [parts for parts in _node_paths(after) if parts in changed]
 
 
 def _node_paths(value: JSON, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -16,7 +16,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import reconciler.engine.plan as plan_module
-from reconciler.engine.diff import leaf_changes, live_value, merged, strict_equal, values_match
+from reconciler.engine.diff import (
+    _deep_leaves,
+    _value_at,
+    attribute_change,
+    leaf_changes,
+    live_value,
+    merged,
+    strict_equal,
+    values_match,
+)
 from reconciler.engine.plan import make_plan
 from reconciler.engine.projection import projection
 from reconciler.errors import PlanError
@@ -696,6 +705,31 @@ def test_deepdiff_finds_the_leaves_of_every_nested_change(
     assert strict_equal(_apply_leaves(before, changes), after)
 
 
+FLAT = st.dictionaries(KEYS, SCALARS | st.lists(SCALARS | NESTED, max_size=2), max_size=4)
+
+
+@hypothesis.settings(deadline=None, max_examples=300)
+@given(NESTED, FLAT)
+@example({"a": {"b": 1}, "x": [1]}, {"a": 1, "x": [True]})
+@example({"a": 1, "b": 2}, {"a": 1})  # a key removed alone: the whole object
+def test_an_object_of_no_object_has_the_leaves_deepdiff_finds(
+    before: dict[str, JSON], after: dict[str, JSON]
+) -> None:
+    hypothesis.assume("NaN" not in json.dumps([before, after], allow_nan=True))
+    prefix = ("custom_attributes", "o")
+    deep = _deep_leaves(before, after)
+    expected = (
+        []
+        if strict_equal(before, after)
+        else [
+            attribute_change((*prefix, *parts), _value_at(before, parts), _value_at(after, parts))
+            for parts in deep
+        ]
+        or [attribute_change(prefix, before, after)]
+    )
+    assert leaf_changes(prefix, before, after) == expected
+
+
 def test_leaf_changes_cover_added_retyped_and_changed_keys_at_any_depth() -> None:
     before: dict[str, JSON] = {"a": 1, "b": "s", "c": [1], "d": {"e": 1}, "f": {"e": {"g": 1}}}
     after: dict[str, JSON] = {
@@ -753,7 +787,7 @@ print(json.dumps({"paths": paths, "deepdiff": "deepdiff" in sys.modules}))
                 "additional_attributes.social_profiles.github",
                 "additional_attributes.social_profiles.x",
             ],
-            True,
+            False,  # an object of no object: each key is a leaf, no DeepDiff needed
         ),
         (
             {"custom_attributes": {"prefs": {"ui": {"theme": "dark"}}}},
