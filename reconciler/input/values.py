@@ -9,13 +9,11 @@ are not plain data, and values JSON can't hold (dates, infinities).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.events import (
     AliasEvent,
     Event,
@@ -26,8 +24,21 @@ from yaml.events import (
     SequenceStartEvent,
     StreamEndEvent,
 )
-from yaml.nodes import ScalarNode
 
+from reconciler.input.scalars import (
+    BOOL,
+    IMPLICIT_RESOLVERS,
+    MERGE_TAG,
+    NUL_PROBLEM,
+    PLAIN_MAP_TAGS,
+    PLAIN_SEQ_TAGS,
+    STR,
+    TIMESTAMP,
+    VALUE_TAG,
+    resolve,
+    tag_problem,
+    typed_value,
+)
 from reconciler.input.yamlversions import version_problem
 from reconciler.model import JSON, Position, Problem
 
@@ -39,16 +50,6 @@ LineColumn: TypeAlias = tuple[int, int]
 MAX_VALUES: Final = 4_000_000
 MAX_ALIAS_VALUES: Final = 200_000
 MAX_DEPTH: Final = 100
-MAX_NUMBER_DIGITS: Final = 4_300  # Python's own limit for int() of a text (CVE-2020-10735)
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + name for name in ("str", "null", "bool", "int", "float"))
-_TIMESTAMP, _MERGE_TAG, _VALUE_TAG = _TAG + "timestamp", _TAG + "merge", _TAG + "value"
-_PLAIN_MAP_TAGS = frozenset((None, "!", _TAG + "map"))
-_PLAIN_SEQ_TAGS = frozenset((None, "!", _TAG + "seq"))
-_IMPLICIT_RESOLVERS = yaml.CSafeLoader.yaml_implicit_resolvers
-_WILDCARD_RESOLVERS = tuple(_IMPLICIT_RESOLVERS.get(None, ()))
-_SCALARS = SafeConstructor()
 
 _VALUE, _KEY, _BOOL_TEXT = 0, 1, 2  # kinds of entries in an anchor's record
 
@@ -157,7 +158,7 @@ class ValueBuilder:
         # take nearly every event of a contact file without a method call: this loop is
         # most of the time validate spends on a cold file.
         stack: list[_Frame] = []
-        marks, key_marks, typed_first = self.marks, self.key_marks, _IMPLICIT_RESOLVERS
+        marks, key_marks, typed_first = self.marks, self.key_marks, IMPLICIT_RESOLVERS
         while True:
             event: Any = next_event()
             kind = type(event)
@@ -273,7 +274,7 @@ class ValueBuilder:
             self.recording += 1
         mark = event.start_mark
         self._record(_VALUE, path, (mark.line + 1, mark.column + 1))
-        if event.tag not in (_PLAIN_MAP_TAGS if is_map else _PLAIN_SEQ_TAGS):
+        if event.tag not in (PLAIN_MAP_TAGS if is_map else PLAIN_SEQ_TAGS):
             self._tag_problem(event, path)
         stack.append(frame)
 
@@ -376,37 +377,14 @@ class ValueBuilder:
         text: str = event.value
         tag = event.tag
         if tag is None:
-            tag = _resolve(text) if event.implicit[0] else _STR
-        value: JSON = text
-        if tag in (_STR, "!"):
-            if "\x00" in text:
-                self._value_problem(event, path, NUL_PROBLEM)
-        elif tag == _NULL:
-            value = None
-        elif tag == _BOOL:
-            value = _SCALARS.bool_values.get(text.lower())
-            if value is None:
-                self._value_problem(event, path, "can't be read as a boolean; write true or false")
-            elif text not in ("true", "false"):
-                self._record(_BOOL_TEXT, path, text)
-        elif tag in (_INT, _FLOAT):
-            value = self._number(event, path, tag)
-        elif tag == _TIMESTAMP:
-            self._value_problem(
-                event,
-                path,
-                "YAML reads this unquoted value as a date, which JSON has no type for; "
-                "quote it to keep it as text",
-            )
-        elif tag not in (_MERGE_TAG, _VALUE_TAG):  # ``<<`` or ``=`` as a value: just text
-            self._tag_problem(event, path)
-        if (
-            event.tag is None
-            and event.implicit[0]
-            and tag != _TIMESTAMP
-            and not self._refused(path)
-        ):
-            problem = version_problem(text, value if tag not in (_MERGE_TAG, _VALUE_TAG) else text)
+            tag = resolve(text) if event.implicit[0] else STR
+        value, problem = typed_value(text, tag)
+        if problem is not None:
+            self._value_problem(event, path, problem)
+        elif tag == BOOL and text not in ("true", "false"):
+            self._record(_BOOL_TEXT, path, text)
+        if event.tag is None and event.implicit[0] and tag != TIMESTAMP and not self._refused(path):
+            problem = version_problem(text, value if tag not in (MERGE_TAG, VALUE_TAG) else text)
             if problem is not None:
                 self._value_problem(event, path, problem)
         if event.anchor is not None:
@@ -414,43 +392,6 @@ class ValueBuilder:
             if path in self.bool_texts:
                 entries.append((_BOOL_TEXT, (), self.bool_texts[path]))
             self.anchors[event.anchor] = _Anchor(value, entries, 1)
-        return value
-
-    def _number(self, event: Any, path: KeyPath, tag: str) -> JSON:
-        text: str = event.value
-        if len(text) > MAX_NUMBER_DIGITS:
-            self._value_problem(
-                event,
-                path,
-                f"is a number of more than {MAX_NUMBER_DIGITS:,} digits, which no JSON reader "
-                "takes; quote it to keep it as text",
-            )
-            return text
-        if tag == _INT and text.isdecimal() and (text[0] != "0" or text == "0"):
-            return int(text)  # the common case; a leading 0 is octal in YAML 1.1
-        node = ScalarNode(tag, text)
-        try:
-            value = (
-                _SCALARS.construct_yaml_int(node)
-                if tag == _INT
-                else _SCALARS.construct_yaml_float(node)
-            )
-        except ValueError:
-            name = "a whole number" if tag == _INT else "a number"
-            self._value_problem(event, path, f"can't be read as {name}; correct it or quote it")
-            return event.value
-        if isinstance(value, float) and not math.isfinite(value):
-            self._value_problem(
-                event,
-                path,
-                "YAML reads this unquoted value as an infinite or not-a-number float, which "
-                "JSON can't hold; quote it to keep it as text",
-            )
-            return event.value
-        if isinstance(value, float):
-            problem = _unstorable_float(value)
-            if problem is not None:
-                self._value_problem(event, path, problem)
         return value
 
     def _refused(self, path: KeyPath) -> bool:
@@ -463,46 +404,9 @@ class ValueBuilder:
         self.problems.append(Problem(position, json_path(path), message))
 
     def _tag_problem(self, event: Any, path: KeyPath) -> None:
-        self._value_problem(
-            event,
-            path,
-            f"the tag {_short_tag(event.tag)} is not allowed: contact files hold plain "
-            "mappings, lists, text, numbers, booleans and null; remove the tag",
-        )
+        self._value_problem(event, path, tag_problem(event.tag))
 
     def _fatal(self, event: Any, path: KeyPath, message: str) -> NoReturn:
         mark = event.start_mark
         position = Position(self.file, mark.line + 1, mark.column + 1)
         raise FatalProblem(Problem(position, json_path(path), message))
-
-
-def _resolve(text: str) -> str:
-    """The tag YAML 1.1 gives a plain scalar (as PyYAML's SafeLoader resolves it)."""
-    for tag, regexp in _IMPLICIT_RESOLVERS.get(text[0] if text else "", ()):
-        if regexp.match(text):
-            return tag  # type: ignore[no-any-return]
-    for tag, regexp in _WILDCARD_RESOLVERS:
-        if regexp.match(text):
-            return tag  # type: ignore[no-any-return]
-    return _STR
-
-
-def _short_tag(tag: str) -> str:
-    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
-
-
-NUL_PROBLEM: Final = "holds a NUL character (\\0), which the server can't store; remove it"
-FLOAT_LIMIT: Final = 1e16
-"""From here on the server (PostgreSQL jsonb, then Ruby) reads a float back as an integer."""
-
-
-def _unstorable_float(value: float) -> str | None:
-    """Why the server would store ``value`` as another value, so it would never match."""
-    if abs(value) >= FLOAT_LIMIT:
-        return (
-            "is a float of 1e16 or more, which the server stores as a whole number, so it "
-            f"would never match: write {int(value)} for the number, or quote it for text"
-        )
-    if value == 0 and math.copysign(1.0, value) < 0:
-        return "is -0.0, which the server stores as 0.0, so it would never match: write 0.0"
-    return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -17,12 +16,24 @@ REPOSITORY = Path(reconciler.__file__).resolve().parent.parent
 MEMORY_BOUND = 300 * 2**20  # bytes of peak RSS the refusing process may reach
 
 
+# Runs argv[2:] and writes its peak RSS (KiB) to argv[1]. The run is measured from this
+# small process: a child forked from the test process starts with the test process's own
+# resident size as its peak, whatever the child does after exec.
+MEASURED = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:], check=False).returncode
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
 def run_reconciler(cwd: Path, *argv: str) -> tuple[int, str, float, int]:
     """Exit code, stderr+stdout, seconds, and the child's peak RSS in bytes."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_file = cwd / ".peak-rss"
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "reconciler", *argv],
+        [sys.executable, "-c", MEASURED, str(peak_file), sys.executable, "-m", "reconciler", *argv],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
         capture_output=True,
@@ -31,8 +42,8 @@ def run_reconciler(cwd: Path, *argv: str) -> tuple[int, str, float, int]:
         check=False,
     )
     seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    assert peak < MEMORY_BOUND or before * 1024 >= MEMORY_BOUND
+    peak = int(peak_file.read_text()) * 1024
+    assert peak < MEMORY_BOUND
     return result.returncode, result.stdout + result.stderr, seconds, peak
 
 
