@@ -1,4 +1,4 @@
-"""One API's HTTP requests: the only place, with its siblings here, that imports httpx.
+"""One API's HTTP requests: with exchange.py beside it, the only place that imports httpx.
 
 Every request goes through one path: the concurrency bound (lanes), the client-side rate
 limit, one HTTP attempt, then retries (stamina) on 429, 5xx, timeouts and connection errors.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import ssl
 import time
 import urllib.parse
@@ -22,11 +21,9 @@ import stamina
 
 from reconciler import __version__
 from reconciler.errors import (
-    ApiError,
     ConfigError,
     DeadlineError,
     InvalidResponseError,
-    TransportError,
 )
 from reconciler.model import JSON
 from reconciler.targets.http.connection import (
@@ -35,6 +32,7 @@ from reconciler.targets.http.connection import (
     environment_proxy,
     loggable_query,
 )
+from reconciler.targets.http.exchange import Endpoint, exchange
 from reconciler.targets.http.lanes import AdaptiveConcurrency, Lanes
 from reconciler.targets.http.ratelimit import (
     AdaptivePace,
@@ -45,6 +43,7 @@ from reconciler.targets.http.responses import (
     decode_json,
     describe_body,
     is_api_error,
+    redirect_target,
     status_error,
 )
 from reconciler.targets.http.retries import Retryable, retry_wait
@@ -54,8 +53,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY = RetryPolicy()
 
 
-MAX_BODY_BYTES = 8 * 2**20
-"""The largest answer read, after decompression: a page of contacts is a few kB."""
 AsyncTransport = httpx.AsyncBaseTransport
 """What a session sends through: the network by default; tests pass the sandbox in-process."""
 
@@ -235,29 +232,11 @@ class HttpSession:
     async def _exchange(
         self, lane: httpx.AsyncBaseTransport, method: str, url: str, body: JSON, what: str
     ) -> tuple[httpx.Response, bytes]:
-        """Send one request and read its answer, within the timeout and MAX_BODY_BYTES."""
-        try:
-            # The whole exchange has a deadline: a server that trickles a byte a second
-            # would never trip the timeout between two reads.
-            async with asyncio.timeout(self.timeout):
-                request = httpx.Request(
-                    method, url, headers=self._headers, json=body, extensions=self._extensions
-                )
-                response = await lane.handle_async_request(request)
-                response.request = request
-                try:
-                    return response, await _bounded_body(response, what, self.service)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            self._lanes.concurrency.overloaded()
-            message = f"{what}: no answer from {self.base_url} within {self.timeout:g} s"
-            raise Retryable(TransportError(message), maybe_written=True) from None
-        except httpx.HTTPError as failure:
-            self._lanes.concurrency.overloaded()
-            raise _transport_failure(what, self, failure) from None
-        except (httpx.InvalidURL, httpx.StreamError) as failure:
-            raise TransportError(f"{what}: {type(failure).__name__}") from None
+        request = httpx.Request(
+            method, url, headers=self._headers, json=body, extensions=self._extensions
+        )
+        where = Endpoint(self.service, self.base_url, self.timeout)
+        return await exchange(lane, request, what, where, self._lanes.concurrency.overloaded)
 
     def expect(self, requests: int) -> None:
         """About ``requests`` follow. While the server's limit is unknown, they go at most
@@ -337,10 +316,10 @@ class HttpSession:
             return decode_json(what, response.status_code, content_type, content, self.service)
         if response.is_redirect:
             # Never followed: the credentials would go wherever it points.
+            target = redirect_target(response.headers.get("location", ""))
             raise InvalidResponseError(
                 f"{self.base_url}{path} answered with a redirect ({response.status_code}) to "
-                f"{_where(response.headers.get('location', ''))}; nothing was sent there: if "
-                "that is the API, set the base URL to it"
+                f"{target}; nothing was sent there: if that is the API, set the base URL to it"
             )
         if response.status_code == 404 and not is_api_error(content):
             raise InvalidResponseError(
@@ -370,74 +349,3 @@ def _kind(method: str, path: str, params: Mapping[str, str] | None) -> str:
 
 
 _ID = re.compile(r"/\d+")
-
-
-def _transport_failure(
-    what: str, session: HttpSession, error: httpx.HTTPError
-) -> Retryable | ApiError:
-    """The typed error for an httpx failure; whether the server may have acted on it."""
-    # Nothing reached the server when connecting failed, so even a POST may simply be retried.
-    unsent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    base_url, timeout = session.base_url, session.timeout
-    if isinstance(error, httpx.ConnectError):
-        # Refused, a name that doesn't resolve, a certificate or TLS failure: trying again
-        # in a few seconds changes nothing, so say it at once.
-        return TransportError(f"{what}: can't connect to {base_url}: {_connect_reason(error)}")
-    if isinstance(error, httpx.TimeoutException):
-        message = f"{what}: no answer from {base_url} within {timeout:g} s"
-    elif isinstance(error, httpx.TransportError):
-        reason = str(error) or "the connection was dropped"
-        message = f"{what}: could not talk to {base_url}: {type(error).__name__}: {reason}"
-    else:  # decoding errors, redirect loops: the server answered, but not usably
-        return InvalidResponseError(
-            f"{session.service}'s answer to {what} could not be read: {error}"
-        )
-    return Retryable(TransportError(message), maybe_written=not unsent)
-
-
-def _connect_reason(error: httpx.ConnectError) -> str:
-    """What stopped a connection, in a few words, from the exceptions under httpx's."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"its TLS certificate can't be verified ({cause.verify_message})"
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS failed ({cause.reason or cause})"
-        if isinstance(cause, socket.gaierror):
-            return "the host name doesn't resolve (check the base URL)"
-        if isinstance(cause, ConnectionRefusedError):
-            return "the connection was refused (is the server running at that address?)"
-        cause = cause.__cause__ or cause.__context__
-    text = str(error)
-    if "refused" in text.lower() or "connect call failed" in text.lower():
-        return "the connection was refused (is the server running at that address?)"
-    return text or type(error).__name__
-
-
-def _where(location: str) -> str:
-    """Where a redirect points, without its query or fragment (they may hold a token)."""
-    parts = urllib.parse.urlsplit(location.strip())
-    shown = urllib.parse.urlunsplit(
-        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
-    )
-    text = shown or "nowhere (no Location header)"
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-
-
-async def _bounded_body(response: httpx.Response, what: str, service: str) -> bytes:
-    """The decoded body, refused past MAX_BODY_BYTES (a gzip bomb counts as it inflates)."""
-    declared = response.headers.get("content-length", "")
-    too_large = InvalidResponseError(
-        f"{service}'s answer to {what} is over {MAX_BODY_BYTES // 2**20} MB, where a page of "
-        "contacts is a few kB: not read"
-    )
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)

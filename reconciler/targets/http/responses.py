@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 
 from reconciler.errors import (
@@ -157,3 +158,13 @@ def decode_json(what: str, status: int, content_type: str, body: bytes, service:
         raise InvalidResponseError(
             f"{service} answered {what} with {status} and JSON nested too deeply to read"
         ) from None
+
+
+def redirect_target(location: str) -> str:
+    """Where a redirect points, without its query or fragment (they may hold a token)."""
+    parts = urllib.parse.urlsplit(location.strip())
+    shown = urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")
+    )
+    text = shown or "nowhere (no Location header)"
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
