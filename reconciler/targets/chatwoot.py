@@ -39,7 +39,6 @@ from reconciler.targets.chatwoot_server import (
 from reconciler.targets.contacts_client import (
     LOOKUP_WALKS,
     ContactsClient,
-    Listing,
     lookup_criteria,
     session_options,
 )
@@ -58,6 +57,7 @@ from reconciler.targets.shapes import (
     labels_in,
     matches_exactly,
 )
+from reconciler.targets.walks import Listing
 
 __all__ = ["CAPABILITIES", "Chatwoot", "ChatwootClient", "Token", "capabilities_for"]
 

@@ -8,14 +8,13 @@ module gives it the collection's path and an ``HttpSession`` that carries the au
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self, TypedDict
 
 from reconciler.concurrency import gather_bounded
 from reconciler.definitions import AttributeDefinition
-from reconciler.errors import DeadlineError, InvalidResponseError, UnprocessableError
+from reconciler.errors import DeadlineError, UnprocessableError
 from reconciler.input.settings import Settings
 from reconciler.model import JSON, Contact, ContactKey
 from reconciler.targets.base import Capabilities
@@ -23,26 +22,14 @@ from reconciler.targets.http.client import HttpSession
 from reconciler.targets.http.ratelimit import RateLimiter
 from reconciler.targets.http.retries import Retryable, unfindable
 from reconciler.targets.shapes import contact_in, created_contact_in, matches_exactly, page_in
-from reconciler.targets.walks import walk_orders
+from reconciler.targets.walks import Listing, Pages
 
 logger = logging.getLogger(__name__)
 
 LIST_SORT = "created_at"  # fixed, so pages fetched at once neither skip nor repeat rows
 LOOKUP_FIELDS = ("identifier", "email", "phone_number")  # the order a lost create is sought by
-MAX_STALE_PAGES = 20
-"""Pages in a row with no contact not seen before, after which a walk is given up."""
 LOOKUP_WALKS = 5
 """Walks over an exact lookup's search results, while ties hide some of them."""
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """A paged request: the listing, a search or a filter; ``page`` is added to ``params``."""
-
-    path: str
-    params: Mapping[str, str]
-    method: str = "GET"
-    body: JSON = field(default=None)
 
 
 class SessionOptions(TypedDict):
@@ -336,56 +323,6 @@ class ContactsClient:
         """A pace of the API's own for requests to ``path``, besides the session's."""
         return None
 
-    async def _walk(
-        self,
-        listing: Listing,
-        by_id: dict[int, Contact],
-        count: int,
-        *,
-        start: int,
-        keep: Callable[[Contact], Contact] | None = None,
-    ) -> None:
-        """Read pages from ``start`` into ``by_id``, a few at a time, up to the first empty one.
-
-        Bounded by what the listing returns, not only by what it says: the pages a
-        ``count`` promises are read lazily (a count of 1e9 makes no billion tasks), the
-        walk ends at the first empty page, reads on past the count while contacts created
-        meanwhile keep coming, and fails when pages keep repeating what was seen. A walk
-        after the first (``start`` 1) mostly repeats what the first saw: there, only pages
-        past the count may not.
-        """
-        counted = end = -(-count // self._capabilities.page_size)  # as the count says
-        again = start == 1
-        stale = 0
-
-        async def read(page: int) -> None:
-            nonlocal end, stale
-            contacts, _ = await self._page(listing, page)
-            if not contacts:
-                end = min(end, page - 1)
-                return
-            before = len(by_id)
-            for contact in contacts:
-                if contact["id"] not in by_id:
-                    by_id[contact["id"]] = contact if keep is None else keep(contact)
-            if not (again and page <= counted):
-                stale = 0 if len(by_id) > before else stale + 1
-            if stale > MAX_STALE_PAGES:
-                raise InvalidResponseError(
-                    f"{self._what(listing.method + ' ' + listing.path)} repeats itself: "
-                    f"{MAX_STALE_PAGES} pages in a row held no contact not seen already"
-                )
-            if page >= end and len(by_id) < count:
-                end = page + 1  # created meanwhile: others moved to later pages
-
-        def pages() -> Iterator[int]:
-            page = start
-            while page <= end:
-                yield page
-                page += 1
-
-        await gather_bounded((read(page) for page in pages()), limit=self.concurrency * 2)
-
     async def _collect(
         self,
         listing: Listing,
@@ -404,35 +341,9 @@ class ContactsClient:
         walks: int = 1,
         keep: Callable[[Contact], Contact] | None = None,
     ) -> tuple[list[Contact], int]:
-        """Page 1 for the total, the other pages at once, each contact once (by id); and
-        the total the server counted.
-
-        The server orders ties in the sort key arbitrarily for each page request, so one
-        walk may repeat some contacts and miss others: up to ``walks`` walks are made
-        while fewer contacts than the total have been seen, where the listing is sorted
-        the first in the order that ties least on page 1, each after in another
-        (``walk_orders``).
-        """
-        first, count = first_page or await self._page(listing, 1)
-        by_id: dict[int, Contact] = {
-            contact["id"]: contact if keep is None else keep(contact) for contact in first
-        }
-        sort = listing.params.get("sort")
-        orders = walk_orders(sort, first) if sort is not None else []
-        for walk in range(walks):
-            if not first or len(by_id) >= count:
-                break
-            order = orders[walk] if walk < len(orders) else sort
-            walked = listing
-            if order != sort:
-                walked = Listing(listing.path, {**listing.params, "sort": str(order)})
-            start = 2 if walk == 0 and order == sort else 1  # its page 1 is ``first``
-            await self._walk(walked, by_id, count, start=start, keep=keep)
-        if len(by_id) < count:
-            logger.info(
-                "%s counted %d contacts but listed %d (ties in its order, or changes meanwhile)",
-                self._session.service,
-                count,
-                len(by_id),
-            )
-        return list(by_id.values()), count
+        """Each contact the listing shows, once, and the total the server counted (see
+        ``walks.collect``)."""
+        pages = Pages(
+            self._page, self._capabilities.page_size, self.concurrency * 2, self._session.service
+        )
+        return await pages.collect(listing, first_page, walks=walks, keep=keep)
