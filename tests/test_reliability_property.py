@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_testing import ATTRIBUTE_OBJECTS, NEW_CONTACT, SCALARS, expected
 
+from reconciler.changes import Plan
 from reconciler.engine.apply import apply_plan
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
 from reconciler.engine.stale import find_stale
 from reconciler.input.schemas import validator_for
 from reconciler.input.settings import settings_from_mapping
-from reconciler.model import Declaration, DeclaredContact, Plan, Position
+from reconciler.model import Declaration, DeclaredContact, Position
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.server import SandboxOptions
 from reconciler.sandbox.store import Store

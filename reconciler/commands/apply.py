@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from reconciler.changes import Change, Plan
 from reconciler.commands import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.commands.plan import plan_against, read_selected
@@ -25,7 +26,6 @@ from reconciler.engine.stale import Stale, find_stale
 from reconciler.errors import ConfigError, StalePlanError, ThresholdError
 from reconciler.input.selection import Selectors
 from reconciler.input.settings import Settings, load_settings
-from reconciler.model import Change, Plan
 from reconciler.outputs.plan import print_plan
 from reconciler.outputs.progress import progress_bar
 from reconciler.targets.base import Target

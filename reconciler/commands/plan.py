@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from reconciler.changes import Plan
 from reconciler.commands import EXIT_CHANGES, EXIT_OK
 from reconciler.commands.connect import open_target
 from reconciler.concurrency import run
@@ -18,7 +19,7 @@ from reconciler.errors import PlanError
 from reconciler.input.declaration import read_declaration
 from reconciler.input.selection import Selectors, select
 from reconciler.input.settings import Settings, load_settings
-from reconciler.model import Declaration, Plan
+from reconciler.model import Declaration
 from reconciler.outputs.plan import print_plan
 from reconciler.outputs.progress import progress_bar
 from reconciler.targets.base import Target

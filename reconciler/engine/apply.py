@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler.changes import REMOVALS, Action, Change, Operation, OperationKind, Plan
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
 from reconciler.engine.cost import apply_requests
@@ -33,16 +34,7 @@ from reconciler.errors import (
     UnprocessableError,
 )
 from reconciler.fields import UNIQUE_FIELDS
-from reconciler.model import (
-    ABSENT,
-    REMOVALS,
-    Action,
-    Change,
-    Contact,
-    Operation,
-    OperationKind,
-    Plan,
-)
+from reconciler.model import ABSENT, Contact
 from reconciler.targets.base import ContactsApi
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 
+from reconciler.changes import REMOVALS, Action, Change, Cost, OperationKind, Plan
 from reconciler.engine.nested import sends_an_object_whole
-from reconciler.model import REMOVALS, Action, Change, Cost, OperationKind, Plan
 from reconciler.targets.base import Capabilities
 
 

@@ -4,19 +4,11 @@ goes with the attributes. ``plancheck`` rebuilds a saved plan's creates with it.
 
 from __future__ import annotations
 
+from reconciler.changes import Action, Change, FieldChange, Operation, OperationKind
 from reconciler.engine import labels
 from reconciler.engine.diff import leaf_changes
 from reconciler.fields import ATTRIBUTE_OBJECTS, BLANK_IS_NULL, BY_NAME, SCALARS, comparable
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    Action,
-    Change,
-    DeclaredContact,
-    FieldChange,
-    Operation,
-    OperationKind,
-)
+from reconciler.model import ABSENT, JSON, DeclaredContact
 from reconciler.targets.base import Capabilities
 
 

@@ -14,20 +14,13 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from reconciler.changes import Action, FieldChange, KindChange, TargetIdentity
 from reconciler.definitions import AttributeDefinition, DeclaredDefinition
 from reconciler.engine.definitions import check_values, marker_definitions, save_snapshot
 from reconciler.engine.kind import KindOutcome, KindPlan
 from reconciler.errors import ApiError, NotFoundError
 from reconciler.input.settings import Settings
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    Action,
-    Declaration,
-    FieldChange,
-    KindChange,
-    TargetIdentity,
-)
+from reconciler.model import ABSENT, JSON, Declaration
 from reconciler.targets.base import ContactsApi
 
 KIND = "attribute_definition"

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.changes import TargetIdentity
 from reconciler.definitions import AttributeDefinition
 from reconciler.errors import ReconcilerError
 from reconciler.input.document import value_position
-from reconciler.model import DeclaredContact, Problem, TargetIdentity
+from reconciler.model import DeclaredContact, Problem
 from reconciler.outputfile import write_output
 from reconciler.statedir import STATE_DIR, ensure_state_dir
 

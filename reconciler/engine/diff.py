@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from reconciler.changes import FieldChange
 from reconciler.fields import comparable
-from reconciler.model import ABSENT, JSON, Contact, FieldChange
+from reconciler.model import ABSENT, JSON, Contact
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 

@@ -4,7 +4,7 @@ would store and never show."""
 
 from __future__ import annotations
 
-from reconciler.model import Action, Change
+from reconciler.changes import Action, Change
 from reconciler.targets.base import Capabilities
 
 

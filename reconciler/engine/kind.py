@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from reconciler.changes import KindChange, TargetIdentity
 from reconciler.input.settings import Settings
-from reconciler.model import Declaration, KindChange, Problem, TargetIdentity
+from reconciler.model import Declaration, Problem
 from reconciler.targets.base import ContactsApi
 
 

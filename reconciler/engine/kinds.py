@@ -8,11 +8,12 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from reconciler.changes import KindChange, TargetIdentity
 from reconciler.engine.definition_changes import ATTRIBUTE_DEFINITIONS
 from reconciler.engine.kind import Kind, KindOutcome
 from reconciler.errors import InputError, PlanError
 from reconciler.input.settings import Settings
-from reconciler.model import Declaration, KindChange, TargetIdentity
+from reconciler.model import Declaration
 from reconciler.targets.base import ContactsApi
 
 KINDS: tuple[Kind, ...] = (ATTRIBUTE_DEFINITIONS,)

@@ -17,17 +17,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    Action,
-    Change,
-    Contact,
-    DeclaredContact,
-    FieldChange,
-    Operation,
-    OperationKind,
-)
+from reconciler.changes import Action, Change, FieldChange, Operation, OperationKind
+from reconciler.model import ABSENT, JSON, Contact, DeclaredContact
 
 FIELD = "labels"
 MODES = ("exact", "additive")

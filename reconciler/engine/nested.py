@@ -7,11 +7,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from reconciler.changes import Change
 from reconciler.engine import labels
 from reconciler.engine.diff import live_value, values_match
 from reconciler.errors import NotFoundError
 from reconciler.fields import ATTRIBUTE_OBJECTS
-from reconciler.model import JSON, Change
+from reconciler.model import JSON
 from reconciler.targets.base import ContactsApi
 
 

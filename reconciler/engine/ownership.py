@@ -26,20 +26,10 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from reconciler.changes import Action, Change, FieldChange, Operation, OperationKind
 from reconciler.fields import ATTRIBUTE_OBJECTS, DIRECTIVES, fold_case
 from reconciler.input.settings import Settings
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    Action,
-    Change,
-    Contact,
-    Declaration,
-    DeclaredContact,
-    FieldChange,
-    Operation,
-    OperationKind,
-)
+from reconciler.model import ABSENT, JSON, Contact, Declaration, DeclaredContact
 from reconciler.targets.base import Capabilities
 
 _TAG = "reconciler"

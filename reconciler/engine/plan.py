@@ -18,6 +18,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from reconciler.changes import (
+    Action,
+    Change,
+    FieldChange,
+    Operation,
+    OperationKind,
+    Plan,
+    TargetIdentity,
+)
 from reconciler.engine import labels, resolve
 from reconciler.engine.creates import create_change, sent_value
 from reconciler.engine.diff import leaf_changes, merged, strict_equal, values_match
@@ -32,21 +41,7 @@ from reconciler.engine.removal import (
 )
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
 from reconciler.input.settings import Settings
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    Action,
-    Change,
-    Contact,
-    Declaration,
-    DeclaredContact,
-    FieldChange,
-    LiveState,
-    Operation,
-    OperationKind,
-    Plan,
-    TargetIdentity,
-)
+from reconciler.model import ABSENT, JSON, Contact, Declaration, DeclaredContact, LiveState
 from reconciler.targets.base import Capabilities
 
 COMPARED = frozenset((*SCALARS, *ATTRIBUTE_OBJECTS))

@@ -10,6 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
+from reconciler.changes import (
+    REMOVALS,
+    Action,
+    Change,
+    FieldChange,
+    Operation,
+    OperationKind,
+    Plan,
+    TargetIdentity,
+)
 from reconciler.engine import labels
 from reconciler.engine.creates import create_change
 from reconciler.engine.diff import strict_equal
@@ -18,22 +28,7 @@ from reconciler.engine.ownership import parse_marker
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
 from reconciler.fields import ATTRIBUTE_OBJECTS, SCALARS
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    REMOVALS,
-    Action,
-    Change,
-    ContactKey,
-    DeclaredContact,
-    FieldChange,
-    Operation,
-    OperationKind,
-    Plan,
-    Position,
-    Selection,
-    TargetIdentity,
-)
+from reconciler.model import ABSENT, JSON, ContactKey, DeclaredContact, Position, Selection
 from reconciler.targets.base import Capabilities
 
 

@@ -16,26 +16,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import PlanError
-from reconciler.input.document import NotAFile, read_regular_file
-from reconciler.input.schemas import fast_validator_for, validator_for
-from reconciler.model import (
-    ABSENT,
-    JSON,
+from reconciler.changes import (
     Action,
     Change,
-    ContactKey,
     Cost,
     FieldChange,
     KindChange,
     Operation,
     OperationKind,
     Plan,
-    Position,
-    Selection,
-    SourceFile,
     TargetIdentity,
 )
+from reconciler.errors import PlanError
+from reconciler.input.document import NotAFile, read_regular_file
+from reconciler.input.schemas import fast_validator_for, validator_for
+from reconciler.model import ABSENT, JSON, ContactKey, Position, Selection, SourceFile
 from reconciler.outputfile import write_output
 
 FORMAT_VERSION = "2"

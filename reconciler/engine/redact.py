@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
+from reconciler.changes import Change, FieldChange, Operation, Plan
 from reconciler.fields import PERSONAL
-from reconciler.model import ABSENT, JSON, Change, ContactKey, FieldChange, Operation, Plan
+from reconciler.model import ABSENT, JSON, ContactKey
 
 REDACTED = "(redacted)"
 

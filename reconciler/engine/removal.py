@@ -10,24 +10,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler.changes import Action, Change, FieldChange, Operation, OperationKind, Plan
 from reconciler.engine.labels import marker_unlabelling
 from reconciler.engine.ownership import live_marker, marker_text, parse_marker
 from reconciler.fields import KEY_FIELDS, comparable, fold_case
 from reconciler.input.settings import Settings
-from reconciler.model import (
-    ABSENT,
-    Action,
-    Change,
-    Contact,
-    ContactKey,
-    Declaration,
-    DeclaredContact,
-    FieldChange,
-    LiveState,
-    Operation,
-    OperationKind,
-    Plan,
-)
+from reconciler.model import ABSENT, Contact, ContactKey, Declaration, DeclaredContact, LiveState
 from reconciler.targets.base import Capabilities
 
 

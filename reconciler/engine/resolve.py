@@ -26,10 +26,11 @@ import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from reconciler.changes import Change
 from reconciler.engine.redact import REDACTED
 from reconciler.errors import PlanError
 from reconciler.fields import UNIQUE_FIELDS, indexed
-from reconciler.model import Change, Contact, ContactKey, Declaration, DeclaredContact, LiveState
+from reconciler.model import Contact, ContactKey, Declaration, DeclaredContact, LiveState
 
 _NOTHING: dict[str, str] = {}
 

@@ -7,23 +7,14 @@ import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from reconciler.changes import REMOVALS, Action, Change, OperationKind, Plan
 from reconciler.concurrency import gather_bounded
 from reconciler.engine import labels, resolve
 from reconciler.engine.apply import marker_moved
 from reconciler.engine.diff import live_value, strict_equal, values_match
 from reconciler.engine.lookups import read_contact
 from reconciler.fields import ATTRIBUTE_OBJECTS
-from reconciler.model import (
-    ABSENT,
-    JSON,
-    REMOVALS,
-    Action,
-    Change,
-    Contact,
-    ContactKey,
-    OperationKind,
-    Plan,
-)
+from reconciler.model import ABSENT, JSON, Contact, ContactKey
 from reconciler.targets.base import ContactsApi
 
 

@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, TextIO
 
+from reconciler.changes import Action, Change, FieldChange, KindChange, Plan
 from reconciler.engine.cost import cost_line
 from reconciler.engine.planfile import dumps
-from reconciler.model import ABSENT, JSON, Action, Change, FieldChange, KindChange, Plan
+from reconciler.model import ABSENT, JSON
 
 MARKDOWN_LIMIT = 60_000
 _STYLE = {"+": "green", "~": "yellow", "-": "red"}

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from reconciler.changes import TargetIdentity
 from reconciler.definitions import AttributeDefinition
-from reconciler.model import JSON, Contact, ContactKey, TargetIdentity
+from reconciler.model import JSON, Contact, ContactKey
 
 __all__ = [
     "Capabilities",

@@ -8,19 +8,18 @@ from pathlib import Path
 import pytest
 from cli_testing import run
 
-from reconciler.engine.planfile import write_plan
-from reconciler.input.declaration import read_declaration
-from reconciler.model import (
-    ABSENT,
+from reconciler.changes import (
     Action,
     Change,
-    ContactKey,
     FieldChange,
     Operation,
     OperationKind,
     Plan,
     TargetIdentity,
 )
+from reconciler.engine.planfile import write_plan
+from reconciler.input.declaration import read_declaration
+from reconciler.model import ABSENT, ContactKey
 
 CONTACTS = """\
 contacts:

@@ -11,12 +11,13 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.changes import OperationKind, Plan
 from reconciler.engine.apply import Outcome, apply_plan
 from reconciler.engine.fetch import fetch_live
 from reconciler.engine.plan import make_plan
 from reconciler.engine.stale import find_stale
 from reconciler.input.settings import default_settings
-from reconciler.model import JSON, Declaration, DeclaredContact, OperationKind, Plan, Position
+from reconciler.model import JSON, Declaration, DeclaredContact, Position
 from reconciler.sandbox.store import Store
 from reconciler.targets.livedesk import CAPABILITIES, Credentials, LiveDeskClient
 

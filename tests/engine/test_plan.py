@@ -16,6 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import reconciler.engine.plan as plan_module
+from reconciler.changes import Action, FieldChange, Operation, OperationKind, Plan
 from reconciler.engine.diff import (
     _deep_leaves,
     _value_at,
@@ -35,15 +36,10 @@ from reconciler.input.settings import IgnoreRule, Settings
 from reconciler.model import (
     ABSENT,
     JSON,
-    Action,
     ContactKey,
     Declaration,
     DeclaredContact,
-    FieldChange,
     LiveState,
-    Operation,
-    OperationKind,
-    Plan,
     Position,
     SourceFile,
 )

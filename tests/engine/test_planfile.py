@@ -7,6 +7,15 @@ from typing import Any
 import jsonschema
 import pytest
 
+from reconciler.changes import (
+    Action,
+    Change,
+    FieldChange,
+    Operation,
+    OperationKind,
+    Plan,
+    TargetIdentity,
+)
 from reconciler.engine.planfile import (
     checksum,
     plan_from_document,
@@ -16,19 +25,7 @@ from reconciler.engine.planfile import (
 )
 from reconciler.engine.redact import redact_plan
 from reconciler.errors import PlanError, ReconcilerError
-from reconciler.model import (
-    ABSENT,
-    Action,
-    Change,
-    ContactKey,
-    FieldChange,
-    Operation,
-    OperationKind,
-    Plan,
-    Position,
-    SourceFile,
-    TargetIdentity,
-)
+from reconciler.model import ABSENT, ContactKey, Position, SourceFile
 
 SCHEMA_PATH = Path(__file__).parents[2] / "schemas" / "plan.schema.json"
 

@@ -2,19 +2,17 @@ from __future__ import annotations
 
 import json
 
-from reconciler.engine.redact import REDACTED, redact_plan
-from reconciler.model import (
-    ABSENT,
+from reconciler.changes import (
     Action,
     Change,
-    ContactKey,
     FieldChange,
     Operation,
     OperationKind,
     Plan,
-    Position,
     TargetIdentity,
 )
+from reconciler.engine.redact import REDACTED, redact_plan
+from reconciler.model import ABSENT, ContactKey, Position
 
 PERSONAL = ["Ada Lovelace", "Old Name", "ada@example.com", "+14155552671", "ext-2222", "1815-12-10"]
 

@@ -10,20 +10,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.engine.planfile import plan_to_document
-from reconciler.engine.redact import redact_plan
-from reconciler.model import (
-    ABSENT,
+from reconciler.changes import (
     Action,
     Change,
-    ContactKey,
     FieldChange,
     Operation,
     OperationKind,
     Plan,
-    Position,
     TargetIdentity,
 )
+from reconciler.engine.planfile import plan_to_document
+from reconciler.engine.redact import redact_plan
+from reconciler.model import ABSENT, ContactKey, Position
 from reconciler.outputs.plan import (
     color_enabled,
     render_json,
@@ -317,7 +315,7 @@ def test_markdown_and_json_need_no_rich() -> None:
     # are for a terminal's text and progress bar alone.
     script = (
         "import sys\n"
-        "from reconciler.model import Plan, TargetIdentity\n"
+        "from reconciler.changes import Plan, TargetIdentity\n"
         "from reconciler.outputs.plan import render_plan\n"
         "import reconciler.commands.plan\n"
         "target = TargetIdentity('livedesk', 'https://x', 'a')\n"
