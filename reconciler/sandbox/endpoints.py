@@ -23,7 +23,8 @@ from starlette.routing import Route
 from reconciler.sandbox import contacts
 from reconciler.sandbox.contacts import JSON, Invalid, ServerFault
 from reconciler.sandbox.faults import INTERNAL_ERROR_HTML
-from reconciler.sandbox.store import SORT_COLUMNS, Conditions, Store
+from reconciler.sandbox.schema import SORT_COLUMNS
+from reconciler.sandbox.store import Conditions, Store
 
 PAGE_SIZE = 15
 _LARGEST_ID = 2**63 - 1  # SQLite's integers; a larger id finds nothing

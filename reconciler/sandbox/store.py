@@ -26,62 +26,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
-from reconciler.sandbox.contacts import JSON, Record, downcase, is_listed, new_record
-from reconciler.sandbox.search import REBUILD, SEARCH_SCHEMA, narrowed
+from reconciler.sandbox.contacts import JSON, Record, downcase, new_record
+from reconciler.sandbox.schema import (
+    COLUMNS,
+    NULLS_FIRST_DESCENDING,
+    SORT_COLUMNS,
+    create_schema,
+    row_of,
+    sort_indexes,
+)
+from reconciler.sandbox.search import narrowed
 from reconciler.sandbox.ties import Listing
 
-SORT_COLUMNS: dict[str, str] = {
-    "email": "email",
-    "name": "name_key",
-    "phone_number": "phone_number",
-    "last_activity_at": "last_activity_at",
-    "created_at": "created_at",
-    "company": "company_key",
-    "city": "city_key",
-    "country": "country_key",
-}
-"""The list's ``sort`` keys and the column each sorts on."""
-
-_SCHEMA_VERSION = 4  # 4: the search index (sandbox/search.py)
-_MICROSECONDS = "UPDATE contacts SET created_at = created_at * 1000000"
-"""Version 3 keeps created_at to the microsecond, as PostgreSQL does (it was seconds)."""
-_FOLDED_IDENTIFIER_INDEX = "CREATE INDEX contacts_identifier_folded ON contacts(lower(identifier))"
-"""Chatwoot's filter matches identifiers ignoring case: without it, a scan a filter
-(version 2 of the schema adds it)."""
-_SCHEMA = (
-    """CREATE TABLE contacts (
-    id INTEGER PRIMARY KEY,
-    data TEXT NOT NULL,
-    email TEXT,
-    phone_number TEXT,
-    identifier TEXT,
-    name_key TEXT,
-    company_key TEXT,
-    city_key TEXT,
-    country_key TEXT,
-    last_activity_at INTEGER,
-    created_at INTEGER NOT NULL,
-    listed INTEGER NOT NULL
-)""",
-    "CREATE UNIQUE INDEX contacts_email ON contacts(email)",
-    "CREATE UNIQUE INDEX contacts_identifier ON contacts(identifier)",
-    "CREATE INDEX contacts_phone_number ON contacts(phone_number)",
-    _FOLDED_IDENTIFIER_INDEX,
-)
-_COLUMNS = (
-    "id",
-    "data",
-    "email",
-    "phone_number",
-    "identifier",
-    "name_key",
-    "company_key",
-    "city_key",
-    "country_key",
-    "last_activity_at",
-    "created_at",
-    "listed",
-)
 _SEARCHED_COLUMNS = ("name_key", "email", "phone_number", "company_key", "identifier")
 """Searched by ``q``: lower-cased copies first, then identifier (case-sensitive), last."""
 _HAS_A_LABEL = (
@@ -97,8 +53,6 @@ _FILTERED: dict[str, str] = {
 Conditions = tuple[tuple[tuple[str, bool, str], ...], ...]
 """A filter: groups joined by OR, each of (key, equal, value) joined by AND."""
 _CACHED_LISTINGS = 16
-NULLS_FIRST_DESCENDING = frozenset({"email", "phone_number", "name"})
-"""Sort keys whose descending order puts nulls first, as the real server's does."""
 
 
 class Store:
@@ -123,28 +77,7 @@ class Store:
             raise
 
     def _create_schema(self) -> None:
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version == _SCHEMA_VERSION:
-            return
-        if version in (1, 2, 3):
-            with self._transaction():
-                if version == 1:
-                    self._db.execute(_FOLDED_IDENTIFIER_INDEX)
-                if version < 3:
-                    self._db.execute(_MICROSECONDS)
-                for statement in SEARCH_SCHEMA:
-                    self._db.execute(statement)
-                self._db.execute(REBUILD)
-                self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            return
-        if version != 0 or self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise sqlite3.DatabaseError("not a sandbox database (or one of another version)")
-        with self._transaction():
-            for statement in (*_SCHEMA, *SEARCH_SCHEMA):
-                self._db.execute(statement)
-            for _, statement in _sort_indexes():
-                self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        create_schema(self._db, self._transaction)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -311,9 +244,9 @@ class Store:
             (last,) = self._db.execute("SELECT max(id) FROM contacts").fetchone()
             record["id"] = (last or 0) + 1
         self._db.execute(
-            f"INSERT INTO contacts ({','.join(_COLUMNS)})"  # noqa: S608
-            f" VALUES ({','.join('?' * len(_COLUMNS))})",
-            _row(record),
+            f"INSERT INTO contacts ({','.join(COLUMNS)})"  # noqa: S608
+            f" VALUES ({','.join('?' * len(COLUMNS))})",
+            row_of(record),
         )
         self._listings.clear()
         return record
@@ -325,11 +258,11 @@ class Store:
                 return False
             with self._transaction():
                 # Building the sort indexes after a bulk load is several times faster.
-                for name, _ in _sort_indexes():
+                for name, _ in sort_indexes():
                     self._db.execute(f"DROP INDEX {name}")
                 for contact in contacts:
                     self._insert(contact)
-                for _, statement in _sort_indexes():
+                for _, statement in sort_indexes():
                     self._db.execute(statement)
             return True
 
@@ -343,17 +276,17 @@ class Store:
     def replace(self, record: Mapping[str, JSON]) -> Record:
         """Store ``record`` over the contact with its id. Raises sqlite3.IntegrityError."""
         stored = dict(record)
-        row = _row(stored)
+        row = row_of(stored)
         with self._lock, self._transaction():
             before = self._db.execute(
-                f"SELECT {','.join(_COLUMNS)} FROM contacts WHERE id = ?",  # noqa: S608
+                f"SELECT {','.join(COLUMNS)} FROM contacts WHERE id = ?",  # noqa: S608
                 (row[0],),
             ).fetchone()
             # Setting only the columns that changed spares the untouched indexes: a PATCH
             # of custom_attributes costs a tenth of rewriting every column.
             changed = [
                 (column, value)
-                for column, value, old in zip(_COLUMNS, row, before, strict=True)
+                for column, value, old in zip(COLUMNS, row, before, strict=True)
                 if value != old
             ]
             if not changed:  # the same labels again, absent keys destroyed: a 200 as ever
@@ -365,21 +298,6 @@ class Store:
             )
             self._listings.clear()
         return stored
-
-
-def _sort_indexes() -> list[tuple[str, str]]:
-    """Name and CREATE statement of the index behind each sort key and direction."""
-    indexes = []
-    for key, column in SORT_COLUMNS.items():
-        for direction in ("ASC", "DESC"):
-            name = f"contacts_sort_{key}_{direction.lower()}"
-            nulls = "DESC" if direction == "DESC" and key in NULLS_FIRST_DESCENDING else "ASC"
-            statement = (
-                f"CREATE INDEX {name} ON contacts"
-                f"(({column} IS NULL) {nulls}, {column} {direction}) WHERE listed"
-            )
-            indexes.append((name, statement))
-    return indexes
 
 
 class _Transaction:
@@ -398,28 +316,3 @@ class _Transaction:
 def _load(data: str) -> Record:
     record: Record = json.loads(data)
     return record
-
-
-def _folded(value: JSON) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else json.dumps(value)
-    return downcase(text)
-
-
-def _row(record: Mapping[str, JSON]) -> tuple[JSON, ...]:
-    attributes = record["additional_attributes"]
-    return (
-        record["id"],
-        json.dumps(record, ensure_ascii=False, separators=(",", ":")),
-        record["email"],
-        record["phone_number"],
-        record["identifier"],
-        _folded(record["name"]),
-        _folded(attributes.get("company_name")),
-        _folded(attributes.get("city")),
-        _folded(attributes.get("country")),
-        record["last_activity_at"],
-        record.get("created_at_us", int(record["created_at"]) * 1_000_000),
-        int(is_listed(record)),
-    )

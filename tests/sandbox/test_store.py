@@ -13,8 +13,9 @@ from sandbox_testing import PATH, api_client, create, fetch
 
 from reconciler.errors import ConfigError
 from reconciler.sandbox.app import create_app
+from reconciler.sandbox.schema import SORT_COLUMNS
 from reconciler.sandbox.server import SandboxOptions
-from reconciler.sandbox.store import SORT_COLUMNS, Store
+from reconciler.sandbox.store import Store
 
 
 @pytest.mark.anyio
