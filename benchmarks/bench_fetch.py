@@ -117,10 +117,18 @@ def run(context: Context) -> Section:
         say(f"  no server work: fetch {replayed['fetch_s']:.2f} s")
         say(f"  no server work: floor {replay_floor['fetch_s']:.2f} s")
         plain = best(
-            [_floor(context, replay, fewest, concurrency, httpx=True) for _ in range(repeats)],
+            [_floor(context, replay, fewest, concurrency, stack="httpx") for _ in range(repeats)],
             "fetch_s",
         )
         say(f"  no server work: plain httpx {plain['fetch_s']:.2f} s")
+        core = best(
+            [
+                _floor(context, replay, fewest, concurrency, stack="httpcore")
+                for _ in range(repeats)
+            ],
+            "fetch_s",
+        )
+        say(f"  no server work: httpcore alone {core['fetch_s']:.2f} s")
 
     scale = count / baseline_count
     baseline_wall = baseline["fetch_s"] * scale
@@ -143,6 +151,7 @@ def run(context: Context) -> Section:
             "ratio_to_bound": ratio,
             "floor_fetch_s": replay_floor["fetch_s"],
             "plain_httpx_fetch_s": plain["fetch_s"],
+            "httpcore_fetch_s": core["fetch_s"],
         },
         "default_settings_fetch_s": found_out["fetch_s"],
         "floor_fetch_s": floor["fetch_s"],
@@ -185,6 +194,13 @@ def run(context: Context) -> Section:
             f"{concurrency} tasks, JSON decoding alone): the HTTP stack reconciler keeps",
             f"{seconds(plain['fetch_s'])} = {plain['fetch_s'] / replay_floor['fetch_s']:.2f}x "
             f"the floor; reconciler takes {replayed['fetch_s'] / plain['fetch_s']:.2f}x it",
+        ],
+        [
+            "httpcore alone from the same server (benchmarks/floor.py --httpcore: a pool of one "
+            f"connection for each of {concurrency} tasks, as reconciler's lanes have): the layer "
+            "under httpx",
+            f"{seconds(core['fetch_s'])} = {core['fetch_s'] / replay_floor['fetch_s']:.2f}x "
+            f"the floor; reconciler takes {replayed['fetch_s'] / core['fetch_s']:.2f}x it",
         ],
         [
             "fetch wall from the sandbox (fetch stage; best of "
@@ -271,12 +287,12 @@ def replay_server(context: Context, db: Path, contacts: int) -> Iterator[str]:
 
 
 def _floor(
-    context: Context, base_url: str, pages: int, connections: int, *, httpx: bool = False
+    context: Context, base_url: str, pages: int, connections: int, *, stack: str = ""
 ) -> dict[str, Any]:
     """One run of benchmarks/floor.py: the listing read with nothing but sockets (or, with
-    ``httpx``, with nothing but plain httpx)."""
+    ``stack`` "httpx" or "httpcore", with nothing but that)."""
     command = [sys.executable, str(REPO / "benchmarks" / "floor.py"), "--base-url", base_url]
-    command += ["--httpx"] if httpx else []
+    command += [f"--{stack}"] if stack else []
     run = run_child(
         [*command, "--pages", str(pages), "--connections", str(connections)],
         cwd=context.workdir,

@@ -6,7 +6,8 @@ its JSON; no retries, no checks, no projection. Prints one JSON line: the wall t
 
 ``--httpx`` reads the same pages the same way through plain httpx (one ``AsyncClient`` of
 ``--connections`` connections, a task each): what the HTTP stack reconciler keeps costs
-before reconciler adds anything.
+before reconciler adds anything. ``--httpcore`` reads them through httpcore alone, the layer
+under httpx (a pool of one connection a task, as each of reconciler's lanes has).
 """
 
 from __future__ import annotations
@@ -79,14 +80,44 @@ async def _fetch_httpx(base_url: str, pages: int, connections: int) -> float:
         return time.perf_counter() - started
 
 
+async def _fetch_httpcore(base_url: str, pages: int, connections: int) -> float:
+    import httpcore
+
+    secret = f"{os.environ['LIVEDESK_API_KEY']}:{os.environ['LIVEDESK_API_SECRET']}"
+    host = urllib.parse.urlsplit(base_url).netloc
+    headers = [
+        (b"Host", host.encode()),
+        (b"Accept", b"application/json"),
+        (b"Authorization", b"Basic " + base64.b64encode(secret.encode())),
+    ]
+    todo = list(range(pages, 0, -1))
+    pools = [httpcore.AsyncConnectionPool(max_connections=1) for _ in range(connections)]
+
+    async def task(pool: httpcore.AsyncConnectionPool) -> None:
+        while todo:
+            query = f"sort=created_at&include_contact_inboxes=false&page={todo.pop()}"
+            url = f"{base_url}/api/v2/accounts/contacts?{query}"
+            answer = await pool.request("GET", url, headers=headers)
+            json.loads(answer.content)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(task(pool) for pool in pools))
+    wall = time.perf_counter() - started
+    for pool in pools:
+        await pool.aclose()
+    return wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--pages", type=int, required=True)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--httpx", action="store_true", help="through plain httpx")
+    stack = parser.add_mutually_exclusive_group()
+    stack.add_argument("--httpx", action="store_true", help="through plain httpx")
+    stack.add_argument("--httpcore", action="store_true", help="through httpcore alone")
     args = parser.parse_args()
-    fetch = _fetch_httpx if args.httpx else _fetch
+    fetch = _fetch_httpx if args.httpx else _fetch_httpcore if args.httpcore else _fetch
     wall = asyncio.run(fetch(args.base_url, args.pages, args.connections))
     print(json.dumps({"fetch_s": wall, "pages": args.pages}))
 
