@@ -704,7 +704,7 @@ def test_deepdiff_finds_the_leaves_of_every_nested_change(
 FLAT = st.dictionaries(KEYS, SCALARS | st.lists(SCALARS | NESTED, max_size=2), max_size=4)
 
 
-@hypothesis.settings(deadline=None, max_examples=300)
+@hypothesis.settings(deadline=None, max_examples=100)
 @given(NESTED, FLAT)
 @example({"a": {"b": 1}, "x": [1]}, {"a": 1, "x": [True]})
 @example({"a": 1, "b": 2}, {"a": 1})  # a key removed alone: the whole object
