@@ -678,7 +678,7 @@ def _apply_leaves(before: dict[str, JSON], changes: list[FieldChange]) -> dict[s
     return result
 
 
-@hypothesis.settings(deadline=None, max_examples=300)
+@hypothesis.settings(deadline=None, max_examples=200)
 @given(nested_pairs())
 @example(({"a": 1, "b": "s"}, {"a": True, "b": "t", "x": None}))
 @example(({"a": 1.0, "b": None}, {"a": 1, "b": ""}))
