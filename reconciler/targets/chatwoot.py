@@ -265,7 +265,7 @@ class ChatwootClient(ContactsClient):
             method="POST",
             body=body,
         )
-        contacts, count = await self._collect_counted(listing, walks=LOOKUP_WALKS)
+        contacts, count = await self._pages.collect(listing, walks=LOOKUP_WALKS)
         return contacts, len(contacts) >= count
 
     # Labels, removing attribute keys, deleting

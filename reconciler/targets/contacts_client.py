@@ -81,6 +81,9 @@ class ContactsClient:
         self.contacts_path = contacts_path
         self._capabilities = capabilities
         self._marker_secret = marker_secret
+        self._pages = Pages(
+            self._page, capabilities.page_size, session.concurrency * 2, session.service
+        )
 
     @property
     def capabilities(self) -> Capabilities:
@@ -185,13 +188,15 @@ class ContactsClient:
             if first_page is not None:
                 raise AssertionError("the first page of the whole listing, for a label's")
             listing = Listing(listing.path, {**listing.params, "labels": label})
-        return await self._collect_counted(listing, first_page, walks=walks, keep=keep)
+        return await self._pages.collect(listing, first_page, walks=walks, keep=keep)
 
     async def search_contacts(
         self, query: str, *, include_contact_inboxes: bool = False, walks: int = 1
     ) -> list[Contact]:
         """Raw ``q=`` matches, every page: substrings and wildcards included."""
-        return await self._collect(self._search(query, include_contact_inboxes), walks=walks)
+        listing = self._search(query, include_contact_inboxes)
+        contacts, _ = await self._pages.collect(listing, walks=walks)
+        return contacts
 
     async def find_contacts(
         self,
@@ -203,7 +208,7 @@ class ContactsClient:
         """Contacts equal to every given value (email case-insensitive, the others exact)."""
         criteria = lookup_criteria(identifier, email, phone_number)
         query = next(iter(criteria.values()))  # the most selective: identifier, email, phone
-        found = await self._collect(self._search(search_text(query)), walks=LOOKUP_WALKS)
+        found, _ = await self._pages.collect(self._search(search_text(query)), walks=LOOKUP_WALKS)
         return [contact for contact in found if matches_exactly(contact, criteria)]
 
     async def lookup(self, keys: Sequence[ContactKey]) -> list[Contact | None]:
@@ -322,28 +327,3 @@ class ContactsClient:
     def _limiter_for(self, path: str) -> RateLimiter | None:
         """A pace of the API's own for requests to ``path``, besides the session's."""
         return None
-
-    async def _collect(
-        self,
-        listing: Listing,
-        first_page: tuple[list[Contact], int] | None = None,
-        *,
-        walks: int = 1,
-    ) -> list[Contact]:
-        contacts, _ = await self._collect_counted(listing, first_page, walks=walks)
-        return contacts
-
-    async def _collect_counted(
-        self,
-        listing: Listing,
-        first_page: tuple[list[Contact], int] | None = None,
-        *,
-        walks: int = 1,
-        keep: Callable[[Contact], Contact] | None = None,
-    ) -> tuple[list[Contact], int]:
-        """Each contact the listing shows, once, and the total the server counted (see
-        ``walks.collect``)."""
-        pages = Pages(
-            self._page, self._capabilities.page_size, self.concurrency * 2, self._session.service
-        )
-        return await pages.collect(listing, first_page, walks=walks, keep=keep)
