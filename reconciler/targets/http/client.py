@@ -116,6 +116,7 @@ class HttpSession:
         self.retry = retry
         self.timeout = timeout
         self.request_count = 0
+        self._endpoint = Endpoint(service, self.base_url, timeout)
         tls = _tls_context(self.base_url)
         headers = {
             "Accept": "application/json",
@@ -235,8 +236,9 @@ class HttpSession:
         request = httpx.Request(
             method, url, headers=self._headers, json=body, extensions=self._extensions
         )
-        where = Endpoint(self.service, self.base_url, self.timeout)
-        return await exchange(lane, request, what, where, self._lanes.concurrency.overloaded)
+        return await exchange(
+            lane, request, what, self._endpoint, self._lanes.concurrency.overloaded
+        )
 
     def expect(self, requests: int) -> None:
         """About ``requests`` follow. While the server's limit is unknown, they go at most
